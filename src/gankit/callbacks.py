@@ -1,0 +1,106 @@
+"""Callbacks for `gankit.training.train`: recording, snapshots, progress.
+
+Each does one thing; the CLI composes them. None of them touches the math.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from gankit.runs import MetricsWriter, save_tensors
+from gankit.training import Callback, TrainState
+
+
+class Progress(Callback):
+    """A progress bar over epochs with the latest losses (hidden when not a terminal)."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = enabled
+        self.bar = None
+
+    def on_train_start(self, state: TrainState) -> None:
+        disable = (not self.enabled) if self.enabled is not None else not sys.stderr.isatty()
+        self.bar = tqdm(total=state.config.train.epochs, initial=state.epoch, desc="train",
+                        unit="epoch", disable=disable, leave=False, file=sys.stderr)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        row = state.history[-1]
+        self.bar.set_postfix(loss_D=f"{row['loss_d']:.3f}", loss_G=f"{row['loss_g']:.3f}")
+        self.bar.update(1)
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.bar.close()
+
+
+class MetricsLog(Callback):
+    """Writes each epoch's row to ``metrics.jsonl`` and ``metrics.csv`` in the run."""
+
+    def __init__(self, run_dir: Path):
+        self.writer = MetricsWriter(run_dir)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.writer.write(state.history[-1])
+
+
+class Snapshots(Callback):
+    """Records, after every epoch, what the plots need.
+
+    - ``fake``: G applied to fixed noise, (epochs, n_points, d);
+    - ``surface``: D's probability on a grid over the data, (epochs, grid, grid),
+      for 2-D data only;
+    - ``real``: the first ``n_points`` training points, (n_points, d).
+
+    The fixed noise comes from its own generator, so recording never changes
+    the training trajectory.
+    """
+
+    def __init__(self, n_points: int = 100, grid: int = 64, margin: float = 0.25):
+        self.n_points, self.grid, self.margin = n_points, grid, margin
+        self.fake: list[torch.Tensor] = []
+        self.surface: list[torch.Tensor] = []
+        self.epochs: list[int] = []
+
+    def on_train_start(self, state: TrainState) -> None:
+        real = state.dataset.train
+        self.real = real[: self.n_points].clone()
+        noise_rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        self.z = torch.randn(self.n_points, state.config.model.latent_dim, generator=noise_rng)
+        self.points = None
+        if real.shape[1] == 2:
+            lo, hi = real.min(0).values, real.max(0).values
+            pad = (hi - lo) * self.margin
+            lo, hi = lo - pad, hi + pad
+            self.extent = torch.stack([lo[0], hi[0], lo[1], hi[1]])  # (x0, x1, y0, y1)
+            xs = torch.linspace(float(lo[0]), float(hi[0]), self.grid)
+            ys = torch.linspace(float(lo[1]), float(hi[1]), self.grid)
+            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+            self.points = torch.stack([gx.flatten(), gy.flatten()], 1)  # (grid*grid, 2)
+
+    @torch.no_grad()
+    def on_epoch_end(self, state: TrainState) -> None:
+        G, D = state.G, state.D
+        modes = G.training, D.training
+        G.eval()
+        D.eval()
+        self.fake.append(G(self.z).float())
+        if self.points is not None:
+            prob = torch.sigmoid(D(self.points)).reshape(self.grid, self.grid)
+            self.surface.append(prob)
+        G.train(modes[0])
+        D.train(modes[1])
+        self.epochs.append(state.epoch)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {"real": self.real, "fake": torch.stack(self.fake), "epochs": torch.tensor(self.epochs)}
+        if self.surface:
+            out["surface"] = torch.stack(self.surface)
+            out["extent"] = self.extent
+        return out
+
+    def save(self, path: Path) -> None:
+        if self.fake:
+            save_tensors(path, self.tensors(), {"format": "gankit-snapshots"})

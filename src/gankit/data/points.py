@@ -1,0 +1,188 @@
+"""Point clouds: the chapter's Gaussian, other named targets, CSV and NPY files.
+
+A *target* is a distribution we can sample afresh and whose truth is known,
+so a generator can be judged exactly. A point file has no known truth; a
+held-out split of it stands in for fresh samples.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gankit.errors import UserError
+
+
+class GaussianTarget:
+    """N(b, A^T A), sampled as X A + b with X ~ N(0, I) (the chapter's data).
+
+    Args:
+        mean: b, shape (d,).
+        transform: A, shape (d, d).
+    """
+
+    name = "gaussian"
+
+    def __init__(self, mean, transform):
+        self.b = torch.as_tensor(mean, dtype=torch.float64)
+        self.A = torch.as_tensor(transform, dtype=torch.float64)
+        self.dim = self.b.numel()
+
+    @property
+    def mean(self) -> Tensor:
+        """(d,) float64."""
+        return self.b.clone()
+
+    @property
+    def cov(self) -> Tensor:
+        """(d, d) float64: A^T A."""
+        return self.A.T @ self.A
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw (n, d) float32 points; consumes n*d normals from ``generator``."""
+        x = torch.randn(n, self.dim, generator=generator)  # (n, d)
+        return x @ self.A.float() + self.b.float()
+
+
+# name -> factory(DataConfig) -> target. Other modules add theirs here.
+TARGETS: dict[str, Callable] = {
+    "gaussian": lambda cfg: GaussianTarget(cfg.mean, cfg.transform),
+}
+
+
+@dataclass
+class Dataset:
+    """What training sees, and what evaluation may compare against.
+
+    Attributes:
+        train: (N, d) float32 training points.
+        heldout: (M, d) points never trained on (a split of a file), or None.
+        target: the known distribution, or None for a point file.
+        source: where the data came from, for messages and summaries.
+    """
+
+    train: Tensor
+    heldout: Tensor | None
+    target: object | None
+    source: str
+
+    @property
+    def dim(self) -> int:
+        return self.train.shape[1]
+
+
+def make_dataset(cfg, generator: torch.Generator) -> Dataset:
+    """Build the training data for a `DataConfig`.
+
+    Named targets draw ``cfg.n`` points from ``generator`` (so from the run's
+    seed); files are read and, if ``cfg.holdout`` > 0, split by a permutation
+    drawn from ``generator``.
+    """
+    if cfg.source in TARGETS:
+        target = TARGETS[cfg.source](cfg)
+        return Dataset(target.sample(cfg.n, generator), None, target, cfg.source)
+    if cfg.source.lower().endswith((".csv", ".npy", ".txt")) or Path(cfg.source).exists():
+        points = load_points(cfg.source)
+        heldout = None
+        if cfg.holdout > 0:
+            n_out = max(1, int(round(len(points) * cfg.holdout)))
+            if len(points) - n_out < 2:
+                raise UserError(f"{cfg.source}: too few points ({len(points)}) for a holdout of {cfg.holdout}")
+            order = torch.randperm(len(points), generator=generator)
+            heldout, points = points[order[:n_out]], points[order[n_out:]]
+        return Dataset(points, heldout, None, cfg.source)
+    raise UserError(
+        f"unknown data source '{cfg.source}': not a named target ({', '.join(sorted(TARGETS))}) "
+        "nor an existing .csv/.npy file"
+    )
+
+
+def load_points(path: str | Path) -> Tensor:
+    """Read an (N, d) point cloud from ``.npy`` or ``.csv`` (header optional).
+
+    Raises:
+        UserError: missing or empty file, a non-numeric cell, ragged rows,
+            NaN or infinite values, or fewer than 2 points.
+
+    Returns:
+        (N, d) float32 tensor.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    if path.suffix.lower() == ".npy":
+        array = _read_npy(path)
+    else:
+        array = _read_csv(path)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise UserError(f"{path}: expected a 2-D array of points (N, d), got shape {tuple(array.shape)}")
+    if array.shape[0] < 2:
+        raise UserError(f"{path}: need at least 2 points, got {array.shape[0]}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise UserError(f"{path}: non-finite value {array[row, col]} at row {row + 1}, column {col + 1}")
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{path}: not an .npy file (no NumPy header)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise UserError(f"{path}: not a numeric .npy array ({err})") from None
+    except Exception as err:  # truncated or not an .npy at all
+        raise UserError(f"{path}: cannot read as .npy ({type(err).__name__}: {err})") from None
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise UserError(f"{path}: expected a real numeric array, got dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text CSV file") from None
+    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    if not rows:
+        raise UserError(f"{path}: file has no data rows")
+    first = 0
+    if not all(_is_number(c) for c in rows[0]):
+        first = 1  # a header row
+        if len(rows) == 1:
+            raise UserError(f"{path}: file has a header but no data rows")
+    width = len(rows[first])
+    values = []
+    for i, row in enumerate(rows[first:], start=first + 1):
+        if len(row) != width:
+            raise UserError(f"{path}: row {i} has {len(row)} columns, expected {width}")
+        parsed = []
+        for j, cell in enumerate(row, start=1):
+            if not _is_number(cell):
+                raise UserError(f"{path}: non-numeric value {cell.strip()!r} at row {i}, column {j}")
+            parsed.append(float(cell))
+        values.append(parsed)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["Dataset", "GaussianTarget", "TARGETS", "load_points", "make_dataset"]

@@ -1,0 +1,1 @@
+"""Metrics: closed-form Gaussian diagnostics (and, beside them, sample tests)."""

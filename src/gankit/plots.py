@@ -1,0 +1,118 @@
+"""Figures drawn from what a run recorded, never from inside the training math.
+
+Uses matplotlib's object API (``Figure`` + Agg canvas): no pyplot, no global
+state, safe in threads and headless machines.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+REAL_COLOR = "#1f77b4"
+FAKE_COLOR = "#ff7f0e"
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None) -> Figure:
+    """Both losses (summed loss / examples) against the epoch, with ln 2 marked."""
+    fig = _figure(5, 3.5)
+    ax = fig.add_subplot()
+    epochs = [row["epoch"] for row in history]
+    ax.plot(epochs, [row["loss_d"] for row in history], label="loss_D", marker=".")
+    ax.plot(epochs, [row["loss_g"] for row in history], label="loss_G", marker=".")
+    ax.axhline(np.log(2), color="gray", linestyle="--", linewidth=0.8, label="ln 2")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per example")
+    ax.set_title("losses")
+    ax.legend()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def draw_scatter(ax, real: torch.Tensor, fake: torch.Tensor, surface: torch.Tensor | None = None,
+                 extent: Sequence[float] | None = None, title: str = "") -> None:
+    """Real vs generated points (first two coordinates), D's P(real) shaded behind."""
+    if surface is not None and extent is not None:
+        image = ax.imshow(surface.numpy(), origin="lower", extent=list(map(float, extent)),
+                          cmap="RdBu", vmin=0.0, vmax=1.0, alpha=0.55, aspect="auto")
+        ax.figure.colorbar(image, ax=ax, label="D(x) = P(real)", shrink=0.8)
+    real, fake = real.numpy(), fake.numpy()
+    if real.shape[1] == 1:
+        ax.hist([real[:, 0], fake[:, 0]], bins=20, label=["real", "generated"], color=[REAL_COLOR, FAKE_COLOR])
+    else:
+        ax.scatter(real[:, 0], real[:, 1], s=12, c=REAL_COLOR, label="real", edgecolors="white", linewidths=0.3)
+        ax.scatter(fake[:, 0], fake[:, 1], s=12, c=FAKE_COLOR, label="generated", edgecolors="white",
+                   linewidths=0.3)
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        if extent is not None:
+            ax.set_xlim(float(extent[0]), float(extent[1]))
+            ax.set_ylim(float(extent[2]), float(extent[3]))
+    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title(title)
+
+
+def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path | None = None) -> Figure:
+    """The real-vs-generated panel for one recorded epoch (default: the last)."""
+    fig = _figure(5.5, 4.5)
+    ax = fig.add_subplot()
+    epoch = int(snapshots["epochs"][index])
+    surface = snapshots["surface"][index] if "surface" in snapshots else None
+    draw_scatter(ax, snapshots["real"], snapshots["fake"][index], surface, snapshots.get("extent"),
+                 title=f"real vs generated, epoch {epoch}")
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame: int = 250) -> int:
+    """An animated GIF of the real-vs-generated panel, one frame per epoch.
+
+    Returns:
+        The number of frames written.
+    """
+    frames = []
+    for i in range(len(snapshots["epochs"])):
+        fig = plot_samples(snapshots, i)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=70)
+        buffer.seek(0)
+        frames.append(Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE))
+    if not frames:
+        return 0
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 6]  # linger on the end
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return len(frames)
+
+
+def draw_run(run_dir: Path) -> list[Path]:
+    """Draw ``losses.png``, ``samples.png`` and ``training.gif`` from a run's records."""
+    from gankit.runs import load_tensors, read_metrics
+
+    run_dir = Path(run_dir)
+    written = []
+    history = read_metrics(run_dir)
+    if history:
+        plot_losses(history, run_dir / "losses.png")
+        written.append(run_dir / "losses.png")
+    snap_path = run_dir / "snapshots.safetensors"
+    if snap_path.is_file():
+        snapshots = load_tensors(snap_path)
+        plot_samples(snapshots, -1, run_dir / "samples.png")
+        animate_samples(snapshots, run_dir / "training.gif")
+        written += [run_dir / "samples.png", run_dir / "training.gif"]
+    return written

@@ -1,0 +1,197 @@
+"""The run directory: everything a run leaves behind, and how to read it back.
+
+    runs/<name>/
+      config.json                 the resolved config
+      metrics.jsonl, metrics.csv  one row per epoch
+      summary.json                final losses, speed, what G learned
+      generator.safetensors       weights (config JSON in the metadata too)
+      discriminator.safetensors
+      snapshots.safetensors       per-epoch samples and D surface, for plots
+      losses.png, samples.png, training.gif
+
+Files are written to a temporary name and renamed, so a reader never sees a
+half-written file. Nothing here is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gankit.config import Config
+from gankit.errors import UserError
+from gankit.models import build_discriminator, build_generator
+
+
+def create_run_dir(out: str | Path | None, root: str | Path = "runs", name: str | None = None) -> Path:
+    """Make a new, empty run directory; never reuse an existing one.
+
+    Args:
+        out: an explicit directory; it must not exist yet.
+        root: parent of generated names when ``out`` is None.
+        name: base name under ``root`` (default: a timestamp); a numeric
+            suffix is added if taken, so concurrent runs never collide.
+    """
+    if out is not None:
+        path = Path(out)
+        if path.exists():
+            raise UserError(f"run directory already exists: {path} (choose another --out, or remove it)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise UserError(f"run directory already exists: {path}") from None
+        return path
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = name or time.strftime("%Y%m%d-%H%M%S")
+    for i in range(10_000):
+        path = root / (base if i == 0 else f"{base}-{i + 1}")
+        try:
+            path.mkdir()  # atomic: exactly one process wins a name
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"could not find a free run name under {root}")
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file, fsync and rename: all or nothing."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """safetensors, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; anything else is a `UserError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"file not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"{path}: not a valid safetensors file ({err})") from None
+
+
+class MetricsWriter:
+    """Appends one row per epoch to ``metrics.jsonl`` and ``metrics.csv``."""
+
+    def __init__(self, run_dir: Path):
+        self.jsonl = Path(run_dir) / "metrics.jsonl"
+        self.csv = Path(run_dir) / "metrics.csv"
+        self.columns: list[str] | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        with open(self.jsonl, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.columns is None:
+            self.columns = list(row)
+            with open(self.csv, "w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+        with open(self.csv, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(c, "") for c in self.columns])
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_dim: int) -> None:
+    """Weights in safetensors with the config and data dimension in each file's metadata."""
+    meta = {"format": "gankit", "config": json.dumps(config.to_dict()), "data_dim": str(data_dim)}
+    save_tensors(Path(run_dir) / "generator.safetensors", G.state_dict(), {**meta, "role": "generator"})
+    save_tensors(Path(run_dir) / "discriminator.safetensors", D.state_dict(), {**meta, "role": "discriminator"})
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The config a run was trained with."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory not found: {run_dir}")
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a gankit run (no config.json)")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    return Config.from_dict(raw, where=str(path)).validate()
+
+
+def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
+    """Rebuild a saved generator or discriminator from its run directory alone.
+
+    Args:
+        role: ``"generator"`` or ``"discriminator"``.
+
+    Returns:
+        (config, network in eval mode).
+    """
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    path = run_dir / f"{role}.safetensors"
+    tensors = load_tensors(path)
+    dim = _data_dim(path)
+    build = build_generator if role == "generator" else build_discriminator
+    net = build(config.model, dim)
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0:2]
+        raise UserError(f"{path}: weights do not match the run's {role} ({' '.join(first)})") from None
+    return config, net.eval()
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def _data_dim(path: Path) -> int:
+    """The data dimension recorded in a weights file's metadata."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        return int(meta["data_dim"])
+    except (KeyError, ValueError):
+        raise UserError(f"{path}: not a gankit weights file (no data_dim in its metadata)") from None
+
+
+__all__ = ["create_run_dir", "atomic_write", "write_json", "save_tensors", "load_tensors",
+           "MetricsWriter", "read_metrics", "save_models", "load_run_config", "load_network",
+           "read_summary"]
