@@ -50,8 +50,8 @@ def test_step_matches_the_chapter_by_hand(tiny_config):
     result = train(tiny_config, state=state)
     for a, b in zip(list(G.parameters()) + list(D.parameters()), list(result.G.parameters()) + list(result.D.parameters())):
         assert torch.allclose(a, b, atol=1e-7)
-    assert result.history[0]["loss_d"] == pytest.approx(float(l_d) / 8, rel=1e-6)
-    assert result.history[0]["loss_g"] == pytest.approx(float(l_g) / 8, rel=1e-6)
+    assert result.history[0]["loss_d"] == pytest.approx(float(l_d.detach()) / 8, rel=1e-6)
+    assert result.history[0]["loss_g"] == pytest.approx(float(l_g.detach()) / 8, rel=1e-6)
 
 
 def test_same_seed_same_run_other_seed_differs(tiny_config):
