@@ -74,7 +74,7 @@ def test_bad_weights_are_refused(run, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match="generator.safetensors: not a valid safetensors file"):
         load_network(run.run_dir, "generator")
-    save_tensors(path, {"0.weight": torch.zeros(3, 3), "0.bias": torch.zeros(3)}, {"data_dim": "2"})
+    save_tensors(path, {"0.weight": torch.zeros(3, 3), "0.bias": torch.zeros(3)}, {"data_shape": "[2]"})
     with pytest.raises(UserError, match="weights do not match the run's generator"):
         load_network(run.run_dir, "generator")
     with pytest.raises(UserError, match="run directory not found"):

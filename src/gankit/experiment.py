@@ -56,9 +56,9 @@ def run_experiment(
         config.save(run_dir / "config.json")
         snapshots = Snapshots()
         result = train(config, [Progress(progress), MetricsLog(run_dir), snapshots, *callbacks], state=state)
-        save_models(run_dir, config, result.G, result.D, result.dataset.dim)
+        save_models(run_dir, config, result.G, result.D, result.dataset.shape)
         snapshots.save(run_dir / "snapshots.safetensors")
-        write_json(run_dir / "summary.json", {**result.summary, "data_dim": result.dataset.dim})
+        write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
         if plots:
             from gankit.plots import draw_run
 

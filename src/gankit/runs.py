@@ -126,9 +126,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_dim: int) -> None:
-    """Weights in safetensors with the config and data dimension in each file's metadata."""
-    meta = {"format": "gankit", "config": json.dumps(config.to_dict()), "data_dim": str(data_dim)}
+def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_shape: tuple[int, ...]) -> None:
+    """Weights in safetensors with the config and one example's shape in each file's metadata."""
+    meta = {"format": "gankit", "config": json.dumps(config.to_dict()), "data_shape": json.dumps(list(data_shape))}
     save_tensors(Path(run_dir) / "generator.safetensors", G.state_dict(), {**meta, "role": "generator"})
     save_tensors(Path(run_dir) / "discriminator.safetensors", D.state_dict(), {**meta, "role": "discriminator"})
 
@@ -161,9 +161,9 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     config = load_run_config(run_dir)
     path = run_dir / f"{role}.safetensors"
     tensors = load_tensors(path)
-    dim = _data_dim(path)
+    shape = _data_shape(path)
     build = build_generator if role == "generator" else build_discriminator
-    net = build(config.model, dim)
+    net = build(config.model, shape)
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
@@ -182,14 +182,14 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
-def _data_dim(path: Path) -> int:
-    """The data dimension recorded in a weights file's metadata."""
+def _data_shape(path: Path) -> tuple[int, ...]:
+    """One example's shape, recorded in a weights file's metadata."""
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-        return int(meta["data_dim"])
-    except (KeyError, ValueError):
-        raise UserError(f"{path}: not a gankit weights file (no data_dim in its metadata)") from None
+        return tuple(int(v) for v in json.loads(meta["data_shape"]))
+    except (KeyError, ValueError, TypeError):
+        raise UserError(f"{path}: not a gankit weights file (no data_shape in its metadata)") from None
 
 
 __all__ = ["create_run_dir", "atomic_write", "write_json", "save_tensors", "load_tensors",

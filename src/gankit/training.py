@@ -73,8 +73,8 @@ def build_state(config: Config) -> TrainState:
     config.validate()
     rng = torch.Generator().manual_seed(config.train.seed)
     dataset = make_dataset(config.data, rng)
-    G = build_generator(config.model, dataset.dim)
-    D = build_discriminator(config.model, dataset.dim)
+    G = build_generator(config.model, dataset.shape)
+    D = build_discriminator(config.model, dataset.shape)
     init_normal_(G, config.model.init_std, rng)
     init_normal_(D, config.model.init_std, rng)
     t = config.train

@@ -73,8 +73,14 @@ class Dataset:
     source: str
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """One example's shape, without the batch: (d,) for points."""
+        return tuple(self.train.shape[1:])
+
+    @property
     def dim(self) -> int:
-        return self.train.shape[1]
+        """Features per example (d for points)."""
+        return int(self.train[0].numel())
 
 
 def make_dataset(cfg, generator: torch.Generator) -> Dataset:

@@ -52,31 +52,29 @@ def init_normal_(module: nn.Module, std: float, generator: torch.Generator | Non
             p.normal_(0.0, std, generator=generator)
 
 
-def _linear_generator(model, latent_dim: int, data_dim: int) -> nn.Module:
-    return MLP(latent_dim, [], data_dim)
+def _points_dim(data_shape: tuple[int, ...], name: str) -> int:
+    if len(data_shape) != 1:
+        from gankit.errors import UserError
+
+        raise UserError(f"the '{name}' network takes point data (N, d), not data of shape {tuple(data_shape)}")
+    return data_shape[0]
 
 
-def _mlp_generator(model, latent_dim: int, data_dim: int) -> nn.Module:
-    return MLP(latent_dim, list(model.g_hidden), data_dim, model.activation)
+def linear_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
+    """The chapter's generator: one affine layer, latent_dim -> d."""
+    return MLP(model.latent_dim, [], _points_dim(data_shape, "linear"))
 
 
-def _chapter_discriminator(model, data_dim: int) -> nn.Module:
-    return MLP(data_dim, [5, 3], 1, "tanh")
+def mlp_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
+    """latent_dim -> g_hidden... -> d."""
+    return MLP(model.latent_dim, list(model.g_hidden), _points_dim(data_shape, "mlp"), model.activation)
 
 
-def _mlp_discriminator(model, data_dim: int) -> nn.Module:
-    return MLP(data_dim, list(model.d_hidden), 1, model.activation)
+def chapter_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
+    """The chapter's discriminator: d -> 5 -> 3 -> 1 with tanh."""
+    return MLP(_points_dim(data_shape, "chapter"), [5, 3], 1, "tanh")
 
 
-GENERATORS = {"linear": _linear_generator, "mlp": _mlp_generator}
-DISCRIMINATORS = {"chapter": _chapter_discriminator, "mlp": _mlp_discriminator}
-
-
-def build_generator(model, data_dim: int) -> nn.Module:
-    """Build the generator named in ``model`` (a `ModelConfig`) for ``data_dim`` outputs."""
-    return GENERATORS[model.generator](model, model.latent_dim, data_dim)
-
-
-def build_discriminator(model, data_dim: int) -> nn.Module:
-    """Build the discriminator named in ``model`` (a `ModelConfig`); outputs (B, 1) logits."""
-    return DISCRIMINATORS[model.discriminator](model, data_dim)
+def mlp_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
+    """d -> d_hidden... -> 1."""
+    return MLP(_points_dim(data_shape, "mlp"), list(model.d_hidden), 1, model.activation)
