@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not a terminal (notebooks)
 
 from gankit.ganlab import generator_pull
 from gankit.objectives import get_objective
