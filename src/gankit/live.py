@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 from typing import Any, Callable
 
+import numpy as np
 import torch
+from PIL import Image
 
 from gankit.training import Callback, TrainState
 
@@ -87,28 +89,66 @@ class LivePlot(Callback):
 
     @torch.no_grad()
     def _draw(self, state: TrainState) -> bytes:
-        from gankit.plots import _figure, draw_scatter
+        """Render the current picture as PNG bytes.
 
+        The figure is built and laid out once; later epochs only update its
+        artists (about twice as fast as a new figure per epoch).
+        """
         was_training = state.G.training
         state.G.eval()
         fake = state.G(self.z).float()  # (n_points, d)
         state.G.train(was_training)
-        history = state.history
-        fig = _figure(10, 3.8)
-        ax_loss, ax_points = fig.subplots(1, 2)
-        epochs = [row["epoch"] for row in history]
-        ax_loss.plot(epochs, [row["loss_d"] for row in history], marker=".", label="loss_D")
-        ax_loss.plot(epochs, [row["loss_g"] for row in history], marker=".", label="loss_G")
-        ax_loss.axhline(0.6931, color="gray", linestyle="--", linewidth=0.8, label="ln 2")
-        ax_loss.set_xlim(0.5, state.config.train.epochs + 0.5)
-        ax_loss.set_xlabel("epoch")
-        ax_loss.set_ylabel("loss per example")
-        ax_loss.legend()
-        draw_scatter(ax_points, self.real, fake, title=f"real vs generated, epoch {state.epoch}")
+        epochs = [row["epoch"] for row in state.history]
+        losses = [[row["loss_d"] for row in state.history], [row["loss_g"] for row in state.history]]
+        title = f"real vs generated, epoch {state.epoch}"
+        if self.figure is None:
+            self._build(state, fake, epochs, losses, title)
+        else:
+            for line, values in zip(self.lines, losses):
+                line.set_data(epochs, values)
+            self.ax_loss.relim()
+            self.ax_loss.autoscale_view(scalex=False)
+            if self.fake_points is not None:
+                self.fake_points.set_offsets(fake[:, :2].numpy())
+                self._set_limits(fake)
+            else:  # 1-D data: histograms cannot be updated in place
+                self.ax_points.clear()
+                from gankit.plots import draw_scatter
+
+                draw_scatter(self.ax_points, self.real, fake)
+            self.ax_points.set_title(title)
+        self.figure.canvas.draw()  # one draw; savefig would lay out and draw twice
+        if self.figure.get_layout_engine() is not None:
+            self.figure.set_layout_engine("none")  # keep the first layout from now on
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=72)
-        self.figure = fig
+        Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
+
+    def _build(self, state: TrainState, fake, epochs, losses, title) -> None:
+        from gankit.plots import _figure, draw_scatter
+
+        self.figure = _figure(10, 3.8)
+        self.figure.set_dpi(72)
+        self.ax_loss, self.ax_points = self.figure.subplots(1, 2)
+        self.lines = [self.ax_loss.plot(epochs, values, marker=".", label=label)[0]
+                      for values, label in zip(losses, ["loss_D", "loss_G"])]
+        self.ax_loss.axhline(0.6931, color="gray", linestyle="--", linewidth=0.8, label="ln 2")
+        self.ax_loss.set_xlim(0.5, state.config.train.epochs + 0.5)
+        self.ax_loss.set_xlabel("epoch")
+        self.ax_loss.set_ylabel("loss per example")
+        self.ax_loss.legend()
+        draw_scatter(self.ax_points, self.real, fake, title=title)
+        two_d = self.real.shape[1] >= 2
+        self.fake_points = self.ax_points.collections[1] if two_d else None
+        if two_d:
+            self._set_limits(fake)
+
+    def _set_limits(self, fake: torch.Tensor) -> None:
+        both = torch.cat([self.real[:, :2], fake[:, :2]])  # (2 n_points, 2)
+        lo, hi = both.min(0).values, both.max(0).values
+        pad = (hi - lo).clamp_min(1e-3) * 0.1
+        self.ax_points.set_xlim(float(lo[0] - pad[0]), float(hi[0] + pad[0]))
+        self.ax_points.set_ylim(float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
 __all__ = ["LivePlot", "in_notebook"]
