@@ -1,6 +1,8 @@
 """The chapter notebook runs top to bottom, so it never rots."""
 
+import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -21,10 +23,18 @@ def _text(cell):
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-def test_chapter_notebook_runs_end_to_end(tmp_path):
+def test_chapter_notebook_runs_end_to_end(tmp_path, monkeypatch):
+    # A kernel spec of our own, on this interpreter: a "python3" kernel installed
+    # elsewhere on the machine must not run the notebook instead.
+    spec = tmp_path / "jupyter" / "kernels" / "gankit-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "gankit test", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     started = time.perf_counter()
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="gankit-test",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     seconds = time.perf_counter() - started
     assert seconds < 120
