@@ -105,19 +105,22 @@ def test_report_of_a_default_run_renders_in_headless_chromium(request, tmp_path)
     page = write_report(default_run, tmp_path / "report.html")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in BROWSER_FLAGS + [f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}", "about:blank"]:
+    for flag in BROWSER_FLAGS + [f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(driver_path))
     try:
         driver.set_window_size(1280, 900)
-        driver.get_log("performance")  # drop the browser's start-up traffic
+        driver.get("about:blank")  # let the start-up page finish loading ...
+        driver.get_log("performance")  # ... and drop its (browser-internal) traffic
         url = page.resolve().as_uri()
         driver.get(url)
         images = driver.execute_script(
             "return Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
-        requests = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
-        requests = [m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"]
+        sent = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        sent = [m["params"] for m in sent if m["method"] == "Network.requestWillBeSent"]
+        page_requests = [p["request"]["url"] for p in sent if url in (p["request"]["url"], p.get("documentURL"))]
+        network = [p["request"]["url"] for p in sent if p["request"]["url"].split(":")[0] in ("http", "https", "ws", "wss")]
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         laptop = tmp_path / "report-laptop.png"
         assert driver.save_screenshot(str(laptop))
@@ -135,9 +138,11 @@ def test_report_of_a_default_run_renders_in_headless_chromium(request, tmp_path)
     assert errors == []
     assert [alt for alt, *_ in images] == ["losses.png", "samples.png", "ganlab.png", "ganlab.gif", "training.gif"]
     assert all(complete and width > 0 and height > 0 for _, complete, width, height in images)
-    # The only requests: the page itself and its inline data: images.
-    assert url in requests
-    assert [r for r in requests if r != url and not r.startswith("data:")] == []
+    # The page asked for nothing but itself and its inline data: images, and
+    # nothing at all went to the network while it was open.
+    assert url in page_requests
+    assert [r for r in page_requests if r != url and not r.startswith("data:")] == []
+    assert network == []
     assert overflow <= 0 and widest_img <= viewport
     for shot in (laptop, phone):
         with Image.open(shot) as im:
