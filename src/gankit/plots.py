@@ -126,7 +126,8 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
 
 
 def draw_run(run_dir: Path) -> list[Path]:
-    """Draw ``losses.png``, ``samples.png`` and ``training.gif`` from a run's records."""
+    """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
+    ``ganlab.png``, ``ganlab.gif``) from a run's records."""
     from gankit.runs import load_tensors, read_metrics
 
     run_dir = Path(run_dir)
@@ -141,4 +142,7 @@ def draw_run(run_dir: Path) -> list[Path]:
         plot_samples(snapshots, -1, run_dir / "samples.png")
         animate_samples(snapshots, run_dir / "training.gif")
         written += [run_dir / "samples.png", run_dir / "training.gif"]
+        from gankit.ganlab import draw_ganlab_run
+
+        written += draw_ganlab_run(run_dir)
     return written
