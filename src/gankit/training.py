@@ -189,7 +189,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
     seen = n * state.epoch
     examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
     summary = summarize(state, examples_per_sec)
-    result = TrainResult(config, G, D, state.dataset, state.history, examples_per_sec, summary)
+    result = TrainResult(config, state.G, state.D, state.dataset, state.history, examples_per_sec, summary)
     for cb in callbacks:
         cb.on_train_end(state)
     return result
