@@ -23,8 +23,11 @@ ARGS = ["--n", "200", "--epochs", "15", "--no-plots", "--quiet"]  # 25 batches a
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    """The uninterrupted run, and how long it took (the window in which kills land)."""
     config = load_config(None, ["data.n=200", "train.epochs=15"])
-    return run_experiment(config, out=tmp_path_factory.mktemp("ref") / "run", plots=False, progress=False).run_dir
+    started = time.monotonic()
+    run_dir = run_experiment(config, out=tmp_path_factory.mktemp("ref") / "run", plots=False, progress=False).run_dir
+    return run_dir, time.monotonic() - started
 
 
 def _weights(run_dir):
@@ -32,7 +35,7 @@ def _weights(run_dir):
             for k, v in load_file(run_dir / f"{role}.safetensors").items()}
 
 
-def kill_and_resume(run, rng: random.Random) -> dict:
+def kill_and_resume(run, rng: random.Random, window: float) -> dict:
     """Start a run, SIGKILL it at a random moment of its training, resume it in this process."""
     proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *ARGS, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -40,11 +43,11 @@ def kill_and_resume(run, rng: random.Random) -> dict:
     while not list_checkpoints(run) and time.monotonic() < deadline:  # training has started
         time.sleep(0.005)
     started = time.monotonic()
-    time.sleep(rng.uniform(0.0, 0.8))
+    time.sleep(rng.uniform(0.0, window))  # anywhere from the first step to the last file
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_after = time.monotonic() - started
-    if proc.returncode == 0:  # finished before the kill: not a trial
+    if proc.returncode == 0 or (run / "summary.json").exists():  # finished before the kill: not a trial
         return {"killed": False}
     assert proc.returncode == -signal.SIGKILL
     last = list_checkpoints(run)[-1].name if list_checkpoints(run) else None
@@ -54,11 +57,12 @@ def kill_and_resume(run, rng: random.Random) -> dict:
 
 def _check(tmp_path, reference, n, seed, capsys):
     rng = random.Random(seed)
+    reference, seconds = reference
     expected = _weights(reference)
     outcomes = []
     while len(outcomes) < n:
         run = tmp_path / f"run{len(outcomes)}"
-        outcome = kill_and_resume(run, rng)
+        outcome = kill_and_resume(run, rng, seconds)
         if not outcome["killed"]:
             import shutil
 

@@ -136,7 +136,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, Stateful] = {}) -> dict[str, Any]:
     """Restore ``state`` (built from the same config) from a checkpoint, in place.
 
-    Everything is checked before anything is changed: the file must be a
+    The file is checked before anything is changed: it must be a
     gankit checkpoint of the same networks, data and number of processes.
 
     Returns:
@@ -145,16 +145,28 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     path = Path(path)
     tensors, meta = read_checkpoint(path)
     _check_compatible(path, meta, state)
+    missing = sorted({"rng/train", "rng/torch", "rng/numpy", "rng/python", "position/sums"} - set(tensors))
+    missing += sorted({"epoch", "step", "batch", "train_seconds", "history", "optimizers", "numpy_rng",
+                       "python_rng"} - set(meta))
+    if missing:
+        raise UserError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
     groups = _split(tensors)
+    optimizers = {}
+    for name, opt in (("opt_G", state.opt_G), ("opt_D", state.opt_D)):
+        try:
+            optimizers[name] = _unflatten_optimizer(groups.get(name, {}), meta["optimizers"][name], opt)
+            _check_optimizer_shapes(optimizers[name], opt)
+        except (KeyError, ValueError, TypeError) as err:
+            raise UserError(f"{path}: optimiser state {name} does not fit this run ({err})") from None
     for name, net in _networks(state).items():
-        _load_weights(path, name, net, groups.get(name, {}))
+        _check_weights(path, name, net, groups.get(name, {}))
+    # Checked: from here on the state is changed.
+    for name, net in _networks(state).items():
+        net.load_state_dict(groups[name], strict=True)
     for name, obj in stateful.items():
         obj.load_state_tensors(groups.get(name, {}))
     for name, opt in (("opt_G", state.opt_G), ("opt_D", state.opt_D)):
-        try:
-            opt.load_state_dict(_unflatten_optimizer(groups.get(name, {}), meta["optimizers"][name], opt))
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise UserError(f"{path}: optimiser state {name} does not fit this run ({err})") from None
+        opt.load_state_dict(optimizers[name])
 
     rng = groups["rng"]
     state.rng.set_state(rng["train"])
@@ -287,7 +299,18 @@ def _check_compatible(path: Path, meta: dict[str, Any], state: TrainState) -> No
         raise UserError(f"{path}: checkpoint holds networks {meta.get('networks')}, this run has {sorted(wanted)}")
 
 
-def _load_weights(path: Path, name: str, net: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def _check_optimizer_shapes(sd: dict[str, Any], opt: torch.optim.Optimizer) -> None:
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for pid, per_param in sd["state"].items():
+        if not 0 <= pid < len(params):
+            raise ValueError(f"state for parameter {pid}, the optimiser has {len(params)}")
+        for key, value in per_param.items():
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape != params[pid].shape:
+                raise ValueError(f"{key} of parameter {pid} has shape {tuple(value.shape)}, "
+                                 f"expected {tuple(params[pid].shape)}")
+
+
+def _check_weights(path: Path, name: str, net: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     expected = net.state_dict()
     if set(tensors) != set(expected):
         raise UserError(f"{path}: checkpoint of another architecture ({name} has parameters "
@@ -296,7 +319,6 @@ def _load_weights(path: Path, name: str, net: nn.Module, tensors: dict[str, torc
         if value.shape != expected[key].shape:
             raise UserError(f"{path}: checkpoint of another architecture ({name}/{key} has shape "
                             f"{tuple(value.shape)}, expected {tuple(expected[key].shape)})")
-    net.load_state_dict(tensors, strict=True)
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

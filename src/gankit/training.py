@@ -8,8 +8,8 @@ drawn in a fixed order, so a seed fixes the whole run:
 3. each epoch: the data order (a permutation), then the epoch's noise z,
    one (latent_dim,) row per example, consumed batch by batch.
 
-A run can stop and resume mid-epoch: ``TrainState`` keeps the generator's
-state as of the start of the current epoch and the number of batches done, so
+A run can stop and resume mid-epoch: ``TrainState`` keeps the state of ``rng``
+as of the start of the current epoch and the number of batches done, so
 a resumed run redraws the epoch's order and noise and skips what was done
 (see `gankit.checkpoint`). Under torchrun every rank draws the same stream and
 takes its own rows of each global batch of ``world_size * batch_size``
