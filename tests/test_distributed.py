@@ -67,3 +67,30 @@ def test_an_image_run_trains_under_torchrun(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     weights = _weights(tmp_path / "img")
     assert weights and all(torch.isfinite(v).all() for v in weights.values())
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_then_resume_is_bitwise_identical(tmp_path):
+    """Stop a 2-process run mid-epoch with SIGTERM to torchrun, resume under torchrun: same weights."""
+    import signal
+    import time
+
+    from gankit.checkpoint import list_checkpoints
+
+    args = ["--set", "data.n=400", "--epochs", "30", "--batch-size", "4", "--no-plots", "--quiet"]
+    assert _torchrun(2, *args, "--out", str(tmp_path / "ref")).returncode == 0
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nnodes", "1", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "gankit", "train", *args, "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while len(list_checkpoints(tmp_path / "run")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert not (tmp_path / "run" / "summary.json").exists()
+    assert _torchrun(2, "--resume", str(tmp_path / "run"), "--no-plots", "--quiet").returncode == 0
+    a, b = _weights(tmp_path / "ref"), _weights(tmp_path / "run")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -219,8 +219,8 @@ class Checkpoint(Callback):
         self._since = time.monotonic()
         existing = list_checkpoints(self.run_dir) if self.run_dir is not None else []
         self.last = existing[-1] if existing else None
-        if self.last is None:  # a good state to fall back to, even if training diverges at once
-            self.save(state)
+        if state.step == 0:  # a good state to fall back to, even if training diverges at once
+            self.save(state)  # (decided from the state alone, so all torchrun ranks agree)
 
     def on_step_end(self, state: TrainState) -> None:
         if self.minutes > 0 and state.world_size == 1 and self._due():

@@ -105,17 +105,16 @@ def resume_experiment(
     state.rank, state.world_size = world.rank, world.size
     snapshots = Snapshots()
     checkpoints = list_checkpoints(run_dir)
-    if checkpoints:
-        load_checkpoint(checkpoints[-1], state, {"snapshots": snapshots})
+    meta = load_checkpoint(checkpoints[-1], state, {"snapshots": snapshots}) if checkpoints else {}
     if world.rank == 0:
         clean_temporary_files(run_dir)
     return _train_and_write(run_dir if world.rank == 0 else None, state, snapshots, plots, progress,
-                            callbacks, stop)
+                            callbacks, stop, backoffs=list(meta.get("lr_backoffs", [])))
 
 
 def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapshots, plots: bool,
                      progress: bool | None, callbacks: Sequence[Callback],
-                     stop: threading.Event | None) -> RunOutput:
+                     stop: threading.Event | None, backoffs: list[dict] | None = None) -> RunOutput:
     """Train from ``state`` with checkpoints, backing off on divergence if configured, then write the files."""
     from gankit.checkpoint import Checkpoint, load_checkpoint
     from gankit.distributed import wrap, world_from_env
@@ -128,7 +127,8 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
         state.stop = stop
     checkpoint = Checkpoint(run_dir, t.checkpoint_every, t.checkpoint_minutes, t.keep_checkpoints,
                             {"snapshots": snapshots}, write=run_dir is not None)
-    backoffs: list[dict] = []
+    backoffs = backoffs or []  # learning-rate backoffs so far (a resumed run carries its own)
+    checkpoint.extra_meta["lr_backoffs"] = backoffs
     while True:
         if run_dir is not None:
             metrics = _restart_metrics(run_dir, state.history)
@@ -152,7 +152,6 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
                     group["lr"] *= t.lr_backoff
             backoffs.append({"diverged_at_step": err.step, "resumed_from_step": state.step,
                              "lr_d": state.opt_D.param_groups[0]["lr"], "lr_g": state.opt_G.param_groups[0]["lr"]})
-            checkpoint.extra_meta["lr_backoffs"] = backoffs
             print(f"gankit: {err}; backing off: lr_d {backoffs[-1]['lr_d']:g}, lr_g {backoffs[-1]['lr_g']:g}, "
                   f"from step {state.step} ({len(backoffs)}/{t.lr_backoff_tries})", file=sys.stderr)
     result.summary["lr_backoffs"] = backoffs
