@@ -1,4 +1,5 @@
 import json
+import re
 import pickle
 
 import pytest
@@ -111,7 +112,18 @@ def _bad_checkpoints(tmp_path, run_dir, config, reference):
     other.model.generator = other.model.discriminator = "mlp"
     other_state = build_state(other)
     marker = tmp_path / "pwned"
+
+    def incomplete(p):
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        tensors = load_file(good)
+        del tensors["rng/train"]
+        with safe_open(str(good), "pt") as f:
+            save_file(tensors, str(p), metadata=f.metadata())
+
     return marker, [
+        ("incomplete", incomplete, "incomplete checkpoint (missing rng/train)"),
         ("truncated", lambda p: p.write_bytes(data[: len(data) // 2]), "not a valid safetensors file"),
         ("another architecture", lambda p: save_checkpoint(p, other_state), "checkpoint of another architecture"),
         ("pickle", lambda p: p.write_bytes(pickle.dumps(Boom(str(marker)))), "not a valid safetensors file"),
@@ -131,7 +143,7 @@ def test_bad_checkpoints_are_refused_with_one_line_and_exit_2(tmp_path, config, 
     planted = run_dir / "checkpoints" / "step-000000099.safetensors"
     for what, write, message in cases:
         write(planted)
-        with pytest.raises(UserError, match=message):
+        with pytest.raises(UserError, match=re.escape(message)):
             resume_experiment(run_dir, plots=False, progress=False)
         assert main(["train", "--resume", str(run_dir), "--quiet"]) == 2, what
         err = capsys.readouterr().err

@@ -53,7 +53,10 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path):
     ddp = _weights(tmp_path / "ddp")
     assert _max_diff(ddp, _weights(single)) < 1e-5
     assert _max_diff(ddp, _weights(half)) > 1e-3  # the per-process batch alone is another trajectory
-    assert not (tmp_path / "ddp" / "checkpoints" / ".tmp").exists()
+    from gankit.checkpoint import list_checkpoints, read_checkpoint
+
+    _, meta = read_checkpoint(list_checkpoints(tmp_path / "ddp")[-1])
+    assert meta["world_size"] == 2 and meta["step"] == 125 and meta["config"]["train"]["batch_size"] == 4
 
 
 def test_an_image_run_trains_under_torchrun(tmp_path):
