@@ -143,7 +143,8 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
             raise
         except Diverged as err:
             err.checkpoint = checkpoint.last
-            if not (t.lr_backoff > 0 and len(backoffs) < t.lr_backoff_tries and checkpoint.last is not None):
+            retry = t.lr_backoff > 0 and len(backoffs) < t.lr_backoff_tries and checkpoint.last is not None
+            if not retry or state.world_size > 1:  # under torchrun only rank 0 holds the checkpoint: stop
                 raise
             # Go back to the last good checkpoint and retry with smaller learning rates.
             load_checkpoint(checkpoint.last, state, {"snapshots": snapshots})
