@@ -113,3 +113,19 @@ class Snapshots(Callback):
     def save(self, path: Path) -> None:
         if self.fake:
             save_tensors(path, self.tensors(), {"format": "gankit-snapshots"})
+
+    # A checkpoint keeps the frames recorded so far, so a resumed run draws the same figures.
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        if not self.fake:
+            return {}
+        out = {"fake": torch.stack(self.fake), "epochs": torch.tensor(self.epochs)}
+        if self.surface:
+            out["surface"] = torch.stack(self.surface)
+            out["pull"] = torch.stack(self.pull)
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.fake = list(tensors["fake"].unbind()) if "fake" in tensors else []
+        self.surface = list(tensors["surface"].unbind()) if "surface" in tensors else []
+        self.pull = list(tensors["pull"].unbind()) if "pull" in tensors else []
+        self.epochs = tensors["epochs"].tolist() if "epochs" in tensors else []

@@ -107,6 +107,13 @@ class TrainConfig:
         beta1, beta2: Adam's moment decay rates (both networks).
         loss: objective name, ``"nonsaturating"`` (the chapter's) or ``"minimax"``.
         seed: seeds data, initialisation, data order and noise.
+        checkpoint_every: epochs between checkpoints in ``<run>/checkpoints``
+            (0: only at the start, at the end and when stopped).
+        checkpoint_minutes: also checkpoint every so many minutes (0: off).
+        keep_checkpoints: how many of the newest checkpoints to keep.
+        lr_backoff: on divergence, go back to the last checkpoint and multiply
+            both learning rates by this factor (0: off, stop instead).
+        lr_backoff_tries: how many backoffs before giving up.
     """
 
     epochs: int = 20
@@ -117,6 +124,11 @@ class TrainConfig:
     beta2: float = 0.999
     loss: str = "nonsaturating"
     seed: int = 0
+    checkpoint_every: int = 1
+    checkpoint_minutes: float = 0.0
+    keep_checkpoints: int = 2
+    lr_backoff: float = 0.0
+    lr_backoff_tries: int = 3
 
     def validate(self) -> None:
         from gankit.objectives import OBJECTIVES
@@ -132,6 +144,13 @@ class TrainConfig:
         _check(self.loss in OBJECTIVES, "unknown loss '{}' (choose from {})",
                self.loss, ", ".join(sorted(OBJECTIVES)))
         _check(0 <= self.seed < 2**63, "train.seed must be a non-negative integer, got {}", self.seed)
+        _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0, got {}", self.checkpoint_every)
+        _check(self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes),
+               "train.checkpoint_minutes must be >= 0, got {}", self.checkpoint_minutes)
+        _check(self.keep_checkpoints >= 1, "train.keep_checkpoints must be at least 1, got {}", self.keep_checkpoints)
+        _check(self.lr_backoff == 0 or 0 < self.lr_backoff < 1,
+               "train.lr_backoff must be 0 (off) or a factor in (0, 1), got {}", self.lr_backoff)
+        _check(self.lr_backoff_tries >= 1, "train.lr_backoff_tries must be at least 1, got {}", self.lr_backoff_tries)
 
 
 @dataclass

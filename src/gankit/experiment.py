@@ -2,11 +2,16 @@
 
 `run_experiment` is what ``gankit train`` calls; it is a plain function so that
 notebooks and scripts get the very same run directory as the command line.
+`resume_experiment` continues an interrupted run from its last checkpoint to
+the planned end; the finished directory equals an uninterrupted run's (the
+weights bitwise; only timings differ).
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,12 +20,12 @@ from gankit.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError
 from gankit.runs import create_run_dir, save_models, write_json
-from gankit.training import Callback, TrainResult, build_state, train
+from gankit.training import Callback, TrainResult, TrainState, build_state, train
 
 
 @dataclass
 class RunOutput:
-    run_dir: Path
+    run_dir: Path | None  # None on torchrun ranks other than 0, which write nothing
     result: TrainResult
 
 
@@ -33,11 +38,13 @@ def run_experiment(
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
     tensorboard: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunOutput:
     """Train ``config`` and write a complete run directory.
 
     The config and data are validated before the directory is created, so bad
-    input leaves nothing behind.
+    input leaves nothing behind. Checkpoints go to ``<run>/checkpoints`` (see
+    `gankit.checkpoint`); under torchrun only rank 0 writes.
 
     Args:
         config: the experiment.
@@ -47,34 +54,136 @@ def run_experiment(
         progress: show a progress bar (default: when stderr is a terminal).
         callbacks: extra callbacks, run after the built-in ones.
         tensorboard: also log to ``run_dir/tensorboard`` (needs the tensorboard extra).
+        stop: when set (e.g. by a signal handler), training stops after the
+            current step, writes a checkpoint and raises `gankit.guard.Interrupted`.
 
     Returns:
         The run directory and the `TrainResult`.
+
+    Raises:
+        gankit.guard.Diverged: a loss became non-finite (and no backoff was
+            left); the last good checkpoint is kept.
     """
+    from gankit.distributed import world_from_env
+
     config.validate()
     if tensorboard:
         from gankit.tensorboard import TensorBoardLog, require_tensorboard
 
         require_tensorboard()
     state = build_state(config)  # reads and checks the data, before any file is written
-    run_dir = create_run_dir(out, root, name or _default_name(config))
+    world = world_from_env()
+    run_dir = create_run_dir(out, root, name or _default_name(config)) if world.rank == 0 else None
     try:
-        config.save(run_dir / "config.json")
-        snapshots = Snapshots()
-        if tensorboard:
-            callbacks = [*callbacks, TensorBoardLog(run_dir / "tensorboard")]
-        result = train(config, [Progress(progress), MetricsLog(run_dir), snapshots, *callbacks], state=state)
-        save_models(run_dir, config, result.G, result.D, result.dataset.shape)
-        snapshots.save(run_dir / "snapshots.safetensors")
-        write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
-        if plots:
-            from gankit.plots import draw_run
-
-            draw_run(run_dir)
+        if run_dir is not None:
+            config.save(run_dir / "config.json")
+            if tensorboard:
+                callbacks = [*callbacks, TensorBoardLog(run_dir / "tensorboard")]
+        return _train_and_write(run_dir, state, Snapshots(), plots, progress, callbacks, stop)
     except UserError:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def resume_experiment(
+    run_dir: str | Path,
+    plots: bool = True,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+    stop: threading.Event | None = None,
+) -> RunOutput:
+    """Continue the run in ``run_dir`` from its newest checkpoint to its planned end.
+
+    The config comes from the run. A run with no checkpoint yet starts over
+    (its seed fixes everything); a finished run is refused. Metrics logged
+    after the checkpoint are dropped and logged again, so the finished run
+    directory equals an uninterrupted run's.
+    """
+    from gankit.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
+    from gankit.distributed import world_from_env
+    from gankit.runs import load_run_config
+
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    if (run_dir / "summary.json").is_file():
+        raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume")
+    state = build_state(config)
+    world = world_from_env()
+    state.rank, state.world_size = world.rank, world.size
+    snapshots = Snapshots()
+    checkpoints = list_checkpoints(run_dir)
+    meta = load_checkpoint(checkpoints[-1], state, {"snapshots": snapshots}) if checkpoints else {}
+    if world.rank == 0:
+        clean_temporary_files(run_dir)
+    return _train_and_write(run_dir if world.rank == 0 else None, state, snapshots, plots, progress,
+                            callbacks, stop, backoffs=list(meta.get("lr_backoffs", [])))
+
+
+def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapshots, plots: bool,
+                     progress: bool | None, callbacks: Sequence[Callback],
+                     stop: threading.Event | None, backoffs: list[dict] | None = None) -> RunOutput:
+    """Train from ``state`` with checkpoints, backing off on divergence if configured, then write the files."""
+    from gankit.checkpoint import Checkpoint, load_checkpoint
+    from gankit.distributed import wrap, world_from_env
+    from gankit.guard import Diverged, Interrupted
+
+    config, t = state.config, state.config.train
+    world = world_from_env()
+    wrap(state, world)
+    if stop is not None:
+        state.stop = stop
+    checkpoint = Checkpoint(run_dir, t.checkpoint_every, t.checkpoint_minutes, t.keep_checkpoints,
+                            {"snapshots": snapshots}, write=run_dir is not None)
+    backoffs = backoffs or []  # learning-rate backoffs so far (a resumed run carries its own)
+    checkpoint.extra_meta["lr_backoffs"] = backoffs
+    while True:
+        if run_dir is not None:
+            metrics = _restart_metrics(run_dir, state.history)
+            everything = [Progress(progress), metrics, snapshots, checkpoint, *callbacks]
+        else:  # other torchrun ranks: checkpoint only takes part in the reductions
+            everything = [checkpoint]
+        try:
+            result = train(config, everything, state=state)
+            break
+        except Interrupted as err:
+            err.checkpoint = checkpoint.save(state)
+            raise
+        except Diverged as err:
+            err.checkpoint = checkpoint.last
+            retry = t.lr_backoff > 0 and len(backoffs) < t.lr_backoff_tries and checkpoint.last is not None
+            if not retry or state.world_size > 1:  # under torchrun only rank 0 holds the checkpoint: stop
+                raise
+            # Go back to the last good checkpoint and retry with smaller learning rates.
+            load_checkpoint(checkpoint.last, state, {"snapshots": snapshots})
+            for opt in (state.opt_G, state.opt_D):
+                for group in opt.param_groups:
+                    group["lr"] *= t.lr_backoff
+            backoffs.append({"diverged_at_step": err.step, "resumed_from_step": state.step,
+                             "lr_d": state.opt_D.param_groups[0]["lr"], "lr_g": state.opt_G.param_groups[0]["lr"]})
+            print(f"gankit: {err}; backing off: lr_d {backoffs[-1]['lr_d']:g}, lr_g {backoffs[-1]['lr_g']:g}, "
+                  f"from step {state.step} ({len(backoffs)}/{t.lr_backoff_tries})", file=sys.stderr)
+    result.summary["lr_backoffs"] = backoffs
+    if run_dir is None:
+        return RunOutput(None, result)
+    save_models(run_dir, config, result.G, result.D, result.dataset.shape)
+    snapshots.save(run_dir / "snapshots.safetensors")
+    write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
+    if plots:
+        from gankit.plots import draw_run
+
+        draw_run(run_dir)
     return RunOutput(run_dir, result)
+
+
+def _restart_metrics(run_dir: Path, history: list[dict]) -> MetricsLog:
+    """A metrics log holding exactly ``history`` (rows written after a checkpoint are dropped)."""
+    for name in ("metrics.jsonl", "metrics.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+    log = MetricsLog(run_dir)
+    for row in history:
+        log.writer.write(row)
+    return log
 
 
 def _default_name(config: Config) -> str:

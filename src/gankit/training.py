@@ -8,6 +8,13 @@ drawn in a fixed order, so a seed fixes the whole run:
 3. each epoch: the data order (a permutation), then the epoch's noise z,
    one (latent_dim,) row per example, consumed batch by batch.
 
+A run can stop and resume mid-epoch: ``TrainState`` keeps the state of ``rng``
+as of the start of the current epoch and the number of batches done, so
+a resumed run redraws the epoch's order and noise and skips what was done
+(see `gankit.checkpoint`). Under torchrun every rank draws the same stream and
+takes its own rows of each global batch of ``world_size * batch_size``
+(see `gankit.distributed`).
+
 Everything besides the math (logging, snapshots for plots, checkpoints)
 hangs off the ``callbacks`` list.
 """
@@ -15,6 +22,7 @@ hangs off the ``callbacks`` list.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -35,6 +43,8 @@ class Callback:
 
     def on_epoch_end(self, state: "TrainState") -> None: ...
 
+    def on_step_end(self, state: "TrainState") -> None: ...
+
     def on_train_end(self, state: "TrainState") -> None: ...
 
 
@@ -53,6 +63,17 @@ class TrainState:
     step: int = 0
     train_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    # Position within the epoch, so that a run can stop and resume mid-epoch.
+    batch: int = 0  # batches of the current epoch already done
+    epoch_rng_state: Tensor | None = None  # rng.get_state() when the epoch began
+    sum_d: Tensor = field(default_factory=lambda: torch.zeros(()))  # the epoch's summed losses so far
+    sum_g: Tensor = field(default_factory=lambda: torch.zeros(()))
+    # Set (e.g. by a signal handler) to stop cleanly after the current step.
+    stop: threading.Event = field(default_factory=threading.Event)
+    # Under torchrun: the wrapped (DistributedDataParallel) networks and this process's place.
+    ddp: tuple[nn.Module, nn.Module] | None = None
+    rank: int = 0
+    world_size: int = 1
 
 
 @dataclass
@@ -102,26 +123,35 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
         losses divided by the examples seen; ``examples_per_sec`` counts only
         the training steps, not callbacks.
     """
+    from gankit.distributed import sum_over_ranks
+    from gankit.guard import check_step
     from gankit.summary import summarize
 
     state = state or build_state(config)
-    G, D, opt_G, opt_D = state.G, state.D, state.opt_G, state.opt_D
+    G, D = state.ddp or (state.G, state.D)
+    opt_G, opt_D = state.opt_G, state.opt_D
     objective = get_objective(config.train.loss)
     real = state.dataset.train  # (N, d)
     n, batch_size = real.shape[0], config.train.batch_size
     latent_dim = config.model.latent_dim
+    global_batch = batch_size * state.world_size
+    mine = slice(state.rank * batch_size, (state.rank + 1) * batch_size)  # this rank's rows of a global batch
 
     for cb in callbacks:
         cb.on_train_start(state)
     while state.epoch < config.train.epochs:
         started = time.perf_counter()
+        if state.batch == 0:
+            state.epoch_rng_state = state.rng.get_state()
+            state.sum_d, state.sum_g = torch.zeros(()), torch.zeros(())
+        else:  # resuming mid-epoch: redraw this epoch's order and noise, skip the batches done
+            state.rng.set_state(state.epoch_rng_state)
         order = torch.randperm(n, generator=state.rng)
         z_epoch = torch.randn(n, latent_dim, generator=state.rng)  # (N, latent)
-        sum_d = torch.zeros(())
-        sum_g = torch.zeros(())
-        for start in range(0, n, batch_size):
-            x = real[order[start:start + batch_size]]  # (B, d)
-            z = z_epoch[start:start + batch_size]  # (B, latent)
+        sum_d, sum_g = state.sum_d, state.sum_g
+        for start in range(state.batch * global_batch, n, global_batch):
+            x = real[order[start:start + global_batch][mine]]  # (B, d)
+            z = z_epoch[start:start + global_batch][mine]  # (B, latent)
 
             # Discriminator step: real -> 1, fake -> 0; G is held fixed.
             fake = G(z)  # (B, d)
@@ -140,11 +170,17 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
             sum_d += loss_d.detach()
             sum_g += loss_g.detach()
             state.step += 1
+            state.batch += 1
+            check_step(state, loss_d, loss_g)  # non-finite -> Diverged; stop requested -> Interrupted
+            for cb in callbacks:
+                cb.on_step_end(state)
         state.train_seconds += time.perf_counter() - started
         state.epoch += 1
+        state.batch = 0
+        total_d, total_g = sum_over_ranks(torch.stack([sum_d, sum_g])).tolist()
         state.history.append(
             {"epoch": state.epoch, "step": state.step,
-             "loss_d": float(sum_d) / n, "loss_g": float(sum_g) / n,
+             "loss_d": total_d / n, "loss_g": total_g / n,
              "seconds": state.train_seconds}
         )
         for cb in callbacks:
@@ -153,7 +189,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
     seen = n * state.epoch
     examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
     summary = summarize(state, examples_per_sec)
-    result = TrainResult(config, G, D, state.dataset, state.history, examples_per_sec, summary)
+    result = TrainResult(config, state.G, state.D, state.dataset, state.history, examples_per_sec, summary)
     for cb in callbacks:
         cb.on_train_end(state)
     return result

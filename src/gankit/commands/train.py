@@ -43,6 +43,11 @@ def add_parser(commands) -> None:
                        "(needs: pip install 'gankit[tensorboard]')")
     train.add_argument("--quiet", action="store_true", help="print only the closing line")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    train.add_argument("--resume", metavar="RUN", help="continue the interrupted run RUN from its last checkpoint "
+                       "to its planned end (its config is used; conflicting options are refused)")
+    train.epilog += (". Exit status: 0 done, 2 bad input, 3 diverged (non-finite loss), "
+                     "130 / 143 stopped by SIGINT / SIGTERM (a checkpoint is written; resume with --resume RUN). "
+                     "Under torchrun, --batch-size is the per-process batch")
     train.set_defaults(handler=run)
 
 def run(args: argparse.Namespace) -> int:
@@ -53,25 +58,88 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             overrides.append(f"{key}={_json_text(value)}")
-    config = load_config(args.config, overrides)
+    if args.resume:
+        config = _resume_config(args, overrides)
+    else:
+        config = load_config(args.config, overrides)
     if args.print_config:
         import json
 
         print(json.dumps(config.to_dict(), indent=2))
         return 0
 
-    from gankit.experiment import run_experiment
+    import sys
+    import threading
+
+    from gankit.experiment import resume_experiment, run_experiment
+    from gankit.guard import EXIT_DIVERGED, EXIT_SIGNAL, Diverged, Interrupted, stop_on_signals
     from gankit.summary import format_table
 
-    output = run_experiment(config, out=args.out, root=args.runs, name=args.name, plots=not args.no_plots,
-                            tensorboard=args.tensorboard)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop) as received:
+            if args.resume:
+                output = resume_experiment(args.resume, plots=not args.no_plots, stop=stop)
+            else:
+                output = run_experiment(config, out=args.out, root=args.runs, name=args.name,
+                                        plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard)
+    except Interrupted as err:
+        if err.checkpoint is not None:
+            run_dir = err.checkpoint.parent.parent
+            print(f"gankit: stopped at epoch {err.epoch + 1}, step {err.step}; checkpoint {err.checkpoint}\n"
+                  f"resume with: gankit train --resume {run_dir}", file=sys.stderr)
+        return EXIT_SIGNAL.get(received["signal"], 130)
+    except Diverged as err:
+        last = getattr(err, "checkpoint", None)
+        where = f"; last good checkpoint: {last}" if last is not None else ""
+        print(f"gankit: error: {err}{where}", file=sys.stderr)
+        return EXIT_DIVERGED
+    finally:
+        from gankit.distributed import destroy_process_group
+
+        destroy_process_group()
+    if output.run_dir is None:  # a torchrun rank other than 0: rank 0 reports
+        return 0
     summary = output.result.summary
+    for event in summary.get("lr_backoffs", []):
+        print(f"learning rates backed off after divergence at step {event['diverged_at_step']}: "
+              f"lr_d {event['lr_d']:g}, lr_g {event['lr_g']:g}")
     if not args.quiet:
         print(f"run saved to {output.run_dir}")
         print(format_table(summary))
     print(f"loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
           f"{summary['examples_per_sec']:.1f} examples/sec")
     return 0
+
+
+def _resume_config(args: argparse.Namespace, overrides: list[str]):
+    """The run's own config; options that would change it are refused."""
+    from gankit.config import Config
+    from gankit.errors import UserError
+    from gankit.runs import load_run_config
+
+    if args.out or args.name:
+        raise UserError("--resume continues the run in place; drop --out / --name")
+    if args.tensorboard:
+        raise UserError("--tensorboard is not available with --resume; it logs only runs started with it")
+    config = load_run_config(args.resume)
+    wanted = Config.from_dict(config.to_dict())
+    if args.config:
+        from gankit.config import load_config
+
+        wanted = load_config(args.config, overrides)
+    else:
+        from gankit.config import parse_value
+
+        for item in overrides:
+            key, _, text = item.partition("=")
+            wanted.set(key.strip(), parse_value(text.strip()), where="--set")
+    a, b = config.to_dict(), wanted.to_dict()
+    changed = [f"{s}.{k} ({a[s][k]!r} in the run, {b[s][k]!r} asked)" for s in a for k in a[s] if a[s][k] != b[s][k]]
+    if changed:
+        raise UserError(f"--resume uses the run's config; refusing to change {', '.join(changed)}")
+    return config
+
 
 def _json_text(value) -> str:
     import json

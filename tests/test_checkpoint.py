@@ -1,0 +1,181 @@
+import json
+import re
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gankit.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, read_checkpoint, save_checkpoint
+from gankit.cli import main
+from gankit.errors import UserError
+from gankit.experiment import resume_experiment, run_experiment
+from gankit.guard import Interrupted
+from gankit.training import Callback, build_state, train
+
+
+class StopAt(Callback):
+    """Requests a stop during global step ``step`` (as a signal arriving then would)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state):
+        if state.step == self.step - 1:  # the loop checks the flag once the next step is done
+            state.stop.set()
+
+
+def params(run_dir):
+    return {f"{role}/{k}": v for role in ("generator", "discriminator")
+            for k, v in load_file(run_dir / f"{role}.safetensors").items()}
+
+
+def assert_same_run(a, b):
+    pa, pb = params(a), params(b)
+    assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    sa, sb = load_file(a / "snapshots.safetensors"), load_file(b / "snapshots.safetensors")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    rows = [[{k: r[k] for k in ("epoch", "step", "loss_d", "loss_g")} for r in map(json.loads, open(d / "metrics.jsonl"))]
+            for d in (a, b)]
+    assert rows[0] == rows[1]
+
+
+@pytest.fixture
+def config(tiny_config):
+    tiny_config.train.epochs = 3  # 8 batches of 8 per epoch
+    return tiny_config
+
+
+@pytest.fixture
+def reference(tmp_path, config):
+    return run_experiment(config, out=tmp_path / "ref", plots=False, progress=False).run_dir
+
+
+@pytest.mark.parametrize("stop_step", [5, 8, 13])  # mid-epoch 1, an epoch boundary, mid-epoch 2
+def test_stopped_and_resumed_run_equals_uninterrupted_bitwise(tmp_path, config, reference, stop_step):
+    with pytest.raises(Interrupted) as info:
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAt(stop_step)])
+    assert info.value.step == stop_step and info.value.checkpoint.name == f"step-{stop_step:09d}.safetensors"
+    assert not (tmp_path / "run" / "summary.json").exists()
+    out = resume_experiment(tmp_path / "run", plots=False, progress=False)
+    assert_same_run(reference, out.run_dir)
+    assert out.result.summary["steps"] == 24
+
+
+def test_the_bitwise_comparison_can_fail(tmp_path, config, reference):
+    config.train.lr_g = 0.005 * (1 + 2**-20)  # a hair's difference in one learning rate
+    other = run_experiment(config, out=tmp_path / "other", plots=False, progress=False).run_dir
+    with pytest.raises(AssertionError):
+        assert_same_run(reference, other)
+
+
+def test_checkpoint_holds_everything_and_only_last_k_are_kept(tmp_path, config):
+    config.train.keep_checkpoints = 2
+    run_dir = run_experiment(config, out=tmp_path / "run", plots=False, progress=False).run_dir
+    kept = list_checkpoints(run_dir)
+    assert [p.name for p in kept] == ["step-000000016.safetensors", "step-000000024.safetensors"]
+    tensors, meta = read_checkpoint(kept[-1])
+    assert {"G/0.weight", "D/0.weight", "opt_G/0/exp_avg", "opt_D/5/exp_avg_sq", "opt_D/0/step",
+            "rng/train", "rng/torch", "rng/numpy", "rng/python", "snapshots/fake"} <= set(tensors)
+    assert (meta["epoch"], meta["step"], meta["batch"]) == (3, 24, 0) and len(meta["history"]) == 3
+    assert meta["optimizers"]["opt_G"]["param_groups"][0]["lr"] == 0.005
+
+
+def test_optional_g_ema_is_saved_and_restored(tmp_path, config):
+    state = build_state(config)
+    state.G_ema = torch.nn.Linear(2, 2)
+    torch.nn.init.constant_(state.G_ema.weight, 0.25)
+    path = save_checkpoint(tmp_path / "c.safetensors", state)
+    fresh = build_state(config)
+    fresh.G_ema = torch.nn.Linear(2, 2)
+    load_checkpoint(path, fresh)
+    assert torch.equal(fresh.G_ema.weight, torch.full((2, 2), 0.25))
+    no_ema = build_state(config)
+    with pytest.raises(UserError, match="holds networks"):
+        load_checkpoint(path, no_ema)
+
+
+class Boom:
+    """Unpickling this creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _bad_checkpoints(tmp_path, run_dir, config, reference):
+    good = list_checkpoints(run_dir)[-1]
+    data = good.read_bytes()
+    other = config.__class__.from_dict(config.to_dict())
+    other.model.generator = other.model.discriminator = "mlp"
+    other_state = build_state(other)
+    marker = tmp_path / "pwned"
+
+    def incomplete(p):
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        tensors = load_file(good)
+        del tensors["rng/train"]
+        with safe_open(str(good), "pt") as f:
+            save_file(tensors, str(p), metadata=f.metadata())
+
+    return marker, [
+        ("incomplete", incomplete, "incomplete checkpoint (missing rng/train)"),
+        ("truncated", lambda p: p.write_bytes(data[: len(data) // 2]), "not a valid safetensors file"),
+        ("another architecture", lambda p: save_checkpoint(p, other_state), "checkpoint of another architecture"),
+        ("pickle", lambda p: p.write_bytes(pickle.dumps(Boom(str(marker)))), "not a valid safetensors file"),
+        ("torch.save", lambda p: torch.save({"G": other_state.G.state_dict(), "x": Boom(str(marker))}, p),
+         "not a valid safetensors file"),
+        ("plain safetensors", lambda p: p.write_bytes((reference / "generator.safetensors").read_bytes()),
+         "not a gankit checkpoint"),
+    ]
+
+
+def test_bad_checkpoints_are_refused_with_one_line_and_exit_2(tmp_path, config, reference, capsys):
+    with pytest.raises(Interrupted):
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAt(10)])
+    run_dir = tmp_path / "run"
+    marker, cases = _bad_checkpoints(tmp_path, run_dir, config, reference)
+    # The newest checkpoint is the one --resume reads: plant each bad file under a newer name.
+    planted = run_dir / "checkpoints" / "step-000000099.safetensors"
+    for what, write, message in cases:
+        write(planted)
+        with pytest.raises(UserError, match=re.escape(message)):
+            resume_experiment(run_dir, plots=False, progress=False)
+        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 2, what
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("gankit: error: ") and str(planted) in err, (what, err)
+        assert message in err and "Traceback" not in err, what
+    assert not marker.exists()  # no code from any file ran
+    pickle.loads(pickle.dumps(Boom(str(marker)))).close()
+    assert marker.exists()  # ... though unpickling would have run it
+    planted.unlink()
+    assert resume_experiment(run_dir, plots=False, progress=False).result.summary["steps"] == 24
+
+
+def test_resume_refuses_conflicting_options_and_finished_runs(tmp_path, config, capsys):
+    with pytest.raises(Interrupted):
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAt(3)])
+    run = str(tmp_path / "run")
+    assert main(["train", "--resume", run, "--lr-d", "0.1"]) == 2
+    assert "refusing to change train.lr_d (0.05 in the run, 0.1 asked)" in capsys.readouterr().err
+    assert main(["train", "--resume", run, "--epochs", "3", "--no-plots", "--quiet"]) == 0  # same value: fine
+    capsys.readouterr()
+    assert main(["train", "--resume", run]) == 2
+    assert "already complete" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+
+
+def test_checkpoint_every_and_minutes(tmp_path, config, monkeypatch):
+    state = build_state(config)
+    cb = Checkpoint(tmp_path, every=2, minutes=0, keep=10)
+    train(config, [cb], state=state)
+    assert [p.name for p in list_checkpoints(tmp_path)] == [
+        "step-000000000.safetensors", "step-000000016.safetensors", "step-000000024.safetensors"]
+    timed = tmp_path / "timed"
+    cb = Checkpoint(timed, every=0, minutes=1e-9, keep=100)  # due after every step
+    train(config, [cb], state=build_state(config))
+    assert len(list_checkpoints(timed)) == 25
