@@ -22,6 +22,7 @@ pooled matrix M (kernel or distance) follow from one product S @ M.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -276,7 +277,7 @@ def classifier_test(
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
     z_train, y_train = z[train_idx], labels[train_idx]
-    with torch.enable_grad():  # callers may be inside no_grad
+    with torch.enable_grad(), _one_thread():  # callers may be inside no_grad
         for _ in range(steps):
             loss = loss_fn(net(z_train).squeeze(1), y_train)
             opt.zero_grad(set_to_none=True)
@@ -347,6 +348,22 @@ def _classifier(d: int, hidden: int, generator: torch.Generator) -> nn.Module:
                 layer.weight.uniform_(-bound, bound, generator=generator)
                 layer.bias.uniform_(-bound, bound, generator=generator)
     return net
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run tiny tensor ops on one thread, then restore the setting.
+
+    The classifier's tensors hold a few hundred numbers: spreading each op over
+    threads only adds synchronisation, and on a busy machine a step became
+    10 to 40 times slower with two threads than with one.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:
