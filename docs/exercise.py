@@ -21,28 +21,16 @@ import time
 from pathlib import Path
 
 import torch
-from scipy import stats
 
 from gankit import Config, train
 from gankit.data import TARGETS
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, generator_gaussian, kl_gaussians
-from gankit.metrics.twosample import classifier_test, discriminator_test, energy_test, mmd_test
+from gankit.metrics.twosample import blocked, classifier_test, discriminator_test, energy_test, mmd_test
 
 ALPHA = 0.05
 SIZES = {100: 50, 300: 30, 1000: 20, 3000: 10, 10000: 5}  # n per side -> repeats
 BLOCK = 2000  # largest n per side for one quadratic-time permutation test
 PERMUTATIONS = 199
-
-
-def blocked(test, x, y, generator):
-    """Permutation test on independent blocks of at most BLOCK points per side,
-    p-values combined by Fisher's method (-2 sum ln p ~ chi^2 with 2k dof under H0)."""
-    k = -(-x.shape[0] // BLOCK)
-    if k == 1:
-        return test(x, y, permutations=PERMUTATIONS, generator=generator).p_value
-    ps = [test(xb, yb, permutations=PERMUTATIONS, generator=generator).p_value
-          for xb, yb in zip(x.chunk(k), y.chunk(k))]
-    return float(stats.combine_pvalues(ps, method="fisher").pvalue)
 
 
 def power_table(sample_fake, sample_real, D, sizes, seed):
@@ -54,8 +42,9 @@ def power_table(sample_fake, sample_real, D, sizes, seed):
         for r in range(repeats):
             g = torch.Generator().manual_seed(seed * 1_000_003 + n * 1000 + r)
             real, fake = sample_real(n, g), sample_fake(n, g)
-            rejected["mmd"] += blocked(mmd_test, real, fake, g) <= ALPHA
-            rejected["energy"] += blocked(energy_test, real, fake, g) <= ALPHA
+            for name, test in (("mmd", mmd_test), ("energy", energy_test)):
+                result = blocked(test, real, fake, BLOCK, permutations=PERMUTATIONS, generator=g)
+                rejected[name] += result.p_value <= ALPHA
             c2st = classifier_test(real, fake, generator=g)
             rejected["classifier"] += c2st.p_value <= ALPHA
             accuracy["classifier"] += c2st.statistic / repeats

@@ -167,3 +167,20 @@ def test_full_calibration_and_power(test):
     assert 0.03 <= size <= 0.07
     power, _ = _rejection_rate(test, 100, 500, 0.25, permutations=199)
     assert power >= 0.9
+
+
+def test_blocked_tests_combine_independent_blocks():
+    from gankit.metrics.twosample import blocked
+
+    x, y = _normal(50, seed=20), _normal(50, shift=0.3, seed=21)
+    whole = blocked(energy_test, x, y, 50, permutations=99, generator=_gen(1))
+    assert whole == energy_test(x, y, permutations=99, generator=_gen(1))
+    split = blocked(energy_test, x, y, 25, permutations=99, generator=_gen(1))
+    g = _gen(1)
+    parts = [energy_test(x[:25], y[:25], permutations=99, generator=g),
+             energy_test(x[25:], y[25:], permutations=99, generator=g)]
+    assert split.details["blocks"] == 2
+    assert split.details["block_p_values"] == [r.p_value for r in parts]
+    assert split.p_value == pytest.approx(stats.combine_pvalues([r.p_value for r in parts]).pvalue)
+    assert split.statistic == pytest.approx((parts[0].statistic + parts[1].statistic) / 2)
+    assert (split.n_x, split.n_y) == (50, 50)
