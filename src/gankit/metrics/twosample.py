@@ -168,6 +168,8 @@ def permutation_test(
     Returns:
         (T_obs, p) with p = (1 + #{T_perm >= T_obs}) / (1 + B).
     """
+    if permutations < 1:
+        raise UserError(f"permutations must be at least 1, got {permutations}")
     n_total = M.shape[0]
     m = n_total - n
     observed = torch.zeros(1, n_total, dtype=torch.bool)
@@ -373,6 +375,17 @@ def all_tests(
         blocked(energy_test, x, y, block_size, permutations=permutations, generator=generator),
         classifier_test(x, y, generator=generator),
     ]
+
+
+def _classifier(d: int, hidden: int, generator: torch.Generator) -> nn.Module:
+    net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, nn.Linear):  # PyTorch's default ranges, drawn from our generator
+                bound = layer.in_features ** -0.5
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return net
 
 
 @contextlib.contextmanager
