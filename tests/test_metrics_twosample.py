@@ -184,3 +184,9 @@ def test_blocked_tests_combine_independent_blocks():
     assert split.p_value == pytest.approx(stats.combine_pvalues([r.p_value for r in parts]).pvalue)
     assert split.statistic == pytest.approx((parts[0].statistic + parts[1].statistic) / 2)
     assert (split.n_x, split.n_y) == (50, 50)
+
+
+@pytest.mark.slow
+def test_full_classifier_calibration():
+    size, _ = _rejection_rate(classifier_test, 400, 250, 0.0)
+    assert 0.03 <= size <= 0.07
