@@ -88,9 +88,8 @@ def main() -> None:
             for trial in range(trials):
                 x, y = samples(trial, shift, name)
                 rejected += test(x, y, torch.Generator().manual_seed(trial)).p_value <= ALPHA
-            low, high = wilson(rejected, trials)
-            row[label] = {"rate": rejected / trials, "trials": trials, "ci95": [low, high],
-                          "seconds": time.perf_counter() - started}
+            rate, ci = (rejected / trials, list(wilson(rejected, trials))) if trials else (math.nan, [math.nan] * 2)
+            row[label] = {"rate": rate, "trials": trials, "ci95": ci, "seconds": time.perf_counter() - started}
         row["calibrated"] = 0.03 <= row["null"]["rate"] <= 0.07
         results[name] = row
         print(f"{name:13s}  null rejection {row['null']['rate']:.3f} "
