@@ -82,7 +82,7 @@ def _answer(gan, mle, fd, mle_fd):
     mle_at = {label: first_detected(mle, key) for label, key in tests.items()}
     told = [n for n in gan_at.values() if n is not None]
     if told:
-        g_line = (f"- **The generator does not win.** Fresh two-sample tests tell its points from real ones "
+        g_line = ("- **The generator does not win.** Fresh two-sample tests tell its points from real ones "
                   f"(power at least 0.8): " + "; ".join(f"{label} {_from(n, gan)}" for label, n in gan_at.items())
                   + f". The smallest sample that does it: n = {min(told)} per side.")
     else:
@@ -179,7 +179,7 @@ def main() -> None:
         f"- n per side and repeats: {', '.join(f'{n} ({r})' for n, r in sizes.items())}. Each repeat draws new real",
         "  and generated points; power is the fraction of repeats with p ≤ 0.05 (with few repeats, a",
         "  coarse estimate).",
-        f"- MMD (unbiased MMD², Gaussian kernel, median-heuristic width) and energy distance use",
+        "- MMD (unbiased MMD², Gaussian kernel, median-heuristic width) and energy distance use",
         f"  {PERMUTATIONS} permutations. Quadratic-time tests on all of n = 10000 would need 20000 x 20000",
         f"  matrices, so above {BLOCK} points per side the sample is cut into independent blocks of at",
         f"  most {BLOCK} per side (n = 3000: 2 blocks of 1500; n = 10000: 5 blocks of 2000), each block is",
