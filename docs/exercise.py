@@ -83,7 +83,7 @@ def _answer(gan, mle, fd, mle_fd):
     told = [n for n in gan_at.values() if n is not None]
     if told:
         g_line = ("- **The generator does not win.** Fresh two-sample tests tell its points from real ones "
-                  f"(power at least 0.8): " + "; ".join(f"{label} {_from(n, gan)}" for label, n in gan_at.items())
+                  "(power at least 0.8): " + "; ".join(f"{label} {_from(n, gan)}" for label, n in gan_at.items())
                   + f". The smallest sample that does it: n = {min(told)} per side.")
     else:
         g_line = f"- **No test tells the generator from the truth** up to n = {max(gan)} per side."
