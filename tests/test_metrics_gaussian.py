@@ -58,3 +58,11 @@ def test_affine_generator_is_exact_and_mlp_is_sampled():
     mean2, cov2, exact2 = generator_gaussian(sampled, 2, n=100_000)
     assert not exact2
     assert torch.allclose(cov2, cov, atol=0.08) and torch.allclose(mean2, mean, atol=0.03)
+
+
+def test_known_2d_pair():
+    # N(0, I) vs N(m, 4 I) in 2-D: FD = |m|^2 + 2 (2 - 1)^2; KL(N0 || N1) = (tr(I/4) + |m|^2/4 - 2 + 2 ln 4) / 2
+    m = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    zero, eye = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    assert frechet_distance(zero, eye, m, 4 * eye) == pytest.approx(5.0 + 2.0, rel=1e-9)
+    assert kl_gaussians(zero, eye, m, 4 * eye) == pytest.approx((0.5 + 5.0 / 4 - 2 + 2 * math.log(4)) / 2, rel=1e-9)

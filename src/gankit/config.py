@@ -138,8 +138,9 @@ class TrainConfig:
         for name in ("lr_d", "lr_g"):
             value = getattr(self, name)
             _check(value > 0 and math.isfinite(value), "train.{} must be a positive number, got {}", name, value)
-            # Adam's step lr / (1 - beta1^t) must stay a float32: beyond this it overflows inside torch.
-            _check(value <= 1e30, "train.{} must be at most 1e30, got {}", name, value)
+            # Adam's first step is lr / (1 - beta1), a float32 inside torch: beyond its range torch fails.
+            _check(value / (1.0 - min(self.beta1, 0.999999)) < 3e38,
+                   "train.{} is too large: {} / (1 - beta1) overflows float32", name, value)
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             _check(0.0 <= value < 1.0, "train.{} must be in [0, 1), got {}", name, value)

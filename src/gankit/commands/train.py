@@ -6,7 +6,7 @@ import argparse
 
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
-    "--data": ("data.source", str, "named target (gaussian) or a .csv/.npy point file"),
+    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll) or a .csv/.npy point file"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
     "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's) or minimax"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),

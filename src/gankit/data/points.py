@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data.targets import NAMED_TARGETS
 from gankit.errors import UserError
 
 
@@ -53,6 +54,7 @@ class GaussianTarget:
 # name -> factory(DataConfig) -> target. Other modules add theirs here.
 TARGETS: dict[str, Callable] = {
     "gaussian": lambda cfg: GaussianTarget(cfg.mean, cfg.transform),
+    **NAMED_TARGETS,  # ring8, grid25, moons, swissroll (data/targets.py)
 }
 
 

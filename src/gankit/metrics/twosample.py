@@ -1,0 +1,413 @@
+"""Two-sample tests: can a finite sample tell P (real) from Q (generated)?
+
+Each test is a pure function of two point clouds x (n, d) and y (m, d) and a
+``torch.Generator`` (the same generator state gives the same numbers), and
+returns a `TestResult`: statistic, p-value and sample sizes.
+
+- `mmd_test`: unbiased MMD^2 with a Gaussian kernel (median-heuristic
+  bandwidth, or a list of bandwidths whose kernels are averaged); permutation
+  p-value.
+- `energy_test`: energy distance (V-statistic); permutation p-value.
+- `classifier_test`: the classifier two-sample test of Lopez-Paz and Oquab
+  (ICLR 2017): a small MLP trained on half of the pooled sample, its accuracy
+  on the other half, p-value from Binomial(n_test, 1/2).
+- `discriminator_test`: a trained GAN discriminator's own accuracy on fresh
+  real and generated points, with an exact conditional p-value.
+- `blocked`: MMD or energy on independent blocks of a large sample, p-values
+  combined by Fisher's method (bounded memory, every point used).
+
+Permutation p-values are p = (1 + #{T_perm >= T_obs}) / (1 + B). All B
+permutations are evaluated at once: each is a 0/1 row of an index matrix S
+(B, N) marking which pooled points play x, and the three block sums of the
+pooled matrix M (kernel or distance) follow from one product S @ M.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+from scipy import stats
+from torch import Tensor, nn
+
+from gankit.errors import UserError
+
+# Rows of the (B, N) split matrix evaluated per chunk: bounds memory at
+# about this many float64 entries for S and S @ M together.
+_CHUNK_ENTRIES = 2**22
+
+
+@dataclass
+class TestResult:
+    """What every two-sample test returns.
+
+    Attributes:
+        name: the test's short name (``mmd``, ``energy``, ``classifier``, ``discriminator``).
+        statistic: the observed test statistic (larger means "more different").
+        p_value: probability under H0 (same distribution) of a statistic at least as large.
+        n_x, n_y: the two sample sizes.
+        details: test-specific extras (bandwidths, permutations, accuracy, ...).
+    """
+
+    name: str
+    statistic: float
+    p_value: float
+    n_x: int
+    n_y: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def rejects(self, alpha: float) -> bool:
+        """True when H0 (same distribution) is rejected at level ``alpha``."""
+        return self.p_value <= alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_samples(x: Tensor, y: Tensor, min_rows: int = 4) -> tuple[Tensor, Tensor]:
+    """Validate two point clouds; return them as float64 (n, d) and (m, d) tensors.
+
+    Raises:
+        UserError: not 2-D, different dimensions, fewer than ``min_rows``
+            rows, or NaN / infinite values.
+    """
+    x = torch.as_tensor(x).detach().to(torch.float64)
+    y = torch.as_tensor(y).detach().to(torch.float64)
+    for name, t in (("first", x), ("second", y)):
+        if t.ndim != 2:
+            raise UserError(f"the {name} sample must be a 2-D array (N, d), got shape {tuple(t.shape)}")
+        if t.shape[0] < min_rows:
+            raise UserError(f"the {name} sample has {t.shape[0]} points; a two-sample test needs at least {min_rows}")
+        if not torch.isfinite(t).all():
+            raise UserError(f"the {name} sample has NaN or infinite values")
+    if x.shape[1] != y.shape[1]:
+        raise UserError(f"the samples have different dimensions: {x.shape[1]} and {y.shape[1]}")
+    return x, y
+
+
+def squared_distances(z: Tensor) -> Tensor:
+    """(N, N) squared Euclidean distances of (N, d) points, zero diagonal, float64."""
+    z = z.to(torch.float64)
+    sq = (z * z).sum(1)  # (N,)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * z @ z.T).clamp_min_(0.0)
+    d2.fill_diagonal_(0.0)
+    return d2
+
+
+def median_bandwidth(d2: Tensor) -> float:
+    """The median heuristic: the (lower) median of the pooled pairwise distances.
+
+    Args:
+        d2: (N, N) squared distances.
+    """
+    n = d2.shape[0]
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    median = float(d2[upper].median().sqrt())
+    return median if median > 0 else 1.0  # all points equal: any width will do
+
+
+def gaussian_kernel(d2: Tensor, bandwidths: Sequence[float]) -> Tensor:
+    """Average of exp(-d^2 / (2 s^2)) over the bandwidths s; (N, N)."""
+    kernel = torch.zeros_like(d2)
+    for s in bandwidths:
+        kernel += torch.exp(d2 / (-2.0 * s * s))
+    return kernel / len(bandwidths)
+
+
+def random_splits(b: int, n_total: int, n_x: int, generator: torch.Generator) -> Tensor:
+    """(b, n_total) bool: each row marks a uniformly random subset of ``n_x`` points as x."""
+    # The ranks of i.i.d. uniforms are a uniform permutation; the points
+    # ranked below n_x form a uniform random subset of size n_x.
+    return torch.rand(b, n_total, generator=generator).argsort(dim=1) < n_x
+
+
+def block_sums(M: Tensor, S: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Sums of a symmetric (N, N) matrix over the x-x, y-y and x-y blocks of each split.
+
+    Args:
+        M: (N, N) symmetric, zero diagonal (kernel with the diagonal removed, or distances).
+        S: (B, N) 0/1 rows, 1 where the pooled point is in x.
+
+    Returns:
+        (s_xx, s_yy, s_xy), each (B,): sum over ordered pairs i != j in x, in y,
+        and i in x, j in y.
+    """
+    S = S.to(M.dtype)
+    SM = S @ M  # (B, N): row b holds, for every point j, the sum of M[i, j] over x
+    s_xx = (SM * S).sum(1)
+    s_x_all = SM.sum(1)
+    s_xy = s_x_all - s_xx
+    s_yy = M.sum() - 2.0 * s_x_all + s_xx
+    return s_xx, s_yy, s_xy
+
+
+def mmd2_from_sums(s_xx: Tensor, s_yy: Tensor, s_xy: Tensor, n: int, m: int) -> Tensor:
+    """Unbiased MMD^2 (Gretton et al. 2012, eq. 3) from kernel block sums without the diagonal."""
+    return s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m)
+
+
+def energy_from_sums(s_xx: Tensor, s_yy: Tensor, s_xy: Tensor, n: int, m: int) -> Tensor:
+    """Energy distance 2 E|x - y| - E|x - x'| - E|y - y'| (V-statistic) from distance block sums."""
+    return 2.0 * s_xy / (n * m) - s_xx / (n * n) - s_yy / (m * m)
+
+
+def permutation_test(
+    M: Tensor, n: int, statistic, permutations: int, generator: torch.Generator
+) -> tuple[float, float]:
+    """Observed statistic and permutation p-value for a pooled matrix.
+
+    Args:
+        M: (N, N) symmetric matrix with zero diagonal; the first ``n`` pooled points are x.
+        n: size of x; y has N - n points.
+        statistic: ``f(s_xx, s_yy, s_xy, n, m) -> (B,)``.
+        permutations: B, the number of random relabellings.
+        generator: source of the relabellings.
+
+    Returns:
+        (T_obs, p) with p = (1 + #{T_perm >= T_obs}) / (1 + B).
+    """
+    if permutations < 1:
+        raise UserError(f"permutations must be at least 1, got {permutations}")
+    n_total = M.shape[0]
+    m = n_total - n
+    observed = torch.zeros(1, n_total, dtype=torch.bool)
+    observed[0, :n] = True
+    t_obs = float(statistic(*block_sums(M, observed), n, m)[0])
+    # Equal statistics computed along different float paths may differ in the
+    # last bits; count them as ties (scipy.stats.permutation_test does the same).
+    threshold = t_obs - 100 * torch.finfo(M.dtype).eps * abs(t_obs)
+    chunk = max(1, _CHUNK_ENTRIES // (2 * n_total))
+    exceed = 0
+    done = 0
+    while done < permutations:
+        b = min(chunk, permutations - done)
+        S = random_splits(b, n_total, n, generator)
+        exceed += int((statistic(*block_sums(M, S), n, m) >= threshold).sum())
+        done += b
+    return t_obs, (1 + exceed) / (1 + permutations)
+
+
+def mmd_test(
+    x: Tensor,
+    y: Tensor,
+    bandwidths: Sequence[float] | None = None,
+    permutations: int = 999,
+    generator: torch.Generator | None = None,
+) -> TestResult:
+    """Kernel MMD two-sample test.
+
+    Args:
+        x: (n, d) and y: (m, d) samples.
+        bandwidths: Gaussian kernel widths s in k(a, b) = exp(-|a - b|^2 / (2 s^2));
+            several are averaged. Default: the median heuristic on the pooled sample.
+        permutations: B for the permutation p-value.
+        generator: randomness of the permutations (default: seed 0).
+
+    Returns:
+        `TestResult` whose statistic is the unbiased MMD^2 (may be slightly
+        negative when the samples agree).
+    """
+    x, y = check_samples(x, y)
+    generator = _generator(generator)
+    d2 = squared_distances(torch.cat([x, y]))  # (N, N)
+    widths = [median_bandwidth(d2)] if bandwidths is None else [float(s) for s in bandwidths]
+    if not widths or any(not s > 0 for s in widths):
+        raise UserError(f"MMD bandwidths must be positive numbers, got {list(bandwidths or [])}")
+    K = gaussian_kernel(d2, widths)
+    K.fill_diagonal_(0.0)  # the unbiased estimate leaves out i == j
+    t_obs, p = permutation_test(K, x.shape[0], mmd2_from_sums, permutations, generator)
+    return TestResult("mmd", t_obs, p, x.shape[0], y.shape[0],
+                      {"bandwidths": widths, "permutations": permutations,
+                       "median_heuristic": bandwidths is None})
+
+
+def energy_test(
+    x: Tensor, y: Tensor, permutations: int = 999, generator: torch.Generator | None = None
+) -> TestResult:
+    """Energy-distance two-sample test (Székely and Rizzo).
+
+    Args:
+        x: (n, d) and y: (m, d) samples.
+        permutations: B for the permutation p-value.
+        generator: randomness of the permutations (default: seed 0).
+
+    Returns:
+        `TestResult` whose statistic is the energy distance
+        2 E|x - y| - E|x - x'| - E|y - y'| (V-statistic, >= 0).
+    """
+    x, y = check_samples(x, y)
+    generator = _generator(generator)
+    D = squared_distances(torch.cat([x, y])).sqrt_()  # (N, N)
+    t_obs, p = permutation_test(D, x.shape[0], energy_from_sums, permutations, generator)
+    return TestResult("energy", t_obs, p, x.shape[0], y.shape[0], {"permutations": permutations})
+
+
+def classifier_test(
+    x: Tensor,
+    y: Tensor,
+    hidden: int = 32,
+    steps: int = 300,
+    lr: float = 0.01,
+    generator: torch.Generator | None = None,
+) -> TestResult:
+    """Classifier two-sample test (Lopez-Paz and Oquab, ICLR 2017).
+
+    The pooled sample is shuffled and split in halves; an MLP (d -> hidden ->
+    hidden -> 1, ReLU) learns x-vs-y on the first half (full-batch Adam,
+    inputs standardised with the first half's statistics) and is scored on
+    the second. Under H0 its test accuracy is that of a coin: the p-value is
+    P(Binomial(n_test, 1/2) >= correct).
+
+    Args:
+        x: (n, d) and y: (m, d) samples.
+        hidden, steps, lr: the classifier's width, Adam steps and learning rate.
+        generator: randomness of the split and the initial weights (default: seed 0).
+
+    Returns:
+        `TestResult` whose statistic is the test accuracy.
+    """
+    x, y = check_samples(x, y)
+    generator = _generator(generator)
+    z = torch.cat([x, y]).float()  # (N, d)
+    labels = torch.cat([torch.ones(x.shape[0]), torch.zeros(y.shape[0])])  # (N,) 1 = x
+    order = torch.randperm(z.shape[0], generator=generator)
+    half = z.shape[0] // 2
+    train_idx, test_idx = order[:half], order[half:]
+    mean, std = z[train_idx].mean(0), z[train_idx].std(0).clamp_min(1e-12)
+    z = (z - mean) / std
+    net = _classifier(z.shape[1], hidden, generator)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    z_train, y_train = z[train_idx], labels[train_idx]
+    with torch.enable_grad(), _one_thread():  # callers may be inside no_grad
+        for _ in range(steps):
+            loss = loss_fn(net(z_train).squeeze(1), y_train)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        predicted = net(z[test_idx]).squeeze(1) > 0
+    n_test = int(test_idx.numel())
+    correct = int((predicted == labels[test_idx].bool()).sum())
+    p = float(stats.binom.sf(correct - 1, n_test, 0.5))
+    return TestResult("classifier", correct / n_test, p, x.shape[0], y.shape[0],
+                      {"accuracy": correct / n_test, "n_test": n_test, "n_train": half,
+                       "hidden": hidden, "steps": steps})
+
+
+@torch.no_grad()
+def discriminator_test(D: nn.Module, real: Tensor, fake: Tensor) -> TestResult:
+    """How well does the trained discriminator tell fresh real points from fresh fakes?
+
+    D calls a point real when its logit is positive. Its accuracy over both
+    samples is the statistic. D never saw these points, so under H0 (fakes
+    distributed as the real data) its scores are exchangeable between the two
+    samples: given how many points it calls real, the count of real points
+    among them is hypergeometric. The p-value is that exact conditional tail
+    (one-sided Fisher's exact test on the 2x2 table of truth vs decision).
+
+    Args:
+        D: maps (n, d) points to (n, 1) logits.
+        real: (n, d) and fake: (m, d) fresh samples.
+
+    Returns:
+        `TestResult` with statistic = accuracy; details hold the mean D(x)
+        (probability "real") on each sample.
+    """
+    real, fake = check_samples(real, fake)
+    p_real = torch.sigmoid(D(real.float()).reshape(-1).double())  # (n,)
+    p_fake = torch.sigmoid(D(fake.float()).reshape(-1).double())  # (m,)
+    n, m = real.shape[0], fake.shape[0]
+    real_called_real = int((p_real > 0.5).sum())
+    fake_called_real = int((p_fake > 0.5).sum())
+    accuracy = (real_called_real + (m - fake_called_real)) / (n + m)
+    called_real = real_called_real + fake_called_real
+    # P(X >= real_called_real), X ~ Hypergeometric(N = n + m, K = called_real, draws = n)
+    p = float(stats.hypergeom.sf(real_called_real - 1, n + m, called_real, n))
+    return TestResult("discriminator", accuracy, p, n, m,
+                      {"accuracy": accuracy, "mean_d_real": float(p_real.mean()),
+                       "mean_d_fake": float(p_fake.mean())})
+
+
+def blocked(test, x: Tensor, y: Tensor, block_size: int = 2000, **kwargs) -> TestResult:
+    """A quadratic-time test on independent blocks, for samples too big for one (N, N) matrix.
+
+    x and y are cut into k = ceil(max(n, m) / block_size) blocks of near-equal
+    size; each block pair is tested and the k independent p-values are
+    combined by Fisher's method (-2 sum ln p ~ chi^2 with 2k degrees of
+    freedom under H0; permutation p-values are never too small, so the
+    combination stays valid). Every point is used. With k = 1 this is just
+    ``test(x, y, **kwargs)``.
+
+    Args:
+        test: `mmd_test` or `energy_test`.
+        x: (n, d) and y: (m, d) samples.
+        block_size: the most points per side in one block.
+        **kwargs: passed to ``test`` (``permutations``, ``generator``, ...).
+
+    Returns:
+        `TestResult` with the mean block statistic and the combined p-value;
+        details list the blocks' p-values.
+    """
+    k = -(-max(x.shape[0], y.shape[0]) // block_size)
+    if k <= 1:
+        return test(x, y, **kwargs)
+    parts = [test(xb, yb, **kwargs) for xb, yb in zip(x.chunk(k), y.chunk(k))]
+    p = float(stats.combine_pvalues([r.p_value for r in parts], method="fisher").pvalue)
+    details = {**parts[0].details, "blocks": k, "block_p_values": [r.p_value for r in parts]}
+    return TestResult(parts[0].name, sum(r.statistic for r in parts) / k, p, x.shape[0], y.shape[0], details)
+
+
+def all_tests(
+    x: Tensor, y: Tensor, permutations: int = 999, generator: torch.Generator | None = None,
+    block_size: int = 2000,
+) -> list[TestResult]:
+    """MMD, energy and classifier tests of x against y, drawing from one generator in that order.
+
+    MMD and energy run on blocks of at most ``block_size`` points per side
+    (see `blocked`), so memory stays bounded (about 4 (2 block_size)^2 float64).
+    """
+    generator = _generator(generator)
+    return [
+        blocked(mmd_test, x, y, block_size, permutations=permutations, generator=generator),
+        blocked(energy_test, x, y, block_size, permutations=permutations, generator=generator),
+        classifier_test(x, y, generator=generator),
+    ]
+
+
+def _classifier(d: int, hidden: int, generator: torch.Generator) -> nn.Module:
+    net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, nn.Linear):  # PyTorch's default ranges, drawn from our generator
+                bound = layer.in_features ** -0.5
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return net
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run tiny tensor ops on one thread, then restore the setting.
+
+    The classifier's tensors hold a few hundred numbers: spreading each op over
+    threads only adds synchronisation, and on a busy machine a step became
+    10 to 40 times slower with two threads than with one.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _generator(generator: torch.Generator | None) -> torch.Generator:
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+__all__ = ["TestResult", "check_samples", "squared_distances", "median_bandwidth", "gaussian_kernel",
+           "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test",
+           "mmd_test", "energy_test", "classifier_test", "discriminator_test", "blocked", "all_tests"]
