@@ -14,6 +14,7 @@ from typing import Sequence
 from gankit.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError
+from gankit.health import HealthMonitor
 from gankit.runs import create_run_dir, save_models, write_json
 from gankit.training import Callback, TrainResult, build_state, train
 
@@ -42,7 +43,8 @@ def run_experiment(
         config: the experiment.
         out: the run directory (must not exist); default ``root/name``.
         root, name: where a generated run directory goes.
-        plots: draw ``losses.png``, ``samples.png`` and ``training.gif``.
+        plots: draw ``losses.png``, ``samples.png`` and ``training.gif`` (images:
+            also ``samples/epoch_NNNN.png`` and ``interpolation.png``).
         progress: show a progress bar (default: when stderr is a terminal).
         callbacks: extra callbacks, run after the built-in ones.
 
@@ -54,10 +56,22 @@ def run_experiment(
     run_dir = create_run_dir(out, root, name or _default_name(config))
     try:
         config.save(run_dir / "config.json")
-        snapshots = Snapshots()
-        result = train(config, [Progress(progress), MetricsLog(run_dir), snapshots, *callbacks], state=state)
-        save_models(run_dir, config, result.G, result.D, result.dataset.shape)
-        snapshots.save(run_dir / "snapshots.safetensors")
+        images = len(state.dataset.shape) == 3
+        health = HealthMonitor()
+        if images:  # a grid of samples per epoch instead of point snapshots
+            from gankit.pictures import SampleGrids
+
+            recorders = [SampleGrids(run_dir)] if plots else []
+        else:
+            snapshots = Snapshots()
+            recorders = [snapshots]
+        result = train(config, [Progress(progress), health, MetricsLog(run_dir), *recorders, *callbacks], state=state)
+        save_models(run_dir, config, result.G, result.D, result.dataset.shape, G_ema=result.G_ema)
+        if not images:
+            snapshots.save(run_dir / "snapshots.safetensors")
+        if "quality" in result.summary:
+            health.check_quality(result.summary["quality"], state.epoch)
+        result.summary["warnings"] = health.warnings
         write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
         if plots:
             from gankit.plots import draw_run

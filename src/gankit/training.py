@@ -3,10 +3,20 @@
 Randomness comes from one ``torch.Generator`` seeded with ``train.seed`` and is
 drawn in a fixed order, so a seed fixes the whole run:
 
-1. the training points of a named target (``data.n`` x d normals);
-2. every parameter of G, then of D, from N(0, init_std^2);
+1. the training points of a named target (``data.n`` x d normals), or the
+   held-out split of a data file or image set (a permutation);
+2. every parameter of G, then of D, from N(0, init_std^2) (image networks:
+   their own scheme, same order);
 3. each epoch: the data order (a permutation), then the epoch's noise z,
-   one (latent_dim,) row per example, consumed batch by batch.
+   one (latent_dim,) row per example, consumed batch by batch; a gradient
+   penalty that interpolates draws its (B,) mixing weights after that, per D step.
+
+The defaults are the chapter's: one D step then one G step per batch, no
+penalty, no weight averaging. Options add, in the open below: ``n_critic``
+D steps per G step (a G step after every n_critic-th batch, on that batch's
+z), a penalty on D (`gankit.objectives.PENALTIES`), class labels for
+conditional networks (the fakes take the real batch's labels), and an
+exponential moving average of G's weights (``G_ema``) for sampling.
 
 Everything besides the math (logging, snapshots for plots, checkpoints)
 hangs off the ``callbacks`` list.
@@ -14,6 +24,7 @@ hangs off the ``callbacks`` list.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,8 +35,9 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.data import Dataset, make_dataset
-from gankit.models import build_discriminator, build_generator, init_normal_
-from gankit.objectives import get_objective
+from gankit.errors import UserError
+from gankit.models import build_discriminator, build_generator, init_weights
+from gankit.objectives import PENALTIES, get_objective
 
 
 class Callback:
@@ -53,6 +65,7 @@ class TrainState:
     step: int = 0
     train_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    G_ema: nn.Module | None = None
 
 
 @dataclass
@@ -66,6 +79,7 @@ class TrainResult:
     history: list[dict[str, float]]
     examples_per_sec: float
     summary: dict[str, Any]
+    G_ema: nn.Module | None = None
 
 
 def build_state(config: Config) -> TrainState:
@@ -73,14 +87,37 @@ def build_state(config: Config) -> TrainState:
     config.validate()
     rng = torch.Generator().manual_seed(config.train.seed)
     dataset = make_dataset(config.data, rng)
+    if config.model.conditional:
+        if dataset.labels is None:
+            raise UserError(f"model.conditional needs class labels, and {dataset.source} has none")
+        if config.model.n_classes == 0:  # recorded in the config, so a saved run rebuilds the same networks
+            config.model.n_classes = max(len(dataset.classes), int(dataset.labels.max()) + 1)
+        elif int(dataset.labels.max()) >= config.model.n_classes:
+            raise UserError(f"model.n_classes is {config.model.n_classes} but the data has label "
+                            f"{int(dataset.labels.max())}")
     G = build_generator(config.model, dataset.shape)
     D = build_discriminator(config.model, dataset.shape)
-    init_normal_(G, config.model.init_std, rng)
-    init_normal_(D, config.model.init_std, rng)
+    init_weights(G, config.model.init_std, rng)
+    init_weights(D, config.model.init_std, rng)
     t = config.train
     opt_G = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
-    return TrainState(config, dataset, G, D, opt_G, opt_D, rng)
+    G_ema = copy.deepcopy(G).requires_grad_(False) if t.ema > 0 else None
+    return TrainState(config, dataset, G, D, opt_G, opt_D, rng, G_ema=G_ema)
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, decay: float, step: int) -> None:
+    """G_ema <- d G_ema + (1 - d) G with d = min(decay, (1 + step) / (10 + step)).
+
+    The warm-up makes early averages follow G closely. Buffers (batch-norm
+    statistics) are copied from G.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1.0 - d)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
 
 
 def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState | None = None) -> TrainResult:
@@ -90,7 +127,10 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
 
     - D step: loss_D = d_loss(D(x), D(G(z).detach())), one Adam step on D;
     - G step: loss_G = g_loss(D(G(z))) with the same z and the updated D,
-      one Adam step on G.
+      one Adam step on G (after every ``n_critic``-th D step), then the
+      moving average ``G_ema`` follows G (when ``train.ema`` > 0).
+
+    With ``train.penalty``, loss_D gains ``penalty_weight`` times the penalty.
 
     Args:
         config: the experiment (validated here).
@@ -99,15 +139,19 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
 
     Returns:
         A `TrainResult`. Per-epoch ``loss_d`` and ``loss_g`` are the summed
-        losses divided by the examples seen; ``examples_per_sec`` counts only
-        the training steps, not callbacks.
+        losses divided by the examples seen (by the D or G steps; with a
+        penalty, ``penalty`` likewise, not included in ``loss_d``);
+        ``examples_per_sec`` counts only the training steps, not callbacks.
     """
     from gankit.summary import summarize
 
     state = state or build_state(config)
     G, D, opt_G, opt_D = state.G, state.D, state.opt_G, state.opt_D
     objective = get_objective(config.train.loss)
-    real = state.dataset.train  # (N, d)
+    penalty = PENALTIES.get(config.train.penalty)  # None for "none"
+    penalty_weight, n_critic = config.train.penalty_weight, config.train.n_critic
+    real = state.dataset.train  # (N, d) or (N, C, H, W)
+    labels = state.dataset.labels if config.model.conditional else None  # (N,) or None
     n, batch_size = real.shape[0], config.train.batch_size
     latent_dim = config.model.latent_dim
 
@@ -119,41 +163,56 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
         z_epoch = torch.randn(n, latent_dim, generator=state.rng)  # (N, latent)
         sum_d = torch.zeros(())
         sum_g = torch.zeros(())
+        sum_penalty = torch.zeros(())
+        g_seen = 0
         for start in range(0, n, batch_size):
-            x = real[order[start:start + batch_size]]  # (B, d)
+            batch = order[start:start + batch_size]
+            x = real[batch]  # (B, d) or (B, C, H, W)
             z = z_epoch[start:start + batch_size]  # (B, latent)
+            y = () if labels is None else (labels[batch],)  # a conditional network's (B,) labels
 
             # Discriminator step: real -> 1, fake -> 0; G is held fixed.
-            fake = G(z)  # (B, d)
-            loss_d = objective.d_loss(D(x), D(fake.detach()))
+            fake = G(z, *y)  # (B, d) or (B, C, H, W)
+            loss_d = objective.d_loss(D(x, *y), D(fake.detach(), *y))
+            loss_d_total = loss_d
+            if penalty is not None:
+                value = penalty(D, x, fake.detach(), state.rng, *y)
+                loss_d_total = loss_d + penalty_weight * value
+                sum_penalty += value.detach()
             opt_D.zero_grad(set_to_none=True)
-            loss_d.backward()
+            loss_d_total.backward()
             opt_D.step()
+            sum_d += loss_d.detach()
+            state.step += 1
+            if state.step % n_critic:
+                continue  # more D steps before the next G step
 
             # Generator step on the same z against the updated D. G has not
             # changed since `fake` was computed, so its graph is reused.
-            loss_g = objective.g_loss(D(fake))
+            loss_g = objective.g_loss(D(fake, *y))
             opt_G.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_G.step()
+            if state.G_ema is not None:
+                update_ema(state.G_ema, G, config.train.ema, state.step // n_critic)
 
-            sum_d += loss_d.detach()
             sum_g += loss_g.detach()
-            state.step += 1
+            g_seen += x.shape[0]
         state.train_seconds += time.perf_counter() - started
         state.epoch += 1
-        state.history.append(
-            {"epoch": state.epoch, "step": state.step,
-             "loss_d": float(sum_d) / n, "loss_g": float(sum_g) / n,
-             "seconds": state.train_seconds}
-        )
+        row = {"epoch": state.epoch, "step": state.step,
+               "loss_d": float(sum_d) / n, "loss_g": float(sum_g) / max(g_seen, 1),
+               "seconds": state.train_seconds}
+        if penalty is not None:
+            row["penalty"] = float(sum_penalty) / n
+        state.history.append(row)
         for cb in callbacks:
             cb.on_epoch_end(state)
 
     seen = n * state.epoch
     examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
     summary = summarize(state, examples_per_sec)
-    result = TrainResult(config, G, D, state.dataset, state.history, examples_per_sec, summary)
+    result = TrainResult(config, G, D, state.dataset, state.history, examples_per_sec, summary, state.G_ema)
     for cb in callbacks:
         cb.on_train_end(state)
     return result
