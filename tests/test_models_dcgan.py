@@ -33,6 +33,7 @@ def test_init_is_seeded_and_dcgan_shaped():
     init_weights(b, 0.02, torch.Generator().manual_seed(5))
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     bn = a.blocks[1]
+    a.requires_grad_(False)
     assert 0.95 < float(bn.weight.mean()) < 1.05  # batch-norm scales ~ N(1, 0.02^2), not N(0, .)
     conv = a.blocks[0].weight
     assert 0.015 < float(conv.std()) < 0.025 and float(bn.bias.abs().max()) == 0.0
