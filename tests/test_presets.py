@@ -10,7 +10,7 @@ def test_auto_preset_for_dcgan_under_the_users_settings():
                                            "model.discriminator=dcgan", "train.epochs=3"])
     assert preset == "dcgan"
     assert config.train.epochs == 3  # the user's value wins over the preset's
-    assert config.train.lr_g == 2e-4 and config.train.beta1 == 0.5 and config.train.batch_size == 64
+    assert config.train.lr_g == 5e-4 and config.train.beta1 == 0.5 and config.train.batch_size == 32
     assert config.data.holdout == 0.5 and config.train.ema > 0
 
 

@@ -141,3 +141,34 @@ def test_cli_bad_image_inputs_exit_2(tmp_path, capsys):
     assert "unknown preset 'nope'" in capsys.readouterr().err
     assert main(["train", "--data", "digits", "--model", "dcgan", "--penalty", "l2"]) == 2
     assert "unknown penalty 'l2'" in capsys.readouterr().err
+
+
+def test_cli_skip_corrupt_flag(tmp_path, capsys):
+    from gankit.cli import main
+
+    folder = write_image_folder(tmp_path / "imgs", n=16)
+    (folder / "left" / "broken.png").write_bytes(b"not a png")
+    args = ["train", "--data", f"folder:{folder}", "--model", "dcgan", "--epochs", "1", "--batch-size", "8",
+            "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "quality.kid_subsets=2", "--no-plots",
+            "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert "broken.png: unreadable image" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()  # nothing half-written
+    assert main(args + ["--out", str(tmp_path / "b"), "--skip-corrupt"]) == 0
+    assert "skipped 1 unreadable image" in capsys.readouterr().err
+
+
+def test_recalibrate_batchnorm_is_the_exact_average_of_its_own_samples():
+    from gankit.models.dcgan import DCGANGenerator
+    from gankit.training import recalibrate_batchnorm
+
+    G = DCGANGenerator(4, 1, 8, 4)
+    G.init_weights(0.02, torch.Generator().manual_seed(0))
+    bn = G.project[1]
+    bn.running_mean.fill_(5.0)  # stale statistics, as copied from another network
+    recalibrate_batchnorm(G, 4, seed=3, n=75, batch_size=25)
+    rng = torch.Generator().manual_seed(3)
+    z = torch.cat([torch.randn(25, 4, generator=rng) for _ in range(3)])
+    pre = G.project[0](z).detach()  # (75, C0*s0*s0), the first batch norm's input
+    assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-6)
+    assert bn.momentum == 0.1 and G.training  # restored

@@ -16,7 +16,9 @@ penalty, no weight averaging. Options add, in the open below: ``n_critic``
 D steps per G step (a G step after every n_critic-th batch, on that batch's
 z), a penalty on D (`gankit.objectives.PENALTIES`), class labels for
 conditional networks (the fakes take the real batch's labels), and an
-exponential moving average of G's weights (``G_ema``) for sampling.
+exponential moving average of G's weights (``G_ema``) for sampling, whose
+batch-norm statistics are re-estimated after every epoch from its own samples
+(noise seeded by ``train.seed + epoch``, not the training RNG).
 
 Everything besides the math (logging, snapshots for plots, checkpoints)
 hangs off the ``callbacks`` list.
@@ -120,6 +122,36 @@ def update_ema(G_ema: nn.Module, G: nn.Module, decay: float, step: int) -> None:
         b_ema.copy_(b)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(G: nn.Module, latent_dim: int, seed: int, n: int = 1024, batch_size: int = 256,
+                          n_classes: int = 0) -> None:
+    """Recompute G's batch-norm running statistics from ``n`` of its own samples.
+
+    G's running statistics follow G's weights, not their moving average, so
+    G_ema in eval mode would normalise with the wrong statistics. As SWA does
+    (`torch.optim.swa_utils.update_bn`), they are reset and re-estimated as the
+    plain average over ``n / batch_size`` batches of noise from
+    ``torch.Generator().manual_seed(seed)`` (never the training RNG). A no-op
+    without batch norm.
+    """
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    was_training = G.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    G.train()
+    rng = torch.Generator().manual_seed(seed)
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), latent_dim, generator=rng)
+        G(z, *(() if not n_classes else (torch.randint(n_classes, (len(z),), generator=rng),)))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    G.train(was_training)
+
+
 def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState | None = None) -> TrainResult:
     """Train a GAN as the chapter does.
 
@@ -198,6 +230,10 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
 
             sum_g += loss_g.detach()
             g_seen += x.shape[0]
+        if state.G_ema is not None:  # batch-norm statistics for the averaged weights
+            m = config.model
+            recalibrate_batchnorm(state.G_ema, latent_dim, seed=config.train.seed + state.epoch,
+                                  n_classes=m.n_classes if m.conditional else 0)
         state.train_seconds += time.perf_counter() - started
         state.epoch += 1
         row = {"epoch": state.epoch, "step": state.step,

@@ -46,6 +46,8 @@ def add_parser(commands) -> None:
                            help=f"{text} [{key}]")
     for flag, (keys, text) in MULTI_FLAGS.items():
         train.add_argument(flag, default=None, metavar="NAME", help=f"{text} [{', '.join(keys)}]")
+    train.add_argument("--skip-corrupt", action="store_true",
+                       help="skip unreadable image files (and print their count) instead of stopping [data.skip_corrupt]")
     train.add_argument("--preset", default="auto", metavar="NAME",
                        help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
                        "auto (default) picks dcgan for dcgan networks; none")
@@ -69,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             overrides += [f"{key}={value}" for key in keys]
+    if args.skip_corrupt:
+        overrides.append("data.skip_corrupt=true")
     config, preset = resolve_config(args.config, overrides, args.preset)
     if args.print_config:
         import json
