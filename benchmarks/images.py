@@ -67,8 +67,8 @@ def plain_loop(config, epochs: int) -> float:
 
 
 def speed(epochs: int, repeats: int) -> None:
-    print(f"digits, dcgan preset networks, batch 64, {epochs} epochs per measurement, torch threads "
-          f"{torch.get_num_threads()}")
+    print(f"digits, dcgan preset networks, batch {digits_config(1).train.batch_size}, {epochs} epochs per "
+          f"measurement, torch threads {torch.get_num_threads()}")
     ratios, plain_all, ours_all, ema_all = [], [], [], []
     for r in range(repeats):
         plain = plain_loop(digits_config(epochs), epochs)

@@ -99,6 +99,8 @@ def test_evaluate_images_copier_beats_noise_and_classifier_is_cached(tmp_path):
     assert good["n_generated"] == good["n_reference"] == 32 and good["n_train"] == 32
     assert good["fd"] == pytest.approx(good["fd_real_halves"], rel=1e-6)  # it *is* the training set
     assert good["fd_ratio"] == pytest.approx(1.0, rel=1e-6)
+    assert good["fd_sets"] == 5 and good["fd_std"] == pytest.approx(0.0, abs=1e-9)  # every set is the same copy
+    assert good["n_kid_generated"] == good["n_class_fractions"] == 5 * 32
     assert good["fd_noise"] > 5 * good["fd"]
     assert good["class_fractions"] == [0.5, 0.5] and good["classifier_accuracy"] == 1.0
     one_class = Copier(ds.train[ds.labels == 1])

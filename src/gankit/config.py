@@ -175,7 +175,8 @@ class QualityConfig:
     """Feature-space quality of image runs, measured at the end of training.
 
     Attributes:
-        n: generated images to score (0: as many as the held-out images).
+        n: generated images per set (0: as many as the held-out images).
+        fd_sets: generated sets of ``n`` the Fréchet distance is averaged over.
         kid_subsets, kid_subset_size: KID is averaged over this many random
             subsets of this size (capped at the sample sizes).
         cache_dir: where trained feature classifiers are cached ("" means
@@ -183,12 +184,14 @@ class QualityConfig:
     """
 
     n: int = 0
+    fd_sets: int = 5
     kid_subsets: int = 50
     kid_subset_size: int = 500
     cache_dir: str = ""
 
     def validate(self) -> None:
         _check(self.n >= 0, "quality.n must be non-negative, got {}", self.n)
+        _check(self.fd_sets >= 1, "quality.fd_sets must be at least 1, got {}", self.fd_sets)
         _check(self.kid_subsets >= 1 and self.kid_subset_size >= 2,
                "quality.kid_subsets must be >= 1 and quality.kid_subset_size >= 2")
 

@@ -76,7 +76,8 @@ def summarize_images(state, examples_per_sec: float) -> dict[str, Any]:
     quality = evaluate_images(
         G, state.dataset, cfg.model.latent_dim, n=cfg.quality.n, seed=cfg.train.seed,
         n_classes=cfg.model.n_classes if cfg.model.conditional else 0, cache_dir=cfg.quality.cache_dir or None,
-        kid_subsets=cfg.quality.kid_subsets, kid_subset_size=cfg.quality.kid_subset_size)
+        kid_subsets=cfg.quality.kid_subsets, kid_subset_size=cfg.quality.kid_subset_size,
+        fd_sets=cfg.quality.fd_sets)
     last = state.history[-1] if state.history else {}
     return {
         "loss_d": last.get("loss_d"),

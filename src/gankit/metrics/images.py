@@ -110,7 +110,7 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: in
 
 def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: int = 0,
                     n_classes: int = 0, cache_dir: str | None = None, kid_subsets: int = 50,
-                    kid_subset_size: int = 500) -> dict[str, Any]:
+                    kid_subset_size: int = 500, fd_sets: int = 5) -> dict[str, Any]:
     """Feature-space quality of generator ``G`` on an image `Dataset`.
 
     The classifier is trained on ``dataset.train`` (cached). Generated images
@@ -118,11 +118,18 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     no held-out split). The real-halves baseline compares the training images
     with the held-out ones; the noise baseline, uniform noise in [-1, 1].
 
+    FD is biased by sample size, so each generated set has as many images as
+    the reference set by default, like the real halves; since one set of a
+    few hundred images gives a noisy FD, ``fd`` is the mean over ``fd_sets``
+    independent generated sets (``fd_std`` their spread). KID and the class
+    shares use all of them; precision and recall the first set.
+
     Args:
         G: the generator (its EMA copy when there is one).
         dataset: with ``train`` (N, C, H, W), ``heldout``, ``labels``.
         latent_dim: G's noise size.
-        n: images to generate (0: as many as the reference set).
+        n: images per generated set (0: as many as the reference set).
+        fd_sets: generated sets FD is averaged over.
         seed: the noise seed.
         n_classes: > 0 for a conditional G (balanced labels).
 
@@ -133,10 +140,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     reference = dataset.heldout if dataset.heldout is not None else dataset.train
     ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
     n = n or len(reference)
-    fake = generate(G, n, latent_dim, seed, n_classes)
+    fake = generate(G, n * fd_sets, latent_dim, seed, n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1
     f_ref, p_ref = extract(classifier, reference)
     f_fake, p_fake = extract(classifier, fake)
+    fds = torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
     out: dict[str, Any] = {
         "feature_space": "classifier" if dataset.labels is not None else "rotation-classifier",
         "feature_dim": FEATURE_DIM,
@@ -145,9 +153,12 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         "n_generated": n,
         "n_reference": len(reference),
         "n_train": len(dataset.train),
-        "fd": feature_fd(f_fake, f_ref),
+        "fd": float(fds.mean()),
+        "fd_std": float(fds.std()) if fd_sets > 1 else 0.0,
+        "fd_sets": fd_sets,
         **kid(f_fake, f_ref, kid_subsets, kid_subset_size, seed),
-        **precision_recall(f_ref, f_fake),
+        "n_kid_generated": len(f_fake),
+        **precision_recall(f_ref, f_fake[:n]),
         "fd_noise": feature_fd(extract(classifier, noise)[0], f_ref),
         "n_noise": len(noise),
     }
@@ -159,7 +170,8 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         out["fd_ratio"] = out["fd"] / out["fd_real_halves"] if out["fd_real_halves"] > 0 else None
     if dataset.labels is not None:
         k = max(len(dataset.classes), int(dataset.labels.max()) + 1)
-        out["class_fractions"] = class_fractions(p_fake, k)
+        out["class_fractions"] = class_fractions(p_fake, k)  # over all fd_sets * n images
+        out["n_class_fractions"] = len(p_fake)
         out["min_class_fraction"] = min(out["class_fractions"])
         if ref_labels is not None:
             out["classifier_accuracy"] = float((p_ref == ref_labels).double().mean())
@@ -171,7 +183,7 @@ def format_quality(q: dict[str, Any]) -> str:
     """A few lines for the console: the scores beside their baselines and sample sizes."""
     lines = [f"feature space: {q['feature_space']} ({q['feature_dim']} features), "
              f"{q['n_generated']} generated vs {q['n_reference']} {q['reference']} images"]
-    fd = f"FD {q['fd']:.2f}"
+    fd = f"FD {q['fd']:.2f} +- {q['fd_std']:.2f} (mean, sd of {q['fd_sets']} generated sets)"
     if q.get("fd_real_halves") is not None:
         fd += f"  (real halves {q['fd_real_halves']:.2f}, ratio {q['fd_ratio']:.2f}; noise {q['fd_noise']:.1f})"
     lines.append(fd)
