@@ -65,7 +65,7 @@ def test_n_critic_wgan_gp_records_the_penalty(tmp_path):
     config.train.loss, config.train.penalty, config.train.n_critic = "wgan", "gp", 2
     config.train.epochs = 1
     state = build_state(config)
-    g_before = [p.clone() for p in state.G.parameters()]
+    g_before = [p.detach().clone() for p in state.G.parameters()]
     result = train(config, state=state)
     row = result.history[0]
     assert row["step"] == 2 and row["penalty"] > 0 and math.isfinite(row["loss_g"])
@@ -121,6 +121,12 @@ def test_cli_image_run_writes_pictures_and_sample_pngs(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["quality"]["n_generated"] == 12 and summary["data_shape"] == [1, 8, 8]
     assert "diversity" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+    from gankit.metrics.images import evaluate_run
+
+    again = evaluate_run(run)  # from the run directory alone: the same scores as its summary
+    assert again["fd"] == pytest.approx(summary["quality"]["fd"], rel=1e-9)
+    assert again["fd_real_halves"] == pytest.approx(summary["quality"]["fd_real_halves"], rel=1e-9)
 
     assert main(["sample", str(run), "-n", "6", "--out", str(tmp_path / "grid.png")]) == 0
     assert Image.open(tmp_path / "grid.png").size[0] > 8

@@ -179,6 +179,33 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     return out
 
 
+def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    """`evaluate_images` for a saved image run, from its directory alone.
+
+    Rebuilds the run's data (the same held-out split: it is the first draw of
+    the run's seed) and loads ``generator_ema.safetensors`` when present, else
+    ``generator.safetensors``. ``n`` and ``seed`` default to the run's
+    ``quality.n`` and ``train.seed``, which reproduces its summary's scores.
+    """
+    from pathlib import Path
+
+    from gankit.data import make_dataset
+    from gankit.errors import UserError
+    from gankit.runs import load_network
+
+    run_dir = Path(run_dir)
+    role = "generator_ema" if (run_dir / "generator_ema.safetensors").is_file() else "generator"
+    config, G = load_network(run_dir, role)
+    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
+    if len(dataset.shape) != 3:
+        raise UserError(f"{run_dir}: not an image run (data shape {dataset.shape})")
+    m, q = config.model, config.quality
+    return evaluate_images(G, dataset, m.latent_dim, n=q.n if n is None else n,
+                           seed=config.train.seed if seed is None else seed,
+                           n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
+                           kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets)
+
+
 def format_quality(q: dict[str, Any]) -> str:
     """A few lines for the console: the scores beside their baselines and sample sizes."""
     lines = [f"feature space: {q['feature_space']} ({q['feature_dim']} features), "
@@ -196,5 +223,5 @@ def format_quality(q: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["class_fractions", "evaluate_images", "feature_fd", "format_quality", "generate", "kid",
+__all__ = ["class_fractions", "evaluate_images", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
            "mmd2_unbiased", "precision_recall"]
