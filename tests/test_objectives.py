@@ -128,8 +128,8 @@ def test_r1_by_hand():
     real = torch.tensor([[1.0, 2.0], [0.0, -1.0]])
     # grad = 2 a x with a = 1.5 -> ||3 x||^2 / 2 per sample
     expected = (9 * (1 + 4) + 9 * 1) / 2
-    assert float(r1_penalty(Quadratic(1.5), real)) == pytest.approx(expected, rel=1e-6)
-    assert float(r1_penalty(Quadratic(0.0), real)) == 0.0
+    assert float(r1_penalty(Quadratic(1.5), real).detach()) == pytest.approx(expected, rel=1e-6)
+    assert float(r1_penalty(Quadratic(0.0), real).detach()) == 0.0
     assert set(PENALTIES) == {"gp", "r1"}
 
 
