@@ -2,7 +2,16 @@ import pytest
 import torch
 
 from gankit.config import ModelConfig
-from gankit.models import DISCRIMINATORS, GENERATORS, MLP, build_discriminator, build_generator, init_normal_
+from gankit.models import (
+    DATA_KINDS,
+    DISCRIMINATORS,
+    GENERATORS,
+    MLP,
+    build_discriminator,
+    build_generator,
+    init_normal_,
+    init_weights,
+)
 
 
 def test_chapter_networks_have_the_chapter_shapes():
@@ -14,16 +23,39 @@ def test_chapter_networks_have_the_chapter_shapes():
     assert sum(p.numel() for p in G.parameters()) == 6
 
 
-@pytest.mark.parametrize("generator", sorted(GENERATORS))
-@pytest.mark.parametrize("discriminator", sorted(DISCRIMINATORS))
-@pytest.mark.parametrize("dim,latent", [(1, 1), (2, 2), (5, 3)])
-def test_every_registered_model_shape(generator, discriminator, dim, latent):
-    cfg = ModelConfig(generator=generator, discriminator=discriminator, latent_dim=latent)
-    G, D = build_generator(cfg, (dim,)), build_discriminator(cfg, (dim,))
-    z = torch.randn(7, latent)
+POINT_SHAPES = [((1,), 1), ((2,), 2), ((5,), 3)]  # (data_shape, latent_dim)
+IMAGE_SHAPES = [((1, r, r), 8) for r in (8, 12, 16, 28, 32, 64)] + [((3, 16, 16), 8)]
+
+
+def _contract_cases():
+    """Every registered (G, D) pair of one data kind, on every shape and resolution of that kind."""
+    for g in sorted(GENERATORS):
+        for d in sorted(DISCRIMINATORS):
+            if DATA_KINDS[g] != DATA_KINDS[d]:
+                continue
+            for shape, latent in POINT_SHAPES if DATA_KINDS[g] == "points" else IMAGE_SHAPES:
+                yield pytest.param(g, d, shape, latent, id=f"{g}-{d}-{'x'.join(map(str, shape))}")
+
+
+@pytest.mark.parametrize("generator,discriminator,shape,latent", list(_contract_cases()))
+def test_every_registered_model_shape(generator, discriminator, shape, latent):
+    cfg = ModelConfig(generator=generator, discriminator=discriminator, latent_dim=latent, g_width=4, d_width=4)
+    G, D = build_generator(cfg, shape), build_discriminator(cfg, shape)
+    init_weights(G, 0.02, torch.Generator().manual_seed(0))
+    init_weights(D, 0.02, torch.Generator().manual_seed(1))
+    z = torch.randn(3, latent)
     x = G(z)
-    assert x.shape == (7, dim)
-    assert D(x).shape == (7, 1)
+    assert x.shape == (3, *shape)
+    assert D(x).shape == (3, 1)
+    if DATA_KINDS[generator] == "images":
+        assert float(x.detach().abs().max()) <= 1.0  # tanh output, the data's range
+        # conditional variants and spectral norm keep the contract
+        cfg.conditional, cfg.n_classes, cfg.spectral_norm = True, 3, True
+        G, D = build_generator(cfg, shape), build_discriminator(cfg, shape)
+        labels = torch.tensor([0, 2, 1])
+        x = G(z, labels)
+        assert x.shape == (3, *shape) and D(x, labels).shape == (3, 1)
+        assert not torch.equal(D(x, labels), D(x, torch.tensor([1, 0, 2])))  # the label matters
 
 
 def test_init_normal_std_and_seed():

@@ -87,10 +87,13 @@ def save_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     py_version, py_internal, py_gauss = random.getstate()
     tensors.update({
         "rng/train": epoch_rng,
+        "rng/now": state.rng.get_state(),
         "rng/torch": torch.get_rng_state(),
         "rng/numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
         "rng/python": torch.tensor(py_internal, dtype=torch.int64),
-        "position/sums": torch.stack([state.sum_d, state.sum_g]) if state.batch else torch.zeros(2),
+        "position/sums": (torch.stack([state.sum_d, state.sum_g, state.sum_penalty,
+                                       torch.tensor(float(state.g_seen))])
+                          if state.batch else torch.zeros(4)),
     })
     meta = {
         "format": FORMAT, "version": VERSION,
@@ -169,8 +172,8 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
         opt.load_state_dict(optimizers[name])
 
     rng = groups["rng"]
-    state.rng.set_state(rng["train"])
     state.epoch_rng_state = rng["train"].clone()
+    state.rng.set_state(rng["now"] if "now" in rng else rng["train"])
     torch.set_rng_state(rng["torch"])
     npm = meta["numpy_rng"]
     np.random.set_state((npm["kind"], rng["numpy"].numpy().astype(np.uint32), npm["pos"], npm["has_gauss"],
@@ -184,7 +187,9 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     sums = groups["position"]["sums"]
     if state.rank != 0:  # under torchrun rank 0 carries the sums of all ranks
         sums = torch.zeros_like(sums)
-    state.sum_d, state.sum_g = sums[0].clone(), sums[1].clone()
+    sums = torch.cat([sums, torch.zeros(4 - len(sums))])  # files of 2 sums predate penalties
+    state.sum_d, state.sum_g, state.sum_penalty = sums[0].clone(), sums[1].clone(), sums[2].clone()
+    state.g_seen = int(sums[3])
     return meta
 
 
@@ -237,16 +242,18 @@ class Checkpoint(Callback):
         from gankit.distributed import sum_over_ranks
 
         self._since = time.monotonic()
-        local = state.sum_d, state.sum_g
+        local = state.sum_d, state.sum_g, state.sum_penalty, state.g_seen
         if state.world_size > 1 and state.batch:  # the file holds the sums over all ranks
-            state.sum_d, state.sum_g = sum_over_ranks(torch.stack(local)).unbind()
+            sums = sum_over_ranks(torch.stack([*local[:3], torch.tensor(float(local[3]))]))
+            state.sum_d, state.sum_g, state.sum_penalty = sums[:3].unbind()
+            state.g_seen = int(sums[3])
         try:
             if not self.write or self.run_dir is None:
                 return None
             path = checkpoint_dir(self.run_dir) / f"step-{state.step:09d}.safetensors"
             self.last = save_checkpoint(path, state, self.stateful, self.extra_meta)
         finally:
-            state.sum_d, state.sum_g = local
+            state.sum_d, state.sum_g, state.sum_penalty, state.g_seen = local
         for old in list_checkpoints(self.run_dir)[:-self.keep]:
             old.unlink(missing_ok=True)
         return self.last

@@ -8,6 +8,7 @@ one section has it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -29,12 +30,15 @@ class DataConfig:
 
     Attributes:
         source: ``"gaussian"`` (the chapter's target, the default), another
-            named target, or a path to a ``.csv`` / ``.npy`` point file.
+            named target, or a path to a ``.csv`` / ``.npy`` point file; images:
+            ``"digits"``, ``"idx:DIR"``, ``"folder:DIR"`` or an ``.npz`` file.
         n: number of training points drawn from a named target.
         mean: b, the Gaussian target's mean (its length is the dimension).
         transform: A, so that data = X A + b with X ~ N(0, I); the target's
             covariance is A^T A.
         holdout: fraction of a data file kept out of training for evaluation.
+        resolution: image side to resize and centre-crop to (0: keep the images' own).
+        skip_corrupt: skip unreadable image files (counted) instead of stopping.
     """
 
     source: str = "gaussian"
@@ -42,9 +46,13 @@ class DataConfig:
     mean: list[float] = field(default_factory=lambda: list(CHAPTER_B))
     transform: list[list[float]] = field(default_factory=lambda: [list(r) for r in CHAPTER_A])
     holdout: float = 0.0
+    resolution: int = 0
+    skip_corrupt: bool = False
 
     def validate(self) -> None:
         _check(self.n >= 2, "data.n must be at least 2, got {}", self.n)
+        _check(self.resolution == 0 or 4 <= self.resolution <= 1024,
+               "data.resolution must be 0 (keep) or 4 to 1024, got {}", self.resolution)
         _check(0.0 <= self.holdout < 1.0, "data.holdout must be in [0, 1), got {}", self.holdout)
         if self.source == "gaussian":
             d = len(self.mean)
@@ -70,7 +78,12 @@ class ModelConfig:
         g_hidden: hidden widths of an ``"mlp"`` generator.
         d_hidden: hidden widths of an ``"mlp"`` discriminator.
         activation: activation between hidden layers of ``"mlp"`` networks.
-        init_std: every weight and bias starts as N(0, init_std^2).
+        init_std: every weight and bias starts as N(0, init_std^2) (image
+            networks: DCGAN's scheme with this std, see models/dcgan.py).
+        g_width, d_width: base channels of image networks (``"dcgan"``).
+        spectral_norm: spectral norm on every layer of an image discriminator.
+        conditional: class-conditional image networks (needs labelled data).
+        n_classes: classes of a conditional model (0: taken from the data).
     """
 
     generator: str = "linear"
@@ -80,6 +93,11 @@ class ModelConfig:
     d_hidden: list[int] = field(default_factory=lambda: [16, 16])
     activation: str = "tanh"
     init_std: float = 0.02
+    g_width: int = 64
+    d_width: int = 64
+    spectral_norm: bool = False
+    conditional: bool = False
+    n_classes: int = 0
 
     def validate(self) -> None:
         from gankit.models import ACTIVATIONS, DISCRIMINATORS, GENERATORS
@@ -94,6 +112,8 @@ class ModelConfig:
         _check(all(w >= 1 for w in self.g_hidden + self.d_hidden), "hidden widths must be positive")
         _check(self.init_std > 0 and math.isfinite(self.init_std),
                "model.init_std must be positive, got {}", self.init_std)
+        _check(self.g_width >= 1 and self.d_width >= 1, "model.g_width and model.d_width must be positive")
+        _check(self.n_classes >= 0, "model.n_classes must be non-negative, got {}", self.n_classes)
 
 
 @dataclass
@@ -105,7 +125,8 @@ class TrainConfig:
         batch_size: examples per D step and per G step.
         lr_d, lr_g: Adam learning rates of the discriminator and generator.
         beta1, beta2: Adam's moment decay rates (both networks).
-        loss: objective name, ``"nonsaturating"`` (the chapter's) or ``"minimax"``.
+        loss: objective name, ``"nonsaturating"`` (the chapter's), ``"minimax"``,
+            ``"hinge"``, ``"least_squares"`` or ``"wgan"``.
         seed: seeds data, initialisation, data order and noise.
         checkpoint_every: epochs between checkpoints in ``<run>/checkpoints``
             (0: only at the start, at the end and when stopped).
@@ -114,6 +135,11 @@ class TrainConfig:
         lr_backoff: on divergence, go back to the last checkpoint and multiply
             both learning rates by this factor (0: off, stop instead).
         lr_backoff_tries: how many backoffs before giving up.
+        n_critic: D steps per G step.
+        penalty: gradient penalty on D, ``"none"``, ``"gp"`` (WGAN-GP) or ``"r1"``.
+        penalty_weight: its weight (lambda of WGAN-GP, gamma of R1).
+        ema: decay of an exponential moving average of G's weights used for
+            sampling and evaluation (0: off; e.g. 0.999).
     """
 
     epochs: int = 20
@@ -129,9 +155,13 @@ class TrainConfig:
     keep_checkpoints: int = 2
     lr_backoff: float = 0.0
     lr_backoff_tries: int = 3
+    n_critic: int = 1
+    penalty: str = "none"
+    penalty_weight: float = 10.0
+    ema: float = 0.0
 
     def validate(self) -> None:
-        from gankit.objectives import OBJECTIVES
+        from gankit.objectives import OBJECTIVES, PENALTIES
 
         _check(self.epochs >= 1, "train.epochs must be at least 1, got {}", self.epochs)
         _check(self.batch_size >= 1, "train.batch_size must be at least 1, got {}", self.batch_size)
@@ -154,6 +184,38 @@ class TrainConfig:
         _check(self.lr_backoff == 0 or 0 < self.lr_backoff < 1,
                "train.lr_backoff must be 0 (off) or a factor in (0, 1), got {}", self.lr_backoff)
         _check(self.lr_backoff_tries >= 1, "train.lr_backoff_tries must be at least 1, got {}", self.lr_backoff_tries)
+        _check(self.n_critic >= 1, "train.n_critic must be at least 1, got {}", self.n_critic)
+        _check(self.penalty == "none" or self.penalty in PENALTIES, "unknown penalty '{}' (choose from none, {})",
+               self.penalty, ", ".join(sorted(PENALTIES)))
+        _check(self.penalty_weight >= 0 and math.isfinite(self.penalty_weight),
+               "train.penalty_weight must be a non-negative number, got {}", self.penalty_weight)
+        _check(0.0 <= self.ema < 1.0, "train.ema must be in [0, 1), got {}", self.ema)
+
+
+@dataclass
+class QualityConfig:
+    """Feature-space quality of image runs, measured at the end of training.
+
+    Attributes:
+        n: generated images per set (0: as many as the held-out images).
+        fd_sets: generated sets of ``n`` the Fréchet distance is averaged over.
+        kid_subsets, kid_subset_size: KID is averaged over this many random
+            subsets of this size (capped at the sample sizes).
+        cache_dir: where trained feature classifiers are cached ("" means
+            $GANKIT_CACHE, else ~/.cache/gankit).
+    """
+
+    n: int = 0
+    fd_sets: int = 5
+    kid_subsets: int = 50
+    kid_subset_size: int = 500
+    cache_dir: str = ""
+
+    def validate(self) -> None:
+        _check(self.n >= 0, "quality.n must be non-negative, got {}", self.n)
+        _check(self.fd_sets >= 1, "quality.fd_sets must be at least 1, got {}", self.fd_sets)
+        _check(self.kid_subsets >= 1 and self.kid_subset_size >= 2,
+               "quality.kid_subsets must be >= 1 and quality.kid_subset_size >= 2")
 
 
 @dataclass
@@ -163,23 +225,25 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def validate(self) -> "Config":
         """Check every value; raise `UserError` naming the first bad one."""
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        self.quality.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "Config":
-        """Build from a nested dict; unknown keys and wrong types are `UserError`s."""
+    def from_dict(cls, raw: dict[str, Any], where: str = "config", base: "Config | None" = None) -> "Config":
+        """Build from a nested dict over ``base`` (default: the defaults); unknown keys and wrong types are `UserError`s."""
         if not isinstance(raw, dict):
             raise UserError(f"{where}: expected a JSON object of sections")
-        config = cls()
+        config = copy.deepcopy(base) if base is not None else cls()
         for section, values in raw.items():
             if section not in _sections():
                 raise UserError(f"{where}: unknown config section '{section}' (known: {', '.join(_sections())})")
@@ -200,9 +264,9 @@ class Config:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then a JSON file, then ``key=value`` overrides; validated."""
-    config = Config()
+def load_config(path: str | Path | None = None, overrides: list[str] = (), base: Config | None = None) -> Config:
+    """Defaults (or ``base``, e.g. a preset), then a JSON file, then ``key=value`` overrides; validated."""
+    config = copy.deepcopy(base) if base is not None else Config()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -211,7 +275,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
             raw = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{path}: not valid JSON ({err})") from None
-        config = Config.from_dict(raw, where=str(path))
+        config = Config.from_dict(raw, where=str(path), base=config)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:

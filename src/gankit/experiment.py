@@ -19,6 +19,7 @@ from typing import Sequence
 from gankit.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError
+from gankit.health import HealthMonitor
 from gankit.runs import create_run_dir, save_models, write_json
 from gankit.training import Callback, TrainResult, TrainState, build_state, train
 
@@ -50,7 +51,8 @@ def run_experiment(
         config: the experiment.
         out: the run directory (must not exist); default ``root/name``.
         root, name: where a generated run directory goes.
-        plots: draw ``losses.png``, ``samples.png``, ``training.gif`` (and ``ganlab.*`` for 2-D data).
+        plots: draw ``losses.png``, ``samples.png``, ``training.gif`` (2-D data: also ``ganlab.*``;
+            images: ``samples/epoch_NNNN.png`` and ``interpolation.png`` instead of GAN Lab's views).
         progress: show a progress bar (default: when stderr is a terminal).
         callbacks: extra callbacks, run after the built-in ones.
         tensorboard: also log to ``run_dir/tensorboard`` (needs the tensorboard extra).
@@ -112,8 +114,9 @@ def resume_experiment(
     world = world_from_env()
     state.rank, state.world_size = world.rank, world.size
     snapshots = Snapshots()
+    stateful = {} if _is_images(state) else {"snapshots": snapshots}
     checkpoints = list_checkpoints(run_dir)
-    meta = load_checkpoint(checkpoints[-1], state, {"snapshots": snapshots}) if checkpoints else {}
+    meta = load_checkpoint(checkpoints[-1], state, stateful) if checkpoints else {}
     if world.rank == 0:
         clean_temporary_files(run_dir)
     return _train_and_write(run_dir if world.rank == 0 else None, state, snapshots, plots, progress,
@@ -133,14 +136,23 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     wrap(state, world)
     if stop is not None:
         state.stop = stop
+    images = _is_images(state)
+    health = HealthMonitor()
+    stateful = {} if images else {"snapshots": snapshots}  # image grids are files, already on disk
     checkpoint = Checkpoint(run_dir, t.checkpoint_every, t.checkpoint_minutes, t.keep_checkpoints,
-                            {"snapshots": snapshots}, write=run_dir is not None)
+                            stateful, write=run_dir is not None)
     backoffs = backoffs or []  # learning-rate backoffs so far (a resumed run carries its own)
     checkpoint.extra_meta["lr_backoffs"] = backoffs
     while True:
         if run_dir is not None:
             metrics = _restart_metrics(run_dir, state.history)
-            everything = [Progress(progress), metrics, snapshots, checkpoint, *callbacks]
+            if images:  # a grid of samples per epoch instead of point snapshots
+                from gankit.pictures import SampleGrids
+
+                recorders = [SampleGrids(run_dir)] if plots else []
+            else:
+                recorders = [snapshots]
+            everything = [Progress(progress), health, metrics, *recorders, checkpoint, *callbacks]
         else:  # other torchrun ranks: checkpoint only takes part in the reductions
             everything = [checkpoint]
         try:
@@ -155,7 +167,7 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
             if not retry or state.world_size > 1:  # under torchrun only rank 0 holds the checkpoint: stop
                 raise
             # Go back to the last good checkpoint and retry with smaller learning rates.
-            load_checkpoint(checkpoint.last, state, {"snapshots": snapshots})
+            load_checkpoint(checkpoint.last, state, stateful)
             for opt in (state.opt_G, state.opt_D):
                 for group in opt.param_groups:
                     group["lr"] *= t.lr_backoff
@@ -166,8 +178,12 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     result.summary["lr_backoffs"] = backoffs
     if run_dir is None:
         return RunOutput(None, result)
-    save_models(run_dir, config, result.G, result.D, result.dataset.shape)
-    snapshots.save(run_dir / "snapshots.safetensors")
+    save_models(run_dir, config, result.G, result.D, result.dataset.shape, G_ema=result.G_ema)
+    if not images:
+        snapshots.save(run_dir / "snapshots.safetensors")
+    if "quality" in result.summary:
+        health.check_quality(result.summary["quality"], state.epoch)
+    result.summary["warnings"] = health.warnings
     write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
     if plots:
         from gankit.plots import draw_run
@@ -191,3 +207,7 @@ def _default_name(config: Config) -> str:
 
     stem = Path(config.data.source).stem if config.data.source not in ("gaussian",) else config.data.source
     return f"{stem}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _is_images(state: TrainState) -> bool:
+    return len(state.dataset.shape) == 3  # (C, H, W)

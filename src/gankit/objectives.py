@@ -7,13 +7,14 @@ which stay finite for any logit (never sigmoid followed by a log).
 Every loss is *summed* over the batch, as the chapter does
 (``BCEWithLogitsLoss(reduction="sum")``); divide by the batch size for a mean.
 Each objective is a pair ``(d_loss(real_logits, fake_logits), g_loss(fake_logits))``;
-both are minimised.
+both are minimised. Gradient penalties on D (WGAN-GP, R1) sit at the end.
 """
 
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -62,6 +63,49 @@ def g_loss_minimax(fake_logits: Tensor) -> Tensor:
     return -F.softplus(fake_logits).sum()
 
 
+def d_loss_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge loss for D (Lim & Ye 2017; SAGAN, BigGAN).
+
+    loss_D = sum max(0, 1 - o_real) + sum max(0, 1 + o_fake)
+
+    Unlike the cross-entropy it is not halved: zero once D separates real
+    (o >= 1) from fake (o <= -1) by a margin.
+    """
+    return F.relu(1 - real_logits).sum() + F.relu(1 + fake_logits).sum()
+
+
+def g_loss_hinge(fake_logits: Tensor) -> Tensor:
+    """Hinge loss for G: minimise -o_fake (the same as WGAN's)."""
+    return -fake_logits.sum()
+
+
+def d_loss_least_squares(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Least-squares GAN (Mao et al. 2017), targets real 1 and fake 0.
+
+    loss_D = ( sum (o_real - 1)^2 + sum o_fake^2 ) / 2
+    """
+    return ((real_logits - 1).pow(2).sum() + fake_logits.pow(2).sum()) / 2
+
+
+def g_loss_least_squares(fake_logits: Tensor) -> Tensor:
+    """Least-squares G loss: ( sum (o_fake - 1)^2 ) / 2."""
+    return (fake_logits - 1).pow(2).sum() / 2
+
+
+def d_loss_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Wasserstein critic loss (Arjovsky et al. 2017): sum o_fake - sum o_real.
+
+    The critic's outputs are scores, not logits of a probability; it needs a
+    Lipschitz constraint, here a gradient penalty (``train.penalty="gp"``).
+    """
+    return fake_logits.sum() - real_logits.sum()
+
+
+def g_loss_wasserstein(fake_logits: Tensor) -> Tensor:
+    """Wasserstein G loss: minimise -sum o_fake."""
+    return -fake_logits.sum()
+
+
 class Objective(NamedTuple):
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]
@@ -70,6 +114,9 @@ class Objective(NamedTuple):
 OBJECTIVES: dict[str, Objective] = {
     "nonsaturating": Objective(d_loss_bce, g_loss_nonsaturating),
     "minimax": Objective(d_loss_bce, g_loss_minimax),
+    "hinge": Objective(d_loss_hinge, g_loss_hinge),
+    "least_squares": Objective(d_loss_least_squares, g_loss_least_squares),
+    "wgan": Objective(d_loss_wasserstein, g_loss_wasserstein),
 }
 
 
@@ -78,5 +125,56 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]
 
 
-__all__ = ["OBJECTIVES", "Objective", "get_objective", "d_loss_bce",
-           "g_loss_nonsaturating", "g_loss_minimax", "bce_real", "bce_fake"]
+# Penalties on D, added to loss_D times ``train.penalty_weight``. Each takes D,
+# the real and (detached) fake batches, a torch.Generator for any randomness
+# and the batch's class labels (None for an unconditional D), and is summed
+# over the batch like the losses.
+
+
+def _input_grad(D: Callable, x: Tensor, labels: Tensor | None) -> Tensor:
+    """d(sum D(x)) / dx per sample, kept in the graph: (B, ...)."""
+    x = x.detach().requires_grad_(True)
+    out = D(x) if labels is None else D(x, labels)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad
+
+
+def gradient_penalty(D: Callable, real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+                     labels: Tensor | None = None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): sum_i (||grad D(x_hat_i)||_2 - 1)^2.
+
+    x_hat_i = eps_i real_i + (1 - eps_i) fake_i with eps_i ~ U(0, 1), one per
+    sample, drawn from ``generator``; the norm is taken per sample over all of
+    its features.
+
+    Args:
+        D: the critic, (B, ...) -> (B, 1).
+        real, fake: (B, ...) batches of the same shape.
+
+    Returns:
+        A scalar, the sum over the batch (multiply by lambda, e.g. 10).
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator)  # (B, 1, ...)
+    x_hat = eps * real.detach() + (1 - eps) * fake.detach()
+    norms = _input_grad(D, x_hat, labels).flatten(1).norm(dim=1)  # (B,)
+    return (norms - 1).pow(2).sum()
+
+
+def r1_penalty(D: Callable, real: Tensor, fake: Tensor | None = None, generator: torch.Generator | None = None,
+               labels: Tensor | None = None) -> Tensor:
+    """R1 (Mescheder et al. 2018): sum_i ||grad D(real_i)||^2 / 2.
+
+    Penalises D's gradient on real data only (``fake`` and ``generator`` are
+    unused); multiply by gamma.
+    """
+    grad = _input_grad(D, real, labels)
+    return grad.flatten(1).pow(2).sum() / 2
+
+
+PENALTIES: dict[str, Callable[..., Tensor]] = {"gp": gradient_penalty, "r1": r1_penalty}
+
+
+__all__ = ["OBJECTIVES", "PENALTIES", "Objective", "get_objective", "d_loss_bce",
+           "g_loss_nonsaturating", "g_loss_minimax", "bce_real", "bce_fake",
+           "d_loss_hinge", "g_loss_hinge", "d_loss_least_squares", "g_loss_least_squares",
+           "d_loss_wasserstein", "g_loss_wasserstein", "gradient_penalty", "r1_penalty"]

@@ -5,6 +5,7 @@
       metrics.jsonl, metrics.csv  one row per epoch
       summary.json                final losses, speed, what G learned
       generator.safetensors       weights (config JSON in the metadata too)
+      generator_ema.safetensors   the moving average of G's weights (when train.ema > 0)
       discriminator.safetensors
       snapshots.safetensors       per-epoch samples and D surface, for plots
       losses.png, samples.png, training.gif
@@ -126,11 +127,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_shape: tuple[int, ...]) -> None:
+def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_shape: tuple[int, ...],
+                G_ema: nn.Module | None = None) -> None:
     """Weights in safetensors with the config and one example's shape in each file's metadata."""
     meta = {"format": "gankit", "config": json.dumps(config.to_dict()), "data_shape": json.dumps(list(data_shape))}
     save_tensors(Path(run_dir) / "generator.safetensors", G.state_dict(), {**meta, "role": "generator"})
     save_tensors(Path(run_dir) / "discriminator.safetensors", D.state_dict(), {**meta, "role": "discriminator"})
+    if G_ema is not None:
+        save_tensors(Path(run_dir) / "generator_ema.safetensors", G_ema.state_dict(), {**meta, "role": "generator_ema"})
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -152,7 +156,7 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     """Rebuild a saved generator or discriminator from its run directory alone.
 
     Args:
-        role: ``"generator"`` or ``"discriminator"``.
+        role: ``"generator"``, ``"generator_ema"`` or ``"discriminator"``.
 
     Returns:
         (config, network in eval mode).
@@ -162,7 +166,7 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     path = run_dir / f"{role}.safetensors"
     tensors = load_tensors(path)
     shape = _data_shape(path)
-    build = build_generator if role == "generator" else build_discriminator
+    build = build_discriminator if role == "discriminator" else build_generator
     net = build(config.model, shape)
     try:
         net.load_state_dict(tensors, strict=True)

@@ -12,16 +12,60 @@ from gankit.runs import atomic_write, load_network
 
 
 @torch.no_grad()
-def sample_run(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:
-    """Draw ``n`` points G(z), z ~ N(0, I) from ``torch.Generator().manual_seed(seed)``.
+def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+    """Draw ``n`` examples G(z), z ~ N(0, I) from ``torch.Generator().manual_seed(seed)``.
+
+    Uses the moving average of G (``generator_ema.safetensors``) when the run
+    kept one. A conditional G gets ``label`` for every sample, or the classes
+    in turn (0, 1, ..., 0, 1, ...) when ``label`` is None.
 
     Returns:
-        (n, d) float32 tensor.
+        (n, d) points or (n, C, H, W) images in [-1, 1], float32.
     """
-    config, G = load_network(run_dir, "generator")
+    role = "generator_ema" if (Path(run_dir) / "generator_ema.safetensors").is_file() else "generator"
+    config, G = load_network(run_dir, role)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, config.model.latent_dim, generator=rng)  # (n, latent)
-    return G(z)
+    if not config.model.conditional:
+        if label is not None:
+            raise UserError(f"{run_dir}: --label needs a class-conditional run")
+        return G(z)
+    k = config.model.n_classes
+    if label is not None and not 0 <= label < k:
+        raise UserError(f"--label must be in 0..{k - 1}, got {label}")
+    labels = torch.full((n,), label) if label is not None else torch.arange(n) % k
+    return torch.cat([G(z[s:s + 500], labels[s:s + 500]) for s in range(0, n, 500)])
+
+
+def write_images(images: torch.Tensor, out: str | Path) -> str:
+    """Write (n, C, H, W) images: one grid if ``out`` ends in .png, else one PNG each in directory ``out``.
+
+    Returns:
+        A short description of what was written.
+    """
+    from gankit.pictures import image_grid, to_uint8
+
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        if not out.parent.is_dir():
+            raise UserError(f"directory not found: {out.parent}")
+        import io
+
+        buffer = io.BytesIO()
+        image_grid(images, scale=1).save(buffer, format="png")
+        atomic_write(out, buffer.getvalue())
+        return f"a grid of {len(images)} images to {out}"
+    if out.suffix:
+        raise UserError(f"--out must be a directory or end in .png for image runs, got {out}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out} exists and is not an empty directory")
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = to_uint8(images)  # (n, H, W, C)
+    for i, array in enumerate(arrays):
+        Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(out / f"{i:06d}.png")
+    return f"{len(images)} PNG images to {out}/"
 
 
 def write_points(points: torch.Tensor, out: str | Path | None) -> None:

@@ -16,6 +16,8 @@ from gankit.metrics.gaussian import frechet_distance, gaussian_fit, generator_ga
 
 def summarize(state, examples_per_sec: float) -> dict[str, Any]:
     """The run's ``summary.json`` contents (see README for every key)."""
+    if len(state.dataset.shape) == 3:
+        return summarize_images(state, examples_per_sec)
     history = state.history
     cfg = state.config
     G = state.G
@@ -60,6 +62,38 @@ def summarize(state, examples_per_sec: float) -> dict[str, Any]:
             mle_kl_to_truth=_finite(kl_gaussians(true_mean, true_cov, mle_mean, mle_cov)),
         )
     return summary
+
+
+def summarize_images(state, examples_per_sec: float) -> dict[str, Any]:
+    """An image run's summary: losses, speed, and feature-space quality under ``quality``.
+
+    Quality is measured on ``G_ema`` when the run keeps one, else on G.
+    """
+    from gankit.metrics.images import evaluate_images
+
+    cfg = state.config
+    G = state.G_ema if state.G_ema is not None else state.G
+    quality = evaluate_images(
+        G, state.dataset, cfg.model.latent_dim, n=cfg.quality.n, seed=cfg.train.seed,
+        n_classes=cfg.model.n_classes if cfg.model.conditional else 0, cache_dir=cfg.quality.cache_dir or None,
+        kid_subsets=cfg.quality.kid_subsets, kid_subset_size=cfg.quality.kid_subset_size,
+        fd_sets=cfg.quality.fd_sets)
+    last = state.history[-1] if state.history else {}
+    return {
+        "loss_d": last.get("loss_d"),
+        "loss_g": last.get("loss_g"),
+        "examples_per_sec": examples_per_sec,
+        "train_seconds": state.train_seconds,
+        "seed": cfg.train.seed,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "data": state.dataset.source,
+        "n_train": int(state.dataset.train.shape[0]),
+        "n_heldout": int(state.dataset.heldout.shape[0]) if state.dataset.heldout is not None else 0,
+        "classes": list(state.dataset.classes),
+        "sampled_from": "G_ema" if state.G_ema is not None else "G",
+        "quality": quality,
+    }
 
 
 def _finite(value: float) -> float | None:

@@ -9,23 +9,33 @@ from gankit.errors import UserError
 
 
 def add_parser(commands) -> None:
-    sample = commands.add_parser("sample", help="draw points from a saved generator",
-                                 description="Draw N points from a run's generator (CSV to stdout by default).")
+    sample = commands.add_parser("sample", help="draw points or images from a saved generator",
+                                 description="Draw N points from a run's generator (CSV to stdout by default), "
+                                 "or N images of an image run as PNGs. Uses the run's moving average of G "
+                                 "(generator_ema.safetensors) when it has one.")
     sample.add_argument("run", metavar="RUN", help="run directory")
-    sample.add_argument("-n", type=int, default=1000, help="number of points (1000)")
-    sample.add_argument("--out", metavar="FILE", help="write .csv or .npy instead of CSV on stdout")
+    sample.add_argument("-n", type=int, default=1000, help="number of points or images (1000)")
+    sample.add_argument("--out", metavar="FILE", help="points: write .csv or .npy instead of CSV on stdout; "
+                        "images (required): DIR for one PNG each, or FILE.png for one grid")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    sample.add_argument("--label", type=int, default=None, help="class of every sample of a conditional run "
+                        "(default: the classes in turn)")
     sample.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sample import sample_run, write_points
+    from gankit.sample import sample_run, write_images, write_points
 
     if args.n < 1:
         raise UserError(f"-n must be at least 1, got {args.n}")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
-    points = sample_run(args.run, args.n, args.seed)
+    points = sample_run(args.run, args.n, args.seed, args.label)
+    if points.dim() == 4:
+        if not args.out:
+            raise UserError("an image run needs --out DIR (one PNG each) or --out FILE.png (one grid)")
+        print(f"wrote {write_images(points, args.out)}", file=sys.stderr)
+        return 0
     write_points(points, args.out)
     if args.out:
         print(f"wrote {args.n} points to {args.out}", file=sys.stderr)

@@ -6,9 +6,10 @@ import argparse
 
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
-    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll) or a .csv/.npy point file"),
+    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll), a .csv/.npy "
+               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
-    "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's) or minimax"),
+    "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's), minimax, hinge, least_squares, wgan"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),
     "--discriminator": ("model.discriminator", str, "discriminator: chapter (2-5-3-1 tanh) or mlp"),
     "--latent-dim": ("model.latent_dim", int, "noise dimension (2)"),
@@ -17,6 +18,14 @@ TRAIN_FLAGS = {
     "--lr-d": ("train.lr_d", float, "discriminator learning rate (0.05)"),
     "--lr-g": ("train.lr_g", float, "generator learning rate (0.005)"),
     "--seed": ("train.seed", int, "seed of data, init, order and noise (0)"),
+    "--resolution": ("data.resolution", int, "resize and centre-crop images to this side (0: keep)"),
+    "--penalty": ("train.penalty", str, "gradient penalty on D: none, gp (WGAN-GP), r1"),
+    "--n-critic": ("train.n_critic", int, "D steps per G step (1)"),
+    "--ema": ("train.ema", float, "decay of the moving average of G's weights (0: off)"),
+}
+# Flags that set several keys at once: flag -> (keys, help).
+MULTI_FLAGS = {
+    "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan)"),
 }
 
 def add_parser(commands) -> None:
@@ -25,8 +34,9 @@ def add_parser(commands) -> None:
         help="train a GAN (default: the textbook chapter's experiment)",
         description="Train a GAN. With no options: the chapter's experiment, a linear generator "
         "learning N(b, A^T A) against a 2-5-3-1 tanh discriminator, 20 epochs of batches of 8.",
-        epilog="Precedence: defaults < --config file < --set overrides < flags. "
-        "Example: gankit train --data points.csv --generator mlp --set model.g_hidden=[32,32]",
+        epilog="Precedence: defaults < --preset < --config file < --set overrides < flags. "
+        "Example: gankit train --data points.csv --generator mlp --set model.g_hidden=[32,32]; "
+        "images: gankit train --data digits --model dcgan",
     )
     train.add_argument("--config", metavar="FILE", help="JSON config with sections data, model, train")
     train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
@@ -34,6 +44,13 @@ def add_parser(commands) -> None:
     for flag, (key, kind, text) in TRAIN_FLAGS.items():
         train.add_argument(flag, type=kind, default=None, metavar=key.split(".")[1].upper(),
                            help=f"{text} [{key}]")
+    for flag, (keys, text) in MULTI_FLAGS.items():
+        train.add_argument(flag, default=None, metavar="NAME", help=f"{text} [{', '.join(keys)}]")
+    train.add_argument("--skip-corrupt", action="store_true",
+                       help="skip unreadable image files (and print their count) instead of stopping [data.skip_corrupt]")
+    train.add_argument("--preset", default="auto", metavar="NAME",
+                       help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
+                       "auto (default) picks dcgan for dcgan networks; none")
     train.add_argument("--out", metavar="DIR", help="run directory to create (must not exist)")
     train.add_argument("--runs", metavar="DIR", default="runs", help="parent of generated run directories (runs)")
     train.add_argument("--name", help="run name under --runs (default: <data>-seed<seed>-<time>)")
@@ -51,17 +68,24 @@ def add_parser(commands) -> None:
     train.set_defaults(handler=run)
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.config import load_config
+    from gankit.presets import resolve_config
 
     overrides = list(args.set)
     for flag, (key, _, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             overrides.append(f"{key}={_json_text(value)}")
+    for flag, (keys, _) in MULTI_FLAGS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            overrides += [f"{key}={value}" for key in keys]
+    if args.skip_corrupt:
+        overrides.append("data.skip_corrupt=true")
+    preset = None
     if args.resume:
         config = _resume_config(args, overrides)
     else:
-        config = load_config(args.config, overrides)
+        config, preset = resolve_config(args.config, overrides, args.preset)
     if args.print_config:
         import json
 
@@ -75,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from gankit.guard import EXIT_DIVERGED, EXIT_SIGNAL, Diverged, Interrupted, stop_on_signals
     from gankit.summary import format_table
 
+    if preset and not args.quiet:
+        print(f"preset: {preset}")
     stop = threading.Event()
     try:
         with stop_on_signals(stop) as received:
@@ -106,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
               f"lr_d {event['lr_d']:g}, lr_g {event['lr_g']:g}")
     if not args.quiet:
         print(f"run saved to {output.run_dir}")
-        print(format_table(summary))
+        if "quality" in summary:
+            from gankit.metrics.images import format_quality
+
+            print(format_quality(summary["quality"]))
+        else:
+            print(format_table(summary))
     print(f"loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
           f"{summary['examples_per_sec']:.1f} examples/sec")
     return 0

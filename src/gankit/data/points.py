@@ -8,7 +8,7 @@ held-out split of it stands in for fresh samples.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -67,16 +67,22 @@ class Dataset:
         heldout: (M, d) points never trained on (a split of a file), or None.
         target: the known distribution, or None for a point file.
         source: where the data came from, for messages and summaries.
+        labels: (N,) int64 class labels of ``train``, or None.
+        heldout_labels: (M,) labels of ``heldout``, or None.
+        classes: class names, index = label (empty without labels).
     """
 
     train: Tensor
     heldout: Tensor | None
     target: object | None
     source: str
+    labels: Tensor | None = None
+    heldout_labels: Tensor | None = None
+    classes: list[str] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """One example's shape, without the batch: (d,) for points."""
+        """One example's shape, without the batch: (d,) for points, (C, H, W) for images."""
         return tuple(self.train.shape[1:])
 
     @property

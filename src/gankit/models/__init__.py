@@ -1,12 +1,18 @@
 """Model registry: networks are chosen by name in `ModelConfig`.
 
 Each entry is a factory ``(model_config, data_shape) -> nn.Module`` where
-``data_shape`` is one example's shape without the batch: ``(d,)`` for points.
-Generators map (B, latent_dim) noise to (B, *data_shape); discriminators map
-(B, *data_shape) to (B, 1) logits.
+``data_shape`` is one example's shape without the batch: ``(d,)`` for points,
+``(C, H, W)`` for images. Generators map (B, latent_dim) noise to
+(B, *data_shape); discriminators map (B, *data_shape) to (B, 1) logits.
+Class-conditional networks also take (B,) integer labels as a second argument.
+A network with an ``init_weights(std, generator)`` method initialises itself;
+others get `init_normal_` (the chapter's N(0, std^2) on every parameter).
 """
 
+import torch
 from torch import nn
+
+from gankit.models.dcgan import dcgan_discriminator, dcgan_generator
 
 from gankit.models.mlp import (
     ACTIVATIONS,
@@ -18,8 +24,10 @@ from gankit.models.mlp import (
     mlp_generator,
 )
 
-GENERATORS = {"linear": linear_generator, "mlp": mlp_generator}
-DISCRIMINATORS = {"chapter": chapter_discriminator, "mlp": mlp_discriminator}
+GENERATORS = {"linear": linear_generator, "mlp": mlp_generator, "dcgan": dcgan_generator}
+DISCRIMINATORS = {"chapter": chapter_discriminator, "mlp": mlp_discriminator, "dcgan": dcgan_discriminator}
+# What each registered network takes: "points" (d,) or "images" (C, H, W).
+DATA_KINDS = {"linear": "points", "mlp": "points", "chapter": "points", "dcgan": "images"}
 
 
 def build_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
@@ -32,5 +40,13 @@ def build_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
     return DISCRIMINATORS[model.discriminator](model, tuple(data_shape))
 
 
-__all__ = ["ACTIVATIONS", "MLP", "DISCRIMINATORS", "GENERATORS",
-           "build_discriminator", "build_generator", "init_normal_"]
+def init_weights(net: nn.Module, std: float, generator: torch.Generator | None = None) -> None:
+    """Initialise ``net`` from ``generator``: its own scheme if it has one, else `init_normal_`."""
+    if hasattr(net, "init_weights"):
+        net.init_weights(std, generator)
+    else:
+        init_normal_(net, std, generator)
+
+
+__all__ = ["ACTIVATIONS", "MLP", "DATA_KINDS", "DISCRIMINATORS", "GENERATORS",
+           "build_discriminator", "build_generator", "init_normal_", "init_weights"]

@@ -1,0 +1,227 @@
+"""Image quality in a feature space: Fréchet distance, KID, precision/recall, mode coverage.
+
+All scores compare two sets of (N, d) features, in float64:
+
+- ``feature_fd``: Fréchet distance between Gaussian fits (FID's formula);
+- ``kid``: kernel inception distance (Bińkowski et al. 2018), the unbiased
+  MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3, averaged over random
+  subsets, with its standard deviation and standard error over them;
+- ``precision_recall``: improved precision and recall (Kynkäänniemi et al.
+  2019): a sample lies on the other set's manifold when it is within the
+  k-th nearest-neighbour radius of one of its points;
+- ``class_fractions``: the share of generated images the classifier puts in
+  each class (mode coverage).
+
+`evaluate_images` computes them all, for a generator against held-out real
+images, beside the same scores of the real training images (the best a
+generator could be expected to do: the *real halves* baseline) and of uniform
+noise (the worst). Sample sizes are recorded beside every score.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gankit.metrics.features import FEATURE_DIM, extract, load_or_train_classifier
+from gankit.metrics.gaussian import frechet_distance, gaussian_fit
+
+
+def feature_fd(a: Tensor, b: Tensor) -> float:
+    """Fréchet distance between Gaussian fits of (N, d) and (M, d) features; 0 for identical sets."""
+    return frechet_distance(*gaussian_fit(a), *gaussian_fit(b))
+
+
+def _poly_kernel(x: Tensor, y: Tensor) -> Tensor:
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+def mmd2_unbiased(x: Tensor, y: Tensor) -> float:
+    """Unbiased MMD^2 of (m, d) and (n, d) samples with KID's cubic polynomial kernel."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    m, n = len(x), len(y)
+    kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
+    xx = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+    yy = (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+    return float(xx + yy - 2 * kxy.mean())
+
+
+def kid(a: Tensor, b: Tensor, subsets: int = 50, subset_size: int = 500, seed: int = 0) -> dict[str, float]:
+    """KID between (N, d) and (M, d) features over random subsets (without replacement within one).
+
+    Returns:
+        ``kid`` (mean over subsets), ``kid_std`` (their standard deviation),
+        ``kid_se`` (std / sqrt(subsets)), ``kid_subsets``, ``kid_subset_size``.
+    """
+    size = min(subset_size, len(a), len(b))
+    rng = torch.Generator().manual_seed(seed)
+    values = torch.tensor([
+        mmd2_unbiased(a[torch.randperm(len(a), generator=rng)[:size]], b[torch.randperm(len(b), generator=rng)[:size]])
+        for _ in range(subsets)
+    ], dtype=torch.float64)
+    std = float(values.std()) if subsets > 1 else 0.0
+    return {"kid": float(values.mean()), "kid_std": std, "kid_se": std / math.sqrt(subsets),
+            "kid_subsets": subsets, "kid_subset_size": size}
+
+
+def _radii(x: Tensor, k: int) -> Tensor:
+    """Distance from each of (N, d) points to its k-th nearest other point: (N,)."""
+    dist = torch.cdist(x, x)  # (N, N), zeros on the diagonal
+    return dist.kthvalue(k + 1, dim=1).values
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> dict[str, float]:
+    """Improved precision (fakes on the real manifold) and recall (reals on the fake manifold).
+
+    Args:
+        real: (N, d) features; fake: (M, d) features; k: the neighbourhood size (3 in the paper).
+    """
+    real, fake = real.to(torch.float64), fake.to(torch.float64)
+    r_real, r_fake = _radii(real, k), _radii(fake, k)
+    dist = torch.cdist(fake, real)  # (M, N)
+    precision = (dist <= r_real[None, :]).any(1).double().mean()
+    recall = (dist <= r_fake[:, None]).any(0).double().mean()
+    return {"precision": float(precision), "recall": float(recall), "pr_k": k}
+
+
+def class_fractions(predicted: Tensor, n_classes: int) -> list[float]:
+    """Share of (N,) predicted classes falling in each of ``n_classes`` classes."""
+    counts = torch.bincount(predicted, minlength=n_classes).double()
+    return (counts / counts.sum()).tolist()
+
+
+@torch.no_grad()
+def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: int = 0,
+             batch_size: int = 500) -> Tensor:
+    """(n, C, H, W) images from G in eval mode, z from ``seed``; balanced labels for a conditional G."""
+    was_training = G.training
+    G.eval()
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, latent_dim, generator=rng)
+    labels = torch.arange(n) % n_classes if n_classes else None
+    out = torch.cat([G(z[s:s + batch_size], *(() if labels is None else (labels[s:s + batch_size],)))
+                     for s in range(0, n, batch_size)])
+    G.train(was_training)
+    return out.clamp(-1, 1)
+
+
+def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: int = 0,
+                    n_classes: int = 0, cache_dir: str | None = None, kid_subsets: int = 50,
+                    kid_subset_size: int = 500, fd_sets: int = 5) -> dict[str, Any]:
+    """Feature-space quality of generator ``G`` on an image `Dataset`.
+
+    The classifier is trained on ``dataset.train`` (cached). Generated images
+    are compared with ``dataset.heldout`` (or the training images when there is
+    no held-out split). The real-halves baseline compares the training images
+    with the held-out ones; the noise baseline, uniform noise in [-1, 1].
+
+    FD is biased by sample size, so each generated set has as many images as
+    the reference set by default, like the real halves; since one set of a
+    few hundred images gives a noisy FD, ``fd`` is the mean over ``fd_sets``
+    independent generated sets (``fd_std`` their spread). KID and the class
+    shares use all of them; precision and recall the first set.
+
+    Args:
+        G: the generator (its EMA copy when there is one).
+        dataset: with ``train`` (N, C, H, W), ``heldout``, ``labels``.
+        latent_dim: G's noise size.
+        n: images per generated set (0: as many as the reference set).
+        fd_sets: generated sets FD is averaged over.
+        seed: the noise seed.
+        n_classes: > 0 for a conditional G (balanced labels).
+
+    Returns:
+        A JSON-ready dict: scores, baselines and every sample size.
+    """
+    classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
+    reference = dataset.heldout if dataset.heldout is not None else dataset.train
+    ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
+    n = n or len(reference)
+    fake = generate(G, n * fd_sets, latent_dim, seed, n_classes)  # (fd_sets * n, C, H, W)
+    noise = torch.rand((len(reference), *reference.shape[1:]), generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1
+    f_ref, p_ref = extract(classifier, reference)
+    f_fake, p_fake = extract(classifier, fake)
+    fds = torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
+    out: dict[str, Any] = {
+        "feature_space": "classifier" if dataset.labels is not None else "rotation-classifier",
+        "feature_dim": FEATURE_DIM,
+        "classifier_cached": cached,
+        "reference": "heldout" if dataset.heldout is not None else "train",
+        "n_generated": n,
+        "n_reference": len(reference),
+        "n_train": len(dataset.train),
+        "fd": float(fds.mean()),
+        "fd_std": float(fds.std()) if fd_sets > 1 else 0.0,
+        "fd_sets": fd_sets,
+        **kid(f_fake, f_ref, kid_subsets, kid_subset_size, seed),
+        "n_kid_generated": len(f_fake),
+        **precision_recall(f_ref, f_fake[:n]),
+        "fd_noise": feature_fd(extract(classifier, noise)[0], f_ref),
+        "n_noise": len(noise),
+    }
+    if dataset.heldout is not None:
+        f_train = extract(classifier, dataset.train)[0]
+        halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, seed)
+        out.update(fd_real_halves=feature_fd(f_train, f_ref), kid_real_halves=halves["kid"],
+                   kid_real_halves_se=halves["kid_se"])
+        out["fd_ratio"] = out["fd"] / out["fd_real_halves"] if out["fd_real_halves"] > 0 else None
+    if dataset.labels is not None:
+        k = max(len(dataset.classes), int(dataset.labels.max()) + 1)
+        out["class_fractions"] = class_fractions(p_fake, k)  # over all fd_sets * n images
+        out["n_class_fractions"] = len(p_fake)
+        out["min_class_fraction"] = min(out["class_fractions"])
+        if ref_labels is not None:
+            out["classifier_accuracy"] = float((p_ref == ref_labels).double().mean())
+            out["reference_class_fractions"] = class_fractions(ref_labels, k)
+    return out
+
+
+def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    """`evaluate_images` for a saved image run, from its directory alone.
+
+    Rebuilds the run's data (the same held-out split: it is the first draw of
+    the run's seed) and loads ``generator_ema.safetensors`` when present, else
+    ``generator.safetensors``. ``n`` and ``seed`` default to the run's
+    ``quality.n`` and ``train.seed``, which reproduces its summary's scores.
+    """
+    from pathlib import Path
+
+    from gankit.data import make_dataset
+    from gankit.errors import UserError
+    from gankit.runs import load_network
+
+    run_dir = Path(run_dir)
+    role = "generator_ema" if (run_dir / "generator_ema.safetensors").is_file() else "generator"
+    config, G = load_network(run_dir, role)
+    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
+    if len(dataset.shape) != 3:
+        raise UserError(f"{run_dir}: not an image run (data shape {dataset.shape})")
+    m, q = config.model, config.quality
+    return evaluate_images(G, dataset, m.latent_dim, n=q.n if n is None else n,
+                           seed=config.train.seed if seed is None else seed,
+                           n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
+                           kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets)
+
+
+def format_quality(q: dict[str, Any]) -> str:
+    """A few lines for the console: the scores beside their baselines and sample sizes."""
+    lines = [f"feature space: {q['feature_space']} ({q['feature_dim']} features), "
+             f"{q['n_generated']} generated vs {q['n_reference']} {q['reference']} images"]
+    fd = f"FD {q['fd']:.2f} +- {q['fd_std']:.2f} (mean, sd of {q['fd_sets']} generated sets)"
+    if q.get("fd_real_halves") is not None:
+        fd += f"  (real halves {q['fd_real_halves']:.2f}, ratio {q['fd_ratio']:.2f}; noise {q['fd_noise']:.1f})"
+    lines.append(fd)
+    lines.append(f"KID {q['kid']:.4f} +- {q['kid_se']:.4f} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
+                 + (f"  (real halves {q['kid_real_halves']:.4f})" if "kid_real_halves" in q else ""))
+    lines.append(f"precision {q['precision']:.3f}, recall {q['recall']:.3f} (k={q['pr_k']})")
+    if "class_fractions" in q:
+        shares = " ".join(f"{100 * f:.1f}" for f in q["class_fractions"])
+        lines.append(f"generated class shares %: {shares}  (min {100 * q['min_class_fraction']:.1f}%)")
+    return "\n".join(lines)
+
+
+__all__ = ["class_fractions", "evaluate_images", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
+           "mmd2_unbiased", "precision_recall"]

@@ -1,0 +1,129 @@
+"""Pictures of image GANs: sample grids, their progression as a GIF, latent interpolations.
+
+Pure functions from tensors to Pillow images and files, plus `SampleGrids`, the
+callback that records a grid from fixed noise after every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from gankit.training import Callback, TrainState
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1, scale: int = 0) -> Image.Image:
+    """Tile (N, C, H, W) images in [-1, 1] into one picture, ``nrow`` per row.
+
+    Args:
+        scale: integer upscaling (nearest); 0 picks one that makes tiles >= 32 px.
+    """
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / nrow)
+    tiles = to_uint8(images)  # (N, H, W, C)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        r, k = divmod(i, nrow)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = tile
+    picture = Image.fromarray(grid[..., 0] if c == 1 else grid[..., :3])
+    scale = scale or max(1, math.ceil(32 / h))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    return picture
+
+
+def save_gif(frames: list[Image.Image], path: Path, ms_per_frame: int = 200) -> int:
+    """An animated GIF of ``frames`` (the last one lingers); returns the number of frames."""
+    if not frames:
+        return 0
+    frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 8]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return len(frames)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between (d,) vectors a and b at (T,) fractions t: (T, d)."""
+    omega = torch.acos((a / a.norm()).dot(b / b.norm()).clamp(-1, 1))
+    if float(omega) < 1e-6:
+        return a + t[:, None] * (b - a)
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so)[:, None] * a + (torch.sin(t * omega) / so)[:, None] * b
+
+
+@torch.no_grad()
+def interpolation_strip(G, latent_dim: int, rows: int = 6, steps: int = 10, seed: int = 0,
+                        labels: Tensor | None = None) -> Image.Image:
+    """Rows of G(slerp(z_a, z_b, t)), t from 0 to 1 in ``steps``: how smoothly G maps the latent space."""
+    rng = torch.Generator().manual_seed(seed)
+    ends = torch.randn(rows, 2, latent_dim, generator=rng)
+    t = torch.linspace(0, 1, steps)
+    z = torch.cat([slerp(ends[r, 0], ends[r, 1], t) for r in range(rows)])  # (rows*steps, latent)
+    extra = () if labels is None else (labels[:rows].repeat_interleave(steps),)
+    was_training = G.training
+    G.eval()
+    images = G(z, *extra)
+    G.train(was_training)
+    return image_grid(images, nrow=steps)
+
+
+class SampleGrids(Callback):
+    """After every epoch, a grid of G(z) from fixed noise -> ``samples/epoch_NNNN.png``.
+
+    At the end: ``samples.png`` (the last grid), ``training.gif`` (all of them)
+    and ``interpolation.png``. Uses ``G_ema`` when the run keeps one. The fixed
+    noise comes from its own generator, so recording never changes training.
+    """
+
+    def __init__(self, run_dir: Path, n: int = 64):
+        self.run_dir, self.n = Path(run_dir), n
+
+    def _labels(self, state: TrainState) -> Tensor | None:
+        m = state.config.model
+        return torch.arange(self.n) % m.n_classes if m.conditional else None
+
+    def on_train_start(self, state: TrainState) -> None:
+        (self.run_dir / "samples").mkdir(exist_ok=True)
+        rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
+
+    @torch.no_grad()
+    def on_epoch_end(self, state: TrainState) -> None:
+        G = state.G_ema if state.G_ema is not None else state.G
+        was_training = G.training
+        G.eval()
+        labels = self._labels(state)
+        images = G(self.z, *(() if labels is None else (labels,)))
+        G.train(was_training)
+        grid = image_grid(images, nrow=int(math.sqrt(self.n)))
+        grid.save(self.run_dir / "samples" / f"epoch_{state.epoch:04d}.png")
+
+    def on_train_end(self, state: TrainState) -> None:
+        # Every epoch's grid is on disk, also those written before a resume.
+        paths = sorted((self.run_dir / "samples").glob("epoch_*.png"))
+        if not paths:
+            return
+        frames = []
+        for path in paths:
+            with Image.open(path) as im:
+                frames.append(im.convert("RGB"))
+        frames[-1].save(self.run_dir / "samples.png")
+        save_gif(frames, self.run_dir / "training.gif")
+        G = state.G_ema if state.G_ema is not None else state.G
+        interpolation_strip(G, state.config.model.latent_dim, seed=state.config.train.seed,
+                            labels=self._labels(state)).save(self.run_dir / "interpolation.png")
+
+
+__all__ = ["SampleGrids", "image_grid", "interpolation_strip", "save_gif", "slerp", "to_uint8"]

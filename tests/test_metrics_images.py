@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from gankit.data.points import Dataset
+from gankit.metrics.features import data_key, load_or_train_classifier, rotations
+from gankit.metrics.images import (
+    class_fractions,
+    evaluate_images,
+    feature_fd,
+    kid,
+    mmd2_unbiased,
+    precision_recall,
+)
+
+
+def _normal(n, d, seed, shift=0.0):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
+
+
+def test_fd_zero_on_itself_and_closed_form_for_a_shift():
+    a = _normal(400, 5, 0)
+    assert feature_fd(a, a) == pytest.approx(0.0, abs=1e-9)
+    shift = torch.tensor([1.0, 2.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    assert feature_fd(a, a + shift) == pytest.approx(5.0, rel=1e-6)  # |shift|^2, same covariance
+    assert feature_fd(a, 2 * a) > 1.0
+
+
+def test_mmd_unbiased_centres_on_zero_and_detects_a_shift():
+    values = [mmd2_unbiased(_normal(60, 4, s), _normal(60, 4, 100 + s)) for s in range(30)]
+    mean, se = sum(values) / 30, torch.tensor(values).std().item() / 30 ** 0.5
+    assert abs(mean) < 3 * se  # unbiased: no positive offset on equal distributions
+    assert min(values) < 0 < max(values)
+    shifted = mmd2_unbiased(_normal(60, 4, 0), _normal(60, 4, 1, shift=1.0))
+    assert shifted > 10 * max(abs(mean), se)
+
+
+def test_mmd_by_hand_on_two_points():
+    x, y = torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0], [1.0]])
+    k = lambda a, b: (a * b + 1) ** 3  # d = 1
+    xx = 2 * k(1, 0) / 2
+    yy = 2 * k(2, 1) / 2
+    xy = (k(1, 2) + k(1, 1) + k(0, 2) + k(0, 1)) / 4
+    assert mmd2_unbiased(x, y) == pytest.approx(xx + yy - 2 * xy)
+
+
+def test_kid_reports_subsets_and_error():
+    out = kid(_normal(80, 4, 0), _normal(50, 4, 1, shift=0.5), subsets=10, subset_size=100)
+    assert out["kid_subset_size"] == 50 and out["kid_subsets"] == 10
+    assert out["kid"] > 0 and out["kid_se"] == pytest.approx(out["kid_std"] / 10 ** 0.5)
+
+
+def test_precision_recall_extremes_and_a_collapsed_generator():
+    real = _normal(200, 3, 0)
+    same = precision_recall(real, real.clone())
+    assert same["precision"] == 1.0 and same["recall"] == 1.0
+    far = precision_recall(real, _normal(200, 3, 1, shift=50.0))
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+    collapsed = real[:20].repeat(10, 1) + 1e-3 * _normal(200, 3, 2)  # fakes on 20 real points only
+    pr = precision_recall(real, collapsed)
+    assert pr["precision"] > 0.9 and pr["recall"] < 0.5
+
+
+def test_class_fractions():
+    assert class_fractions(torch.tensor([0, 0, 2, 1]), 4) == [0.5, 0.25, 0.25, 0.0]
+
+
+def test_rotations_task():
+    x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    rotated, k = rotations(x)
+    assert rotated.shape == (4, 1, 2, 2) and k.tolist() == [0, 1, 2, 3]
+    assert torch.equal(rotated[2, 0], torch.tensor([[3.0, 2.0], [1.0, 0.0]]))
+
+
+class Copier(torch.nn.Module):
+    """A 'generator' that returns training images: its quality is the real baseline's."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def forward(self, z):
+        return self.images[torch.arange(len(z)) % len(self.images)]
+
+
+def _blob_dataset(n=64):
+    from imagefixtures import blobs
+
+    raw, labels = blobs(n, 8, seed=3)
+    x = torch.from_numpy(raw / 127.5 - 1).float()[:, None]
+    y = torch.from_numpy(labels)
+    return Dataset(x[: n // 2], x[n // 2:], None, "blobs", labels=y[: n // 2], heldout_labels=y[n // 2:],
+                   classes=["0", "1"])
+
+
+def test_evaluate_images_copier_beats_noise_and_classifier_is_cached(tmp_path):
+    ds = _blob_dataset()
+    good = evaluate_images(Copier(ds.train), ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=5)
+    assert good["classifier_cached"] is False
+    assert good["n_generated"] == good["n_reference"] == 32 and good["n_train"] == 32
+    assert good["fd"] == pytest.approx(good["fd_real_halves"], rel=1e-6)  # it *is* the training set
+    assert good["fd_ratio"] == pytest.approx(1.0, rel=1e-6)
+    assert good["fd_sets"] == 5 and good["fd_std"] == pytest.approx(0.0, abs=1e-9)  # every set is the same copy
+    assert good["n_kid_generated"] == good["n_class_fractions"] == 5 * 32
+    assert good["fd_noise"] > 5 * good["fd"]
+    assert good["class_fractions"] == [0.5, 0.5] and good["classifier_accuracy"] == 1.0
+    one_class = Copier(ds.train[ds.labels == 1])
+    bad = evaluate_images(one_class, ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=5)
+    assert bad["classifier_cached"] is True  # same data hash: loaded, not retrained
+    assert bad["class_fractions"] == [0.0, 1.0] and bad["min_class_fraction"] == 0.0
+    assert bad["fd"] > good["fd"] and bad["recall"] < good["recall"]
+    assert len(list((tmp_path / "classifiers").glob("*.safetensors"))) == 1
+
+
+def test_classifier_cache_key_depends_on_the_data(tmp_path):
+    ds = _blob_dataset()
+    assert data_key(ds.train, ds.labels) == data_key(ds.train.clone(), ds.labels.clone())
+    assert data_key(ds.train, ds.labels) != data_key(ds.train * 0.5, ds.labels)
+    assert data_key(ds.train, ds.labels) != data_key(ds.train, None)
+    net, cached = load_or_train_classifier(ds.train, None, tmp_path)  # unlabelled: rotation classes
+    assert not cached and net.head.out_features == 4

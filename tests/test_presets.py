@@ -1,0 +1,34 @@
+import pytest
+
+from gankit.config import Config
+from gankit.errors import UserError
+from gankit.presets import PRESETS, resolve_config
+
+
+def test_auto_preset_for_dcgan_under_the_users_settings():
+    config, preset = resolve_config(None, ["data.source=digits", "model.generator=dcgan",
+                                           "model.discriminator=dcgan", "train.epochs=3"])
+    assert preset == "dcgan"
+    assert config.train.epochs == 3  # the user's value wins over the preset's
+    assert config.train.lr_g == 5e-4 and config.train.beta1 == 0.5 and config.train.batch_size == 32
+    assert config.data.holdout == 0.5 and config.train.ema > 0
+
+
+def test_points_get_no_preset_and_none_disables_it():
+    config, preset = resolve_config(None, [])
+    assert preset is None and config.to_dict() == Config().to_dict()  # the chapter's defaults, untouched
+    config, preset = resolve_config(None, ["model.generator=dcgan", "model.discriminator=dcgan"], "none")
+    assert preset is None and config.train.lr_g == Config().train.lr_g
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_valid(name):
+    config, preset = resolve_config(None, ["data.source=digits"], name)
+    assert preset == name and config.model.generator == "dcgan"
+
+
+def test_wgan_gp_preset_and_unknown():
+    config, _ = resolve_config(None, [], "wgan-gp")
+    assert (config.train.loss, config.train.penalty, config.train.n_critic) == ("wgan", "gp", 5)
+    with pytest.raises(UserError, match="unknown preset"):
+        resolve_config(None, [], "stylegan9")

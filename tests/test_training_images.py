@@ -1,0 +1,180 @@
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from gankit import Config, build_state, train
+from gankit.errors import UserError
+from gankit.training import update_ema
+from imagefixtures import write_idx_folder, write_image_folder
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+
+
+def tiny_image_config(source: str) -> Config:
+    """DCGAN at width 8 on a few 8x8 images: a fraction of a second per epoch."""
+    from gankit.presets import preset_config
+
+    config = preset_config("dcgan")
+    config.data.source = source
+    config.model.g_width = config.model.d_width = 8
+    config.model.latent_dim = 8
+    config.train.batch_size = 8
+    config.train.epochs = 2
+    config.quality.kid_subsets = 3
+    return config
+
+
+def test_dcgan_on_an_idx_folder_trains_and_reports_quality(tmp_path):
+    config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
+    state = build_state(config)
+    before = [p.clone() for p in list(state.G.parameters()) + list(state.D.parameters())]
+    result = train(config, state=state)
+    after = list(result.G.parameters()) + list(result.D.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in result.history)
+    assert result.history[-1]["step"] == 2 * 2  # 16 training images / batch 8, two epochs
+    q = result.summary["quality"]
+    assert q["n_generated"] == q["n_reference"] == 16 and q["n_train"] == 16
+    assert q["fd_noise"] > 0 and q["fd"] > 0 and len(q["class_fractions"]) == 2
+    assert result.summary["sampled_from"] == "G_ema"
+    # the moving average lags G
+    assert not all(torch.equal(a, b) for a, b in zip(result.G_ema.parameters(), result.G.parameters()))
+
+
+def test_update_ema_by_hand():
+    G = torch.nn.Linear(2, 1)
+    G_ema = copy.deepcopy(G)
+    with torch.no_grad():
+        G.weight.add_(1.0)
+    expected = 0.9 * G_ema.weight.detach() + 0.1 * G.weight.detach()
+    update_ema(G_ema, G, decay=0.9, step=10_000)  # past the warm-up: decay 0.9
+    assert torch.allclose(G_ema.weight, expected)
+    early = copy.deepcopy(G_ema)
+    update_ema(early, G, decay=0.9, step=0)  # warm-up: d = 1/10
+    assert torch.allclose(early.weight, 0.1 * G_ema.weight + 0.9 * G.weight)
+
+
+def test_n_critic_wgan_gp_records_the_penalty(tmp_path):
+    config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
+    config.train.loss, config.train.penalty, config.train.n_critic = "wgan", "gp", 2
+    config.train.epochs = 1
+    state = build_state(config)
+    g_before = [p.detach().clone() for p in state.G.parameters()]
+    result = train(config, state=state)
+    row = result.history[0]
+    assert row["step"] == 2 and row["penalty"] > 0 and math.isfinite(row["loss_g"])
+    # exactly one G step happened (after the 2nd D step): one Adam step moves each weight by about lr
+    moved = max(float((a - b.detach()).abs().max()) for a, b in zip(g_before, result.G.parameters()))
+    assert 0 < moved < 3 * config.train.lr_g
+
+
+def test_conditional_models_on_a_labelled_folder(tmp_path):
+    config = tiny_image_config(f"folder:{write_image_folder(tmp_path / 'imgs', n=24)}")
+    config.model.conditional = True
+    result = train(config)
+    assert config.model.n_classes == 2  # taken from the data and kept in the config
+    assert result.G.embed.num_embeddings == 2 and result.D.embed is not None
+    assert result.summary["quality"]["class_fractions"] is not None
+
+
+def test_conditional_needs_labels(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "x.npz", images=np.zeros((8, 8, 8), np.uint8))
+    config = tiny_image_config(str(tmp_path / "x.npz"))
+    config.model.conditional = True
+    with pytest.raises(UserError, match="needs class labels"):
+        build_state(config)
+
+
+def test_same_seed_same_images(tmp_path):
+    config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
+    config.train.epochs = 1
+    a, b = train(config), train(copy.deepcopy(config))
+    assert a.summary["quality"]["fd"] == b.summary["quality"]["fd"]
+    assert all(torch.equal(p, q) for p, q in zip(a.G_ema.state_dict().values(), b.G_ema.state_dict().values()))
+
+
+def test_cli_image_run_writes_pictures_and_sample_pngs(tmp_path, capsys):
+    from PIL import Image
+
+    from gankit.cli import main
+
+    folder = write_image_folder(tmp_path / "imgs", n=24)
+    run = tmp_path / "run"
+    code = main(["train", "--data", f"folder:{folder}", "--model", "dcgan", "--epochs", "2", "--batch-size", "8",
+                 "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "quality.kid_subsets=2",
+                 "--out", str(run)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "preset: dcgan" in out and "FD " in out and "real halves" in out
+    for name in ["samples.png", "training.gif", "interpolation.png", "losses.png", "generator_ema.safetensors",
+                 "samples/epoch_0002.png"]:
+        assert (run / name).is_file(), name
+    assert Image.open(run / "training.gif").n_frames == 2
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["quality"]["n_generated"] == 12 and summary["data_shape"] == [1, 8, 8]
+    assert "diversity" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+    from gankit.metrics.images import evaluate_run
+
+    again = evaluate_run(run)  # from the run directory alone: the same scores as its summary
+    assert again["fd"] == pytest.approx(summary["quality"]["fd"], rel=1e-9)
+    assert again["fd_real_halves"] == pytest.approx(summary["quality"]["fd_real_halves"], rel=1e-9)
+
+    assert main(["sample", str(run), "-n", "6", "--out", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").size[0] > 8
+    assert main(["sample", str(run), "-n", "3", "--out", str(tmp_path / "pngs")]) == 0
+    files = sorted((tmp_path / "pngs").glob("*.png"))
+    assert len(files) == 3 and Image.open(files[0]).size == (8, 8)
+    assert main(["sample", str(run), "-n", "3"]) == 2  # images need --out
+    assert "needs --out" in capsys.readouterr().err
+
+
+def test_cli_bad_image_inputs_exit_2(tmp_path, capsys):
+    from gankit.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--data", f"folder:{tmp_path / 'empty'}", "--model", "dcgan"]) == 2
+    assert "no PNG or JPEG" in capsys.readouterr().err
+    assert main(["train", "--data", "digits", "--model", "dcgan", "--preset", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["train", "--data", "digits", "--model", "dcgan", "--penalty", "l2"]) == 2
+    assert "unknown penalty 'l2'" in capsys.readouterr().err
+
+
+def test_cli_skip_corrupt_flag(tmp_path, capsys):
+    from gankit.cli import main
+
+    folder = write_image_folder(tmp_path / "imgs", n=16)
+    (folder / "left" / "broken.png").write_bytes(b"not a png")
+    args = ["train", "--data", f"folder:{folder}", "--model", "dcgan", "--epochs", "1", "--batch-size", "8",
+            "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "quality.kid_subsets=2", "--no-plots",
+            "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert "broken.png: unreadable image" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()  # nothing half-written
+    assert main(args + ["--out", str(tmp_path / "b"), "--skip-corrupt"]) == 0
+    assert "skipped 1 unreadable image" in capsys.readouterr().err
+
+
+def test_recalibrate_batchnorm_is_the_exact_average_of_its_own_samples():
+    from gankit.models.dcgan import DCGANGenerator
+    from gankit.training import recalibrate_batchnorm
+
+    G = DCGANGenerator(4, 1, 8, 4)
+    G.init_weights(0.02, torch.Generator().manual_seed(0))
+    bn = G.project[1]
+    bn.running_mean.fill_(5.0)  # stale statistics, as copied from another network
+    recalibrate_batchnorm(G, 4, seed=3, n=75, batch_size=25)
+    rng = torch.Generator().manual_seed(3)
+    z = torch.cat([torch.randn(25, 4, generator=rng) for _ in range(3)])
+    pre = G.project[0](z).detach()  # (75, C0*s0*s0), the first batch norm's input
+    assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-6)
+    assert bn.momentum == 0.1 and G.training  # restored
