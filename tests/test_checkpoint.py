@@ -179,3 +179,27 @@ def test_checkpoint_every_and_minutes(tmp_path, config, monkeypatch):
     cb = Checkpoint(timed, every=0, minutes=1e-9, keep=100)  # due after every step
     train(config, [cb], state=build_state(config))
     assert len(list_checkpoints(timed)) == 25
+
+
+def test_image_run_with_ema_penalty_and_n_critic_resumes_bitwise(tmp_path, monkeypatch):
+    """The penalty draws from the run's stream every D step: resume must restore its position, not the epoch's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from imagefixtures import write_idx_folder
+    from test_training_images import tiny_image_config
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=40)}")
+    config.train.penalty, config.train.penalty_weight, config.train.n_critic = "gp", 1.0, 2
+    config.train.epochs = 2  # 20 training images / batch 8: 3 batches per epoch
+    ref = run_experiment(config, out=tmp_path / "ref", plots=False, progress=False).run_dir
+    with pytest.raises(Interrupted):
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAt(5)])
+    out = resume_experiment(tmp_path / "run", plots=False, progress=False).run_dir
+    for role in ("generator", "discriminator", "generator_ema"):
+        a, b = load_file(ref / f"{role}.safetensors"), load_file(out / f"{role}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), role
+    rows = [[json.loads(line)["loss_d"] for line in open(d / "metrics.jsonl")] for d in (ref, out)]
+    assert rows[0] == rows[1]
