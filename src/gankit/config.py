@@ -21,6 +21,8 @@ from gankit.errors import UserError
 # The chapter's data: X ~ N(0, I_2), data = X A + b, so data ~ N(b, A^T A).
 CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
+# Training engines (see gankit.training.train and gankit.fast).
+ENGINES = ("auto", "general", "fast")
 
 
 @dataclass
@@ -107,6 +109,9 @@ class TrainConfig:
         beta1, beta2: Adam's moment decay rates (both networks).
         loss: objective name, ``"nonsaturating"`` (the chapter's) or ``"minimax"``.
         seed: seeds data, initialisation, data order and noise.
+        engine: ``"auto"`` (the fast path where it applies, else the general
+            loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
+            (the hand-written step of gankit.fast; an error where it does not apply).
     """
 
     epochs: int = 20
@@ -117,6 +122,7 @@ class TrainConfig:
     beta2: float = 0.999
     loss: str = "nonsaturating"
     seed: int = 0
+    engine: str = "auto"
 
     def validate(self) -> None:
         from gankit.objectives import OBJECTIVES
@@ -132,6 +138,7 @@ class TrainConfig:
         _check(self.loss in OBJECTIVES, "unknown loss '{}' (choose from {})",
                self.loss, ", ".join(sorted(OBJECTIVES)))
         _check(0 <= self.seed < 2**63, "train.seed must be a non-negative integer, got {}", self.seed)
+        _check(self.engine in ENGINES, "unknown train.engine '{}' (choose from {})", self.engine, ", ".join(ENGINES))
 
 
 @dataclass

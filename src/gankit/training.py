@@ -83,6 +83,24 @@ def build_state(config: Config) -> TrainState:
     return TrainState(config, dataset, G, D, opt_G, opt_D, rng)
 
 
+def choose_engine(config: Config, state: TrainState, callbacks: Sequence[Callback] = ()) -> str:
+    """``"fast"`` (gankit.fast: small MLPs on points, same draws and math) or ``"general"``.
+
+    ``train.engine`` = ``"auto"`` takes the fast path wherever it implements the
+    run exactly; ``"fast"`` insists on it (a `UserError` says why it cannot).
+    """
+    if config.train.engine == "general":
+        return "general"
+    from gankit.fast import why_not_fast
+
+    reason = why_not_fast(config, state, callbacks)
+    if reason is not None and config.train.engine == "fast":
+        from gankit.errors import UserError
+
+        raise UserError(f"train.engine=fast does not apply: {reason}")
+    return "general" if reason else "fast"
+
+
 def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState | None = None) -> TrainResult:
     """Train a GAN as the chapter does.
 
@@ -100,11 +118,17 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
     Returns:
         A `TrainResult`. Per-epoch ``loss_d`` and ``loss_g`` are the summed
         losses divided by the examples seen; ``examples_per_sec`` counts only
-        the training steps, not callbacks.
+        the training steps, not callbacks; ``summary["engine"]`` says which
+        engine ran (see `choose_engine`).
     """
     from gankit.summary import summarize
 
     state = state or build_state(config)
+    engine = choose_engine(config, state, callbacks)
+    if engine == "fast":
+        from gankit.fast import train_fast
+
+        return train_fast(config, callbacks, state)
     G, D, opt_G, opt_D = state.G, state.D, state.opt_G, state.opt_D
     objective = get_objective(config.train.loss)
     real = state.dataset.train  # (N, d)
@@ -152,7 +176,7 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
 
     seen = n * state.epoch
     examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
-    summary = summarize(state, examples_per_sec)
+    summary = {**summarize(state, examples_per_sec), "engine": engine}
     result = TrainResult(config, G, D, state.dataset, state.history, examples_per_sec, summary)
     for cb in callbacks:
         cb.on_train_end(state)
