@@ -75,6 +75,7 @@ class FlatMLP:
         self.grad = np.zeros((runs, self.size), np.float32)  # (R, P)
         self.W, self.b, self.gW, self.gb = self.views(self.theta) + self.views(self.grad)
         self.WT = [w.transpose(0, 2, 1) for w in self.W]  # (R, out, in) views, for backward
+        self._ones = np.ones((1, 1, 0), np.float32)  # grown by `backward` to the batch size
 
     def views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per-layer weight (R, in, out) and bias (R, 1, out) views of a flat (R, P) array."""
@@ -108,10 +109,14 @@ class FlatMLP:
             param_grads: write d loss / d theta into ``self.grad``.
             input_grad: return d loss / d input (R, M, in).
         """
+        if self._ones.shape[2] < delta.shape[1]:
+            self._ones = np.ones((1, 1, delta.shape[1]), np.float32)
         for l in range(len(self.W) - 1, -1, -1):
             if param_grads:
                 np.matmul(outputs[l].transpose(0, 2, 1), delta, out=self.gW[l])  # (R, in_l, out_l)
-                np.sum(delta, axis=1, keepdims=True, out=self.gb[l])  # (R, 1, out_l)
+                # Bias gradient: the sum over the batch, as (1, 1, M) ones @ delta; for small
+                # trailing axes this is ~10x faster than np.sum(axis=1) at R = 1024.
+                np.matmul(self._ones[:, :, :delta.shape[1]], delta, out=self.gb[l])  # (R, 1, out_l)
             if l == 0 and not input_grad:
                 return None
             grad_in = np.matmul(delta, self.WT[l])  # (R, M, in_l)
