@@ -143,3 +143,17 @@ def test_fast_continues_a_general_run_from_its_state():
     assert resumed.summary["engine"] == "fast"
     assert (params(resumed.G) - params(reference.G)).abs().max() < TOL
     assert resumed.history[-1]["step"] == reference.history[-1]["step"]
+
+
+def test_cli_engine_flag_and_summary(tmp_path):
+    import json
+
+    from gankit.cli import main
+
+    for engine in ("general", "fast"):
+        out = tmp_path / engine
+        assert main(["train", "--n", "16", "--epochs", "1", "--engine", engine, "--out", str(out),
+                     "--no-plots", "--quiet"]) == 0
+        assert json.loads((out / "summary.json").read_text())["engine"] == engine
+    assert main(["train", "--engine", "warp", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

@@ -17,6 +17,7 @@ TRAIN_FLAGS = {
     "--lr-d": ("train.lr_d", float, "discriminator learning rate (0.05)"),
     "--lr-g": ("train.lr_g", float, "generator learning rate (0.005)"),
     "--seed": ("train.seed", int, "seed of data, init, order and noise (0)"),
+    "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
 }
 
 def add_parser(commands) -> None:
