@@ -157,3 +157,19 @@ def test_cli_engine_flag_and_summary(tmp_path):
         assert json.loads((out / "summary.json").read_text())["engine"] == engine
     assert main(["train", "--engine", "warp", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_callback_that_edits_the_state_between_epochs_is_honoured():
+    class Nudge(Callback):
+        def on_epoch_end(self, state):
+            with torch.no_grad():
+                next(state.G.parameters()).mul_(0.5)
+            state.opt_D.param_groups[0]["lr"] = 0.01
+
+    config = Config()
+    config.data.n, config.train.epochs = 24, 3
+    results = {}
+    for engine in ("general", "fast"):
+        config.train.engine = engine
+        results[engine] = params(train(config, [Nudge()]).D)
+    assert (results["general"] - results["fast"]).abs().max() < TOL

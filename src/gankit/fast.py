@@ -180,12 +180,14 @@ def train_fast(config: Config, callbacks: Sequence, state):
     from gankit.summary import summarize
     from gankit.training import TrainResult
 
-    ens = ensemble_for([state])
     n, batch_size = state.dataset.train.shape[0], config.train.batch_size
     for cb in callbacks:
         cb.on_train_start(state)
     while state.epoch < config.train.epochs:
         started = time.perf_counter()
+        # The TrainState is the truth between epochs: reload weights, Adam state and
+        # learning rates, so a callback that changed them is honoured (costs ~0.1 ms).
+        ens = ensemble_for([state])
         real, z = draw_epoch(state, n, config.model.latent_dim)
         losses = ens.epoch(real[None], z[None], batch_size)  # R = 1
         store_run(ens, 0, state)
