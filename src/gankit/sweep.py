@@ -183,14 +183,15 @@ def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], pr
 
     from gankit.training import build_state
 
-    states = [build_state(config) for _, config in runs]  # data and weights, from each run's seed
     disable = (not progress) if progress is not None else not sys.stderr.isatty()
-    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep", unit="run-epoch",
+    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep (building runs)", unit="run-epoch",
                disable=disable, file=sys.stderr, smoothing=0)
     summaries: list[dict | None] = [None] * len(runs)
     engines: dict[str, int] = {}
     seconds = 0.0
     try:
+        states = [build_state(config) for _, config in runs]  # data and weights, from each run's seed
+        bar.set_description("sweep")
         for group in _groups([c for _, c in runs], ENSEMBLE_RUNS):
             started = time.perf_counter()
             engine = _train_group([states[i] for i in group], bar)
