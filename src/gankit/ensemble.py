@@ -209,18 +209,19 @@ class Ensemble:
         g_widths, d_widths: layer widths of G ([k, ..., d]) and D ([d, ..., 1]).
         g_activation, d_activation: activations between hidden layers.
         g_loss: ``"nonsaturating"`` or ``"minimax"``.
-        lr_d, lr_g, beta1, beta2: per run, shape (R,) (or scalars).
+        adam_g, adam_d: each network's Adam settings ``{"lr": ..., "beta1": ..., "beta2": ...}``,
+            each a scalar or one value per run (R,).
         runs: R.
     """
 
-    def __init__(self, g_widths, d_widths, g_activation, d_activation, g_loss, lr_d, lr_g,
-                 beta1, beta2, runs: int):
+    def __init__(self, g_widths, d_widths, g_activation, d_activation, g_loss, adam_g: dict, adam_d: dict,
+                 runs: int):
         if g_loss not in G_LOSSES:
             raise ValueError(f"no hand-derived gradient for the '{g_loss}' objective")
         self.G = FlatMLP(g_widths, g_activation, runs)
         self.D = FlatMLP(d_widths, d_activation, runs)
-        self.opt_G = Adam(self.G.theta, self.G.grad, lr_g, beta1, beta2)
-        self.opt_D = Adam(self.D.theta, self.D.grad, lr_d, beta1, beta2)
+        self.opt_G = Adam(self.G.theta, self.G.grad, **adam_g)
+        self.opt_D = Adam(self.D.theta, self.D.grad, **adam_d)
         self.g_loss = g_loss
         self.runs = runs
 
@@ -246,7 +247,7 @@ class Ensemble:
             x = real[:, start:start + batch_size]  # (R, B, d)
             zb = z[:, start:start + batch_size]  # (R, B, k)
             b = x.shape[1]
-            y = labels[batch_size - b:batch_size + b, None] if b < batch_size else labels[:, None]  # (2B, 1)
+            y = labels[batch_size - b:batch_size + b, None]  # (2b, 1): b ones, b zeros
 
             # Discriminator step: real -> 1, fake -> 0, on [x; G(z)] stacked. G is held fixed.
             g_out = self.G.forward(zb)

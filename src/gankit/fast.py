@@ -103,8 +103,7 @@ def _plain_adam(opt, net: nn.Module) -> str | None:
         return "does not hold exactly the network's parameters"
     if group["weight_decay"] != 0 or group["amsgrad"] or group["maximize"] or group["eps"] != 1e-8:
         return "weight decay, amsgrad, maximize or eps other than 1e-8"
-    if any(isinstance(group[k], torch.Tensor) for k in ("lr", "betas")) or \
-            isinstance(group["betas"][0], torch.Tensor):
+    if isinstance(group["lr"], torch.Tensor) or any(isinstance(b, torch.Tensor) for b in group["betas"]):
         return "tensor learning rate or betas"
     return None
 
@@ -113,12 +112,14 @@ def ensemble_for(states: Sequence) -> Ensemble:
     """An `Ensemble` holding the networks and Adam state of ``states`` (one run each)."""
     first = states[0]
     cfg = first.config
-    lr_d, lr_g, beta1, beta2 = ([s.opt_D.param_groups[0]["lr"] for s in states],
-                                [s.opt_G.param_groups[0]["lr"] for s in states],
-                                [s.opt_D.param_groups[0]["betas"][0] for s in states],
-                                [s.opt_D.param_groups[0]["betas"][1] for s in states])
+
+    def hyper(opt_name: str) -> dict[str, list[float]]:  # per-run Adam settings of one optimiser
+        groups = [getattr(s, opt_name).param_groups[0] for s in states]
+        return {"lr": [g["lr"] for g in groups], "beta1": [g["betas"][0] for g in groups],
+                "beta2": [g["betas"][1] for g in groups]}
+
     ens = Ensemble(mlp_widths(first.G), mlp_widths(first.D), _mlp_activation(first.G),
-                   _mlp_activation(first.D), cfg.train.loss, lr_d, lr_g, beta1, beta2, len(states))
+                   _mlp_activation(first.D), cfg.train.loss, hyper("opt_G"), hyper("opt_D"), len(states))
     for r, s in enumerate(states):
         for net, flat, opt, adam in ((s.G, ens.G, s.opt_G, ens.opt_G), (s.D, ens.D, s.opt_D, ens.opt_D)):
             flat.load(r, net)
