@@ -16,3 +16,14 @@ def tiny_config() -> Config:
 @pytest.fixture(autouse=True)
 def _seed_everything():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory):
+    """One run of the chapter's default experiment with every file, shared by the
+    report, export and GAN Lab tests (about 10 s, paid once)."""
+    from gankit.experiment import run_experiment
+
+    out = tmp_path_factory.mktemp("default") / "run"
+    run_experiment(Config(), out=out, progress=False)
+    return out

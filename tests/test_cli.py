@@ -83,3 +83,16 @@ def test_real_process_exit_status(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "gankit: error: train.lr_g must be a positive number, got nan"
     assert not any(tmp_path.iterdir())
+
+
+def test_same_seed_same_summary_other_seed_differs(tmp_path, capsys):
+    def summary(name, *extra):
+        main(["train", *TINY, "--out", str(tmp_path / name), "--no-plots", "--quiet", *extra])
+        s = json.loads((tmp_path / name / "summary.json").read_text())
+        for timing in ("examples_per_sec", "train_seconds"):
+            s.pop(timing)
+        return s
+
+    a, b, c = summary("a"), summary("b"), summary("c", "--seed", "1")
+    assert a == b
+    assert a["fd_to_truth"] != c["fd_to_truth"] and a["loss_d"] != c["loss_d"]

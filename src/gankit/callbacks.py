@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not a terminal (notebooks)
 
+from gankit.ganlab import generator_pull
+from gankit.objectives import get_objective
 from gankit.runs import MetricsWriter, save_tensors
 from gankit.training import Callback, TrainState
 
@@ -52,6 +54,8 @@ class Snapshots(Callback):
     - ``fake``: G applied to fixed noise, (epochs, n_points, d);
     - ``surface``: D's probability on a grid over the data, (epochs, grid, grid),
       for 2-D data only;
+    - ``pull``: -d loss_G / d x on each of those generated points, (epochs, n_points, 2),
+      for 2-D data only (the arrows of `gankit.ganlab`);
     - ``real``: the first ``n_points`` training points, (n_points, d).
 
     The fixed noise comes from its own generator, so recording never changes
@@ -62,6 +66,7 @@ class Snapshots(Callback):
         self.n_points, self.grid, self.margin = n_points, grid, margin
         self.fake: list[torch.Tensor] = []
         self.surface: list[torch.Tensor] = []
+        self.pull: list[torch.Tensor] = []
         self.epochs: list[int] = []
 
     def on_train_start(self, state: TrainState) -> None:
@@ -86,10 +91,13 @@ class Snapshots(Callback):
         modes = G.training, D.training
         G.eval()
         D.eval()
-        self.fake.append(G(self.z).float())
+        fake = G(self.z).float()
+        self.fake.append(fake)
         if self.points is not None:
             prob = torch.sigmoid(D(self.points)).reshape(self.grid, self.grid)
             self.surface.append(prob)
+            g_loss = get_objective(state.config.train.loss).g_loss
+            self.pull.append(generator_pull(D, fake, g_loss))
         G.train(modes[0])
         D.train(modes[1])
         self.epochs.append(state.epoch)
@@ -98,6 +106,7 @@ class Snapshots(Callback):
         out = {"real": self.real, "fake": torch.stack(self.fake), "epochs": torch.tensor(self.epochs)}
         if self.surface:
             out["surface"] = torch.stack(self.surface)
+            out["pull"] = torch.stack(self.pull)
             out["extent"] = self.extent
         return out
 

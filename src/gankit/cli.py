@@ -14,7 +14,7 @@ from importlib import import_module
 from gankit.errors import UserError
 
 # Subcommands, in the order --help lists them.
-COMMANDS = ["train", "sample", "sweep"]
+COMMANDS = ["train", "sample", "report", "export", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

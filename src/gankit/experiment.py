@@ -32,6 +32,7 @@ def run_experiment(
     plots: bool = True,
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
+    tensorboard: bool = False,
 ) -> RunOutput:
     """Train ``config`` and write a complete run directory.
 
@@ -42,19 +43,26 @@ def run_experiment(
         config: the experiment.
         out: the run directory (must not exist); default ``root/name``.
         root, name: where a generated run directory goes.
-        plots: draw ``losses.png``, ``samples.png`` and ``training.gif``.
+        plots: draw ``losses.png``, ``samples.png``, ``training.gif`` (and ``ganlab.*`` for 2-D data).
         progress: show a progress bar (default: when stderr is a terminal).
         callbacks: extra callbacks, run after the built-in ones.
+        tensorboard: also log to ``run_dir/tensorboard`` (needs the tensorboard extra).
 
     Returns:
         The run directory and the `TrainResult`.
     """
     config.validate()
+    if tensorboard:
+        from gankit.tensorboard import TensorBoardLog, require_tensorboard
+
+        require_tensorboard()
     state = build_state(config)  # reads and checks the data, before any file is written
     run_dir = create_run_dir(out, root, name or _default_name(config))
     try:
         config.save(run_dir / "config.json")
         snapshots = Snapshots()
+        if tensorboard:
+            callbacks = [*callbacks, TensorBoardLog(run_dir / "tensorboard")]
         result = train(config, [Progress(progress), MetricsLog(run_dir), snapshots, *callbacks], state=state)
         save_models(run_dir, config, result.G, result.D, result.dataset.shape)
         snapshots.save(run_dir / "snapshots.safetensors")

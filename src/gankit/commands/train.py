@@ -38,7 +38,10 @@ def add_parser(commands) -> None:
     train.add_argument("--out", metavar="DIR", help="run directory to create (must not exist)")
     train.add_argument("--runs", metavar="DIR", default="runs", help="parent of generated run directories (runs)")
     train.add_argument("--name", help="run name under --runs (default: <data>-seed<seed>-<time>)")
-    train.add_argument("--no-plots", action="store_true", help="skip losses.png, samples.png, training.gif")
+    train.add_argument("--no-plots", action="store_true", help="skip the figures (losses.png, samples.png, training.gif, ganlab.png, ganlab.gif)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also log losses, metrics and sample images to RUN/tensorboard "
+                       "(needs: pip install 'gankit[tensorboard]')")
     train.add_argument("--quiet", action="store_true", help="print only the closing line")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     train.set_defaults(handler=run)
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from gankit.experiment import run_experiment
     from gankit.summary import format_table
 
-    output = run_experiment(config, out=args.out, root=args.runs, name=args.name, plots=not args.no_plots)
+    output = run_experiment(config, out=args.out, root=args.runs, name=args.name, plots=not args.no_plots,
+                            tensorboard=args.tensorboard)
     summary = output.result.summary
     if not args.quiet:
         print(f"run saved to {output.run_dir}")

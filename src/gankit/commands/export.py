@@ -1,0 +1,24 @@
+"""``gankit export``: a saved generator in a portable format (ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write a run's generator as ONNX",
+        description="Write a run's generator as an ONNX model: input z (batch, latent_dim), "
+        "output x (batch, d), dynamic batch. Needs the onnx extra: pip install 'gankit[onnx]'.")
+    export.add_argument("run", metavar="RUN", help="run directory")
+    export.add_argument("--onnx", metavar="FILE", required=True, help="the .onnx file to write")
+    export.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.export import export_onnx
+
+    path = export_onnx(args.run, args.onnx)
+    print(f"generator written to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,24 @@
+"""``gankit report``: one self-contained HTML page for a run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(commands) -> None:
+    report = commands.add_parser(
+        "report", help="write a run's report as one self-contained HTML page",
+        description="Write RUN/report.html: summary, evaluation (eval.json, when present), figures, "
+        "animations, per-epoch metrics and config, with every image embedded (no network needed).")
+    report.add_argument("run", metavar="RUN", help="run directory")
+    report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html)")
+    report.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.report import write_report
+
+    path = write_report(args.run, args.out)
+    print(f"report written to {path}", file=sys.stderr)
+    return 0

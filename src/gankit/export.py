@@ -1,0 +1,69 @@
+"""A saved generator as ONNX, so other frameworks and runtimes can sample from it.
+
+The graph maps noise ``z`` (batch, latent_dim) to points ``x`` (batch, d), with
+a dynamic batch axis. Feed it z ~ N(0, I) to sample, exactly as
+``gankit sample`` does. The run's config and latent dimension are stored in
+the model's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from gankit.errors import UserError
+from gankit.runs import load_network
+
+OPSET = 17
+
+
+def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Path:
+    """Write a run's generator as an ONNX model.
+
+    Args:
+        run_dir: the run directory (only its config and generator weights are read).
+        path: the ``.onnx`` file to write (written to a temporary name, then renamed).
+        opset: ONNX opset version.
+
+    Returns:
+        The path written. Input ``z``: (batch, latent_dim) float32; output ``x``:
+        (batch, d) float32.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("ONNX export needs the onnx extra: pip install 'gankit[onnx]'") from None
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise UserError(f"--onnx must end in .onnx, got {path}")
+    if not path.parent.is_dir():
+        raise UserError(f"directory not found: {path.parent}")
+    config, G = load_network(run_dir, "generator")
+    z = torch.zeros(2, config.model.latent_dim)  # (batch, latent): only shapes matter
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated in favour of the torch.export
+            # one, which needs onnxscript; for these small MLPs both give the same graph.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(G, (z,), str(tmp), dynamo=False, opset_version=opset,
+                              input_names=["z"], output_names=["x"],
+                              dynamic_axes={"z": {0: "batch"}, "x": {0: "batch"}})
+        model = onnx.load(str(tmp))
+        onnx.checker.check_model(model)
+        for key, value in {"gankit.config": json.dumps(config.to_dict()),
+                           "gankit.latent_dim": str(config.model.latent_dim)}.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+__all__ = ["export_onnx", "OPSET"]

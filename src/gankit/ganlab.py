@@ -1,0 +1,236 @@
+"""GAN Lab's views, in Python: D's surface, G's samples and the pull on each sample.
+
+For 2-D data, one panel shows
+
+- the discriminator's probability D(x) = P(real) as a heatmap over the plane;
+- the real points and the generated points over it;
+- an arrow on every generated point: minus the gradient of the generator's
+  loss with respect to that point, -d loss_G / d x. This is the direction in
+  which the G step pushes the point (its parameters only move it through x),
+  so the arrows show where the generator is being pulled, epoch by epoch.
+
+The arrows are computed here from D and the objective, never inside the
+training loop; `gankit.callbacks.Snapshots` records them per epoch with
+`generator_pull` so that an animation can be drawn from a saved run.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import Tensor, nn
+
+from gankit.errors import UserError
+
+REAL_COLOR = "#1f77b4"
+FAKE_COLOR = "#ff7f0e"
+ARROW_COLOR = "#2d2d2d"
+
+
+def generator_pull(D: nn.Module, fake: Tensor, g_loss: Callable[[Tensor], Tensor]) -> Tensor:
+    """The pull the generator's loss puts on each generated point: -d loss_G / d x.
+
+    The losses are sums over the batch, so row i of the gradient depends only
+    on point i: one backward pass gives every point's own arrow. D's parameter
+    gradients are left untouched (only the input's gradient is taken).
+
+    Args:
+        D: the discriminator, (N, d) -> (N, 1) logits.
+        fake: (N, d) generated points.
+        g_loss: the generator's loss, a function of D's logits on ``fake``.
+
+    Returns:
+        (N, d) float32: the descent direction for each point.
+    """
+    x = fake.detach().clone().requires_grad_(True)  # (N, d)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(g_loss(D(x)), x)
+    return -grad.float()
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _arrow_scale(pull: np.ndarray, extent: Sequence[float]) -> float:
+    """Quiver scale (data units per arrow unit) so the longest arrow spans 1/8 of the width:
+    readable whether D pulls hard (early in training) or barely (at equilibrium)."""
+    longest = float(np.linalg.norm(pull, axis=1).max()) if len(pull) else 0.0
+    return longest / ((extent[1] - extent[0]) / 8) if longest > 0 else 1.0
+
+
+def draw_ganlab(ax, real: Tensor, fake: Tensor, surface: Tensor, extent: Sequence[float],
+                pull: Tensor | None = None, title: str = "") -> dict:
+    """GAN Lab's panel on ``ax``: surface heatmap, real and generated points, arrows.
+
+    Args:
+        real: (R, 2) real points.
+        fake: (F, 2) generated points.
+        surface: (H, W) D's P(real) on a grid spanning ``extent`` (rows along x2).
+        extent: (x1_min, x1_max, x2_min, x2_max) of the grid.
+        pull: (F, 2) arrow per generated point (`generator_pull`), or None.
+
+    Returns:
+        The artists, by name (``surface``, ``real``, ``fake``, ``pull``), for animation.
+    """
+    extent = [float(v) for v in extent]
+    image = ax.imshow(np.asarray(surface), origin="lower", extent=extent, cmap="RdBu",
+                      vmin=0.0, vmax=1.0, alpha=0.6, aspect="auto", interpolation="bilinear")
+    ax.figure.colorbar(image, ax=ax, label="D(x) = P(real)", shrink=0.8)
+    real, fake = np.asarray(real), np.asarray(fake)
+    artists = {"surface": image, "pull": None}
+    artists["real"] = ax.scatter(real[:, 0], real[:, 1], s=14, c=REAL_COLOR, label="real",
+                                 edgecolors="white", linewidths=0.4)
+    artists["fake"] = ax.scatter(fake[:, 0], fake[:, 1], s=14, c=FAKE_COLOR, label="generated",
+                                 edgecolors="white", linewidths=0.4)
+    if pull is not None:
+        pull = np.asarray(pull)
+        artists["pull"] = ax.quiver(fake[:, 0], fake[:, 1], pull[:, 0], pull[:, 1], color=ARROW_COLOR,
+                                    angles="xy", scale_units="xy", scale=_arrow_scale(pull, extent),
+                                    width=0.004, label="pull on G's samples")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title(title)
+    return artists
+
+
+def _check_snapshots(snapshots: dict[str, Tensor]) -> None:
+    missing = [k for k in ("real", "fake", "surface", "extent", "epochs") if k not in snapshots]
+    if missing:
+        raise UserError(f"snapshots lack {', '.join(missing)}: GAN Lab views need 2-D data")
+
+
+def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None = None) -> Figure:
+    """GAN Lab's view of one recorded epoch (default: the last).
+
+    Args:
+        snapshots: a run's ``snapshots.safetensors`` (``real``, ``fake``
+            (E, F, 2), ``surface`` (E, H, W), ``extent``, ``epochs``, and
+            ``pull`` (E, F, 2) when recorded).
+        index: which recorded epoch.
+        path: also save the figure there.
+    """
+    _check_snapshots(snapshots)
+    fig = _figure(5.5, 4.5)
+    pull = snapshots["pull"][index] if "pull" in snapshots else None
+    draw_ganlab(fig.add_subplot(), snapshots["real"], snapshots["fake"][index], snapshots["surface"][index],
+                snapshots["extent"], pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}")
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def animate_ganlab(snapshots: dict[str, Tensor], path: Path, ms_per_frame: int = 300) -> int:
+    """The GAN Lab view over training, one frame per recorded epoch.
+
+    ``.gif`` is written with Pillow; ``.mp4`` needs ffmpeg on the PATH.
+
+    Returns:
+        The number of frames written.
+    """
+    _check_snapshots(snapshots)
+    path = Path(path)
+    n = len(snapshots["epochs"])
+    if path.suffix.lower() == ".mp4":
+        return _write_mp4(snapshots, path, ms_per_frame)
+    if path.suffix.lower() != ".gif":
+        raise UserError(f"animation must end in .gif or .mp4, got {path}")
+    frames = [Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE)
+              for rgb in _frames(snapshots, dpi=70)]
+    if frames:
+        durations = [ms_per_frame] * (n - 1) + [ms_per_frame * 5]  # linger on the end
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return len(frames)
+
+
+def _frames(snapshots: dict[str, Tensor], dpi: int = 100):
+    """Yield (H, W, 3) uint8 frames, one per recorded epoch.
+
+    One figure is laid out once and its artists are updated in place, which is
+    about twice as fast as drawing a new figure per epoch.
+    """
+    fig = Figure(figsize=(5.5, 4.5), dpi=dpi, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    extent = [float(v) for v in snapshots["extent"]]
+    has_pull = "pull" in snapshots
+    for i in range(len(snapshots["epochs"])):
+        fake = snapshots["fake"][i].numpy()
+        pull = snapshots["pull"][i].numpy() if has_pull else None
+        title = f"GAN Lab view, epoch {int(snapshots['epochs'][i])}"
+        if i == 0:
+            artists = draw_ganlab(ax, snapshots["real"], fake, snapshots["surface"][i], extent, pull, title)
+            canvas.draw()
+            fig.set_layout_engine("none")  # freeze the layout for every later frame
+        else:
+            artists["surface"].set_data(snapshots["surface"][i].numpy())
+            artists["fake"].set_offsets(fake)
+            if has_pull:
+                artists["pull"].set_offsets(fake)
+                artists["pull"].set_UVC(pull[:, 0], pull[:, 1])
+                artists["pull"].scale = _arrow_scale(pull, extent)
+            ax.set_title(title)
+            canvas.draw()
+        yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None
+
+
+def _write_mp4(snapshots: dict[str, Tensor], path: Path, ms_per_frame: int) -> int:
+    if not ffmpeg_available():
+        raise UserError("writing .mp4 needs ffmpeg on the PATH (or write a .gif)")
+    import subprocess
+
+    frames = list(_frames(snapshots, dpi=100))
+    height, width = frames[0].shape[:2]
+    tmp = path.with_name(f".{path.stem}.tmp.mp4")
+    # Raw RGB frames piped to ffmpeg; H.264 needs even sizes, hence the crop.
+    command = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{width}x{height}", "-r", f"{1000 / ms_per_frame:g}", "-i", "-",
+               "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p", str(tmp)]
+    try:
+        subprocess.run(command, input=b"".join(f.tobytes() for f in frames), check=True,
+                       capture_output=True)
+        tmp.replace(path)
+    except subprocess.CalledProcessError as err:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"ffmpeg failed writing {path}: {err.stderr.decode(errors='replace').strip()}") from None
+    return len(frames)
+
+
+def draw_ganlab_run(run_dir: Path) -> list[Path]:
+    """Draw ``ganlab.png``, ``ganlab.gif`` (and ``ganlab.mp4`` with ffmpeg) for a 2-D run."""
+    from gankit.runs import load_tensors
+
+    snap_path = Path(run_dir) / "snapshots.safetensors"
+    if not snap_path.is_file():
+        return []
+    snapshots = load_tensors(snap_path)
+    if "surface" not in snapshots:
+        return []
+    written = [Path(run_dir) / "ganlab.png", Path(run_dir) / "ganlab.gif"]
+    plot_ganlab(snapshots, -1, written[0])
+    animate_ganlab(snapshots, written[1])
+    if ffmpeg_available():
+        animate_ganlab(snapshots, Path(run_dir) / "ganlab.mp4")
+        written.append(Path(run_dir) / "ganlab.mp4")
+    return written
+
+
+__all__ = ["generator_pull", "draw_ganlab", "plot_ganlab", "animate_ganlab", "draw_ganlab_run",
+           "ffmpeg_available"]

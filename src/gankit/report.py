@@ -1,0 +1,208 @@
+"""One self-contained HTML page for a run: config, figures, animations, metrics, evaluation.
+
+Everything is inside the file: images as base64 ``data:`` URIs, CSS inline, no
+script, no font, no link to anything outside, so the page opens offline and
+makes no network request. It reads only the run directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from gankit.errors import UserError
+from gankit.runs import atomic_write, load_run_config, read_metrics, read_summary
+
+# (file, caption), in the order the page shows them.
+FIGURES = [
+    ("losses.png", "Losses per example against the epoch; both settle near ln 2 at equilibrium."),
+    ("samples.png", "Real vs generated points at the end, D's P(real) shaded behind."),
+    ("ganlab.png", "GAN Lab view: D's surface, real and generated points, and the pull "
+                   "-d loss_G / d x on each generated point."),
+]
+ANIMATIONS = [
+    ("ganlab.gif", "GAN Lab view over training, one frame per epoch."),
+    ("training.gif", "Real vs generated points over training, one frame per epoch."),
+]
+MIME = {".png": "image/png", ".gif": "image/gif"}
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f;
+       background: #fafafa; line-height: 1.45; }
+main { max-width: 980px; margin: 0 auto; padding: 1rem; }
+h1 { font-size: 1.5rem; margin: 0.5rem 0; word-break: break-all; }
+h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 1.8rem; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; }
+figure { margin: 0; background: white; border: 1px solid #e3e3e3; border-radius: 6px; padding: 0.5rem; }
+figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
+figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.9rem; background: white; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: white; border: 1px solid #e3e3e3; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem; }
+.note { color: #666; font-size: 0.9rem; }
+"""
+
+
+def _embed(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{MIME[path.suffix.lower()]};base64,{data}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return f"<td>{html.escape(json.dumps(value))}</td>"
+    if isinstance(value, float):
+        return f'<td class="num">{value:.6g}</td>'
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    if isinstance(value, list):
+        return f"<td><code>{html.escape(_short(value))}</code></td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _short(value: Any) -> str:
+    """Nested lists of numbers, compactly: [[1.01, 1.95], [1.95, 4.25]]."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value)
+
+
+def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as (dotted key, leaf) rows; lists stay leaves."""
+    if isinstance(obj, dict):
+        rows = []
+        for key, value in obj.items():
+            rows += flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    return [(prefix or "value", obj)]
+
+
+def _key_table(obj: Any) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in flatten(obj))
+    return f'<div class="scroll"><table>{rows}</table></div>'
+
+
+def _history_table(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return '<p class="note">No metrics.jsonl in this run.</p>'
+    columns = list(history[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(_cell(row.get(c)) for c in columns) + "</tr>" for row in history)
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+
+
+def _comparison_table(summary: dict[str, Any]) -> str:
+    """What G learned beside the data's MLE and the truth (the CLI's table)."""
+    if "generated_mean" not in summary:
+        return ""
+    rows = [("generator" + ("" if summary.get("generated_exact") else " (sampled)"), "generated", "fd_to_truth",
+             "kl_to_truth"), ("MLE of data", "mle", "mle_fd_to_truth", "mle_kl_to_truth"),
+            ("truth", "true", None, None)]
+    head = "<tr><th></th><th>mean</th><th>covariance</th><th>FD to truth</th><th>KL(true&#8214;fit)</th></tr>"
+    body = ""
+    for label, prefix, fd, kl in rows:
+        if summary.get(prefix + "_mean") is None:
+            continue  # no known truth (a data file)
+        body += (f"<tr><th>{html.escape(label)}</th>{_cell(summary.get(prefix + '_mean'))}"
+                 f"{_cell(summary.get(prefix + '_cov'))}"
+                 f"{_cell(summary.get(fd)) if fd else _cell(0)}{_cell(summary.get(kl)) if kl else _cell(0)}</tr>")
+    return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def _figures(run_dir: Path, items: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    parts, missing = [], []
+    for name, caption in items:
+        path = run_dir / name
+        if not path.is_file():
+            missing.append(name)
+            continue
+        parts.append(f'<figure><img src="{_embed(path)}" alt="{html.escape(name)}">'
+                     f"<figcaption>{html.escape(name)}: {html.escape(caption)}</figcaption></figure>")
+    return '<div class="figures">' + "".join(parts) + "</div>", missing
+
+
+def _read_eval(run_dir: Path) -> Any | None:
+    path = run_dir / "eval.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def render_report(run_dir: str | Path) -> str:
+    """The report page of a run, as an HTML string.
+
+    Sections: the closing line and what G learned beside the MLE and the
+    truth; the evaluation (``eval.json``, when present, shown generically as
+    key/value rows); figures; animations; every ``summary.json`` value;
+    per-epoch metrics (``metrics.jsonl``); the config.
+    """
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)  # also checks that this is a run
+    summary = read_summary(run_dir)
+    evaluation = _read_eval(run_dir)
+    history = read_metrics(run_dir)
+    figures, missing_figs = _figures(run_dir, FIGURES)
+    animations, missing_anims = _figures(run_dir, ANIMATIONS)
+    missing = missing_figs + missing_anims
+    title = f"gankit run {run_dir.resolve().name}"
+
+    sections = [f"<h1>{html.escape(title)}</h1>"]
+    if summary:
+        line = (f"loss_D {summary.get('loss_d', float('nan')):.3f}, loss_G {summary.get('loss_g', float('nan')):.3f}, "
+                f"{summary.get('examples_per_sec', float('nan')):.1f} examples/sec")
+        sections += [f"<p><code>{html.escape(line)}</code></p>", _comparison_table(summary)]
+    if evaluation is not None:
+        sections += ["<h2>Evaluation</h2>", _key_table(evaluation)]
+    sections += ["<h2>Figures</h2>", figures, "<h2>Animations</h2>", animations]
+    if missing:
+        sections.append(f'<p class="note">Not in this run: {html.escape(", ".join(missing))} '
+                        "(trained with --no-plots, or data that is not 2-D).</p>")
+    sections.append("<h2>Summary</h2>")
+    sections.append(_key_table(summary) if summary else '<p class="note">No summary.json in this run.</p>')
+    sections += ["<h2>Per-epoch metrics</h2>", _history_table(history)]
+    sections += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
+    body = "\n".join(sections)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{html.escape(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report page (default ``RUN/report.html``), atomically.
+
+    Returns:
+        The path written.
+    """
+    page = render_report(run_dir)
+    out = Path(out) if out is not None else Path(run_dir) / "report.html"
+    if not out.parent.is_dir():
+        raise UserError(f"directory not found: {out.parent}")
+    atomic_write(out, page)
+    return out
+
+
+__all__ = ["render_report", "write_report", "flatten"]

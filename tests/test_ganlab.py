@@ -1,0 +1,102 @@
+import pytest
+import torch
+from matplotlib.collections import PathCollection
+from matplotlib.image import AxesImage
+from matplotlib.quiver import Quiver
+from PIL import Image
+from torch import nn
+
+from gankit.callbacks import Snapshots
+from gankit.errors import UserError
+from gankit.ganlab import animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
+from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
+from gankit.runs import load_tensors
+from gankit.training import train
+
+
+def _linear_D(w, c):
+    D = nn.Linear(2, 1)
+    with torch.no_grad():
+        D.weight.copy_(torch.tensor([w]))
+        D.bias.fill_(c)
+    return D
+
+
+def test_pull_is_minus_the_gradient_of_the_generator_loss_in_closed_form():
+    # o = w.x + c; non-saturating loss softplus(-o): d/dx = -sigmoid(-o) w, so the
+    # pull is +sigmoid(-o) w (towards where D says "real"). Minimax, -softplus(o):
+    # d/dx = -sigmoid(o) w, pull +sigmoid(o) w: the same direction, vanishing as D(x) -> 0.
+    w, c = [0.5, -2.0], 0.3
+    D = _linear_D(w, c)
+    x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [-3.0, 1.0]])
+    o = x @ torch.tensor(w) + c
+    expected = torch.sigmoid(-o)[:, None] * torch.tensor(w)
+    pull = generator_pull(D, x, g_loss_nonsaturating)
+    assert torch.allclose(pull, expected, atol=1e-6)
+    assert not torch.allclose(-pull, expected, atol=1e-3)  # the sign matters
+    minimax = generator_pull(D, x, g_loss_minimax)
+    assert torch.allclose(minimax, torch.sigmoid(o)[:, None] * torch.tensor(w), atol=1e-6)
+    assert D.weight.grad is None and D.bias.grad is None  # D's own gradients untouched
+
+
+def test_recording_arrows_leaves_training_unchanged(tiny_config):
+    plain = train(tiny_config)
+    snapshots = Snapshots()
+    recorded = train(tiny_config, [snapshots])
+    assert recorded.history == [{**r, "seconds": s["seconds"]} for r, s in zip(plain.history, recorded.history)]
+    tensors = snapshots.tensors()
+    assert tensors["pull"].shape == (tiny_config.train.epochs, 100, 2)
+    # The last epoch's arrows are the final D's pull on the last recorded points.
+    last = generator_pull(recorded.D, tensors["fake"][-1], g_loss_nonsaturating)
+    assert torch.allclose(tensors["pull"][-1], last, atol=1e-6)
+
+
+def test_still_image_has_surface_points_and_arrows(default_run):
+    snapshots = load_tensors(default_run / "snapshots.safetensors")
+    fig = plot_ganlab(snapshots, -1)
+    ax = fig.axes[0]  # fig.axes[1] is the colorbar
+    images = [a for a in ax.get_children() if isinstance(a, AxesImage)]
+    assert len(images) == 1 and images[0].get_array().shape == snapshots["surface"][-1].shape
+    assert images[0].get_array().min() >= 0 and images[0].get_array().max() <= 1
+    points = [a for a in ax.collections if isinstance(a, PathCollection)]
+    assert len(points) == 2
+    real, fake = (p.get_offsets() for p in points)
+    assert torch.allclose(torch.as_tensor(real, dtype=torch.float32), snapshots["real"])
+    assert torch.allclose(torch.as_tensor(fake, dtype=torch.float32), snapshots["fake"][-1])
+    arrows = [a for a in ax.collections if isinstance(a, Quiver)]
+    assert len(arrows) == 1 and arrows[0].N == snapshots["fake"].shape[1]
+    uv = torch.tensor(list(zip(arrows[0].U, arrows[0].V)), dtype=torch.float32)
+    assert torch.allclose(uv, snapshots["pull"][-1], atol=1e-6)
+    assert float(uv.norm(dim=1).max()) > 0  # arrows that actually point somewhere
+    with Image.open(default_run / "ganlab.png") as im:
+        assert im.format == "PNG" and im.size[0] > 300
+
+
+def test_animation_has_one_frame_per_epoch(default_run, tmp_path):
+    snapshots = load_tensors(default_run / "snapshots.safetensors")
+    with Image.open(default_run / "ganlab.gif") as im:
+        assert im.n_frames == len(snapshots["epochs"]) == 20
+    few = {k: (v[:3] if k in ("fake", "surface", "pull", "epochs") else v) for k, v in snapshots.items()}
+    assert animate_ganlab(few, tmp_path / "a.gif") == 3
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 3
+
+
+@pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is not installed")
+def test_mp4_with_ffmpeg(default_run, tmp_path):
+    snapshots = load_tensors(default_run / "snapshots.safetensors")
+    few = {k: (v[:3] if k in ("fake", "surface", "pull", "epochs") else v) for k, v in snapshots.items()}
+    assert animate_ganlab(few, tmp_path / "a.mp4") == 3
+    assert (tmp_path / "a.mp4").stat().st_size > 1000
+
+
+def test_bad_requests_get_clear_errors(default_run, tmp_path, monkeypatch):
+    snapshots = load_tensors(default_run / "snapshots.safetensors")
+    with pytest.raises(UserError, match="GAN Lab views need 2-D data"):
+        plot_ganlab({k: v for k, v in snapshots.items() if k != "surface"})
+    with pytest.raises(UserError, match=r"must end in \.gif or \.mp4"):
+        animate_ganlab(snapshots, tmp_path / "a.avi")
+    monkeypatch.setattr("gankit.ganlab.shutil.which", lambda name: None)
+    with pytest.raises(UserError, match="needs ffmpeg"):
+        animate_ganlab(snapshots, tmp_path / "a.mp4")
+    assert not (tmp_path / "a.mp4").exists()

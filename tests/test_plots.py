@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.plots import animate_samples, plot_losses, plot_samples
+
+
+def _snapshots(dim: int, epochs: int = 3, surface: bool = True):
+    g = torch.Generator().manual_seed(0)
+    snaps = {"real": torch.randn(20, dim, generator=g), "fake": torch.randn(epochs, 20, dim, generator=g),
+             "epochs": torch.arange(1, epochs + 1)}
+    if surface:
+        snaps["surface"] = torch.rand(epochs, 8, 8, generator=g)
+        snaps["extent"] = torch.tensor([-3.0, 3.0, -3.0, 3.0])
+    return snaps
+
+
+def test_samples_panel_shows_surface_and_both_clouds():
+    fig = plot_samples(_snapshots(2))
+    ax = fig.axes[0]
+    assert len(ax.images) == 1  # D's surface
+    assert ax.images[0].get_array().shape == (8, 8)
+    assert [c.get_label() for c in ax.collections] == ["real", "generated"]
+    assert ax.collections[1].get_offsets().shape == (20, 2)
+    assert ax.get_title() == "real vs generated, epoch 3"
+
+
+@pytest.mark.parametrize("dim,surface", [(2, True), (1, False), (3, False)])
+def test_animation_has_one_frame_per_epoch(tmp_path, dim, surface):
+    snaps = _snapshots(dim, surface=surface)
+    assert animate_samples(snaps, tmp_path / "a.gif") == 3
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 3
+        first = np.asarray(im.convert("RGB"))
+        im.seek(2)
+        last = np.asarray(im.convert("RGB"))
+    assert not np.array_equal(first, last)  # the frames really move
+
+
+def test_loss_curves():
+    history = [{"epoch": e, "loss_d": 0.5 + e / 10, "loss_g": 1.0 - e / 10} for e in range(1, 4)]
+    ax = plot_losses(history).axes[0]
+    labels = [line.get_label() for line in ax.lines]
+    assert labels[:2] == ["loss_D", "loss_G"]
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([0.6, 0.7, 0.8])

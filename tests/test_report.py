@@ -1,0 +1,154 @@
+import base64
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+from gankit.errors import UserError
+from gankit.report import flatten, render_report, write_report
+
+BROWSER_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--no-first-run", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--disable-extensions"]
+
+
+@pytest.fixture(scope="module")
+def _tiny_run(tmp_path_factory):
+    from gankit import Config
+    from gankit.experiment import run_experiment
+
+    config = Config()
+    config.data.n, config.train.epochs = 64, 2
+    return run_experiment(config, out=tmp_path_factory.mktemp("tiny") / "run", progress=False).run_dir
+
+
+@pytest.fixture
+def tiny_run(_tiny_run, tmp_path):
+    """A fresh copy of a tiny run with every figure, for each test to change."""
+    return Path(shutil.copytree(_tiny_run, tmp_path / "run"))
+
+
+def test_page_is_self_contained(tiny_run):
+    page = render_report(tiny_run)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    # Every src/href is inline data: nothing to fetch.
+    refs = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert refs and all(ref.startswith("data:") for ref in refs)
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    images = re.findall(r'<img src="data:image/(png|gif);base64,([^"]+)"', page)
+    assert [kind for kind, _ in images] == ["png", "png", "png", "gif", "gif"]
+    assert base64.b64decode(images[0][1]) == (tiny_run / "losses.png").read_bytes()
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert f"{summary['fd_to_truth']:.6g}" in page
+    assert "<h2>Evaluation</h2>" not in page  # no eval.json in this run
+
+
+def test_eval_json_is_rendered_generically(tiny_run):
+    (tiny_run / "eval.json").write_text(json.dumps(
+        {"two_sample": {"mmd": 0.0123, "p_value": 0.42, "reject": False}, "n": 1000, "note": "<ok>"}))
+    page = render_report(tiny_run)
+    assert "<h2>Evaluation</h2>" in page
+    for key in ("two_sample.mmd", "two_sample.p_value", "two_sample.reject", "n"):
+        assert f"<th>{key}</th>" in page
+    assert "0.0123" in page and "&lt;ok&gt;" in page and "<ok>" not in page  # escaped
+    assert flatten({"a": {"b": 1, "c": [1, 2]}}) == [("a.b", 1), ("a.c", [1, 2])]
+
+
+def test_runs_without_figures_say_so(tmp_path, tiny_config):
+    from gankit.experiment import run_experiment
+
+    run = run_experiment(tiny_config, out=tmp_path / "run", plots=False, progress=False).run_dir
+    page = render_report(run)
+    assert "<img" not in page and "Not in this run: losses.png" in page
+
+
+def test_bad_input_is_a_clear_error(tiny_run, tmp_path, capsys):
+    with pytest.raises(UserError, match="run directory not found"):
+        render_report(tmp_path / "nope")
+    (tiny_run / "eval.json").write_text("{broken")
+    with pytest.raises(UserError, match="eval.json: not valid JSON"):
+        write_report(tiny_run)
+    assert not (tiny_run / "report.html").exists()  # nothing half-written
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    (tiny_run / "eval.json").unlink()
+    assert main(["report", str(tiny_run), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def test_report_of_a_default_run_renders_in_headless_chromium(request, tmp_path):
+    """Opens the page in headless Chromium: no console error, every image decoded,
+    no network request, no horizontal scrolling on a phone; saves screenshots."""
+    browser, driver_path = _chromium(), shutil.which("chromedriver")
+    if browser is None or driver_path is None:
+        reason = "chromium and chromedriver not installed (bash scripts/test-setup.sh installs them)"
+        if os.environ.get("CI"):  # CI must really run it: its set-up installs them
+            pytest.fail(reason)
+        pytest.skip(reason)
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    default_run = request.getfixturevalue("default_run")  # only once the browser is known to be there
+    page = write_report(default_run, tmp_path / "report.html")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in BROWSER_FLAGS + [f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    try:
+        driver.set_window_size(1280, 900)
+        driver.get("about:blank")  # let the start-up page finish loading ...
+        driver.get_log("performance")  # ... and drop its (browser-internal) traffic
+        url = page.resolve().as_uri()
+        driver.get(url)
+        images = driver.execute_script(
+            "return Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
+        sent = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        sent = [m["params"] for m in sent if m["method"] == "Network.requestWillBeSent"]
+        page_requests = [p["request"]["url"] for p in sent if url in (p["request"]["url"], p.get("documentURL"))]
+        network = [p["request"]["url"] for p in sent if p["request"]["url"].split(":")[0] in ("http", "https", "ws", "wss")]
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        laptop = tmp_path / "report-laptop.png"
+        assert driver.save_screenshot(str(laptop))
+        driver.set_window_size(390, 844)  # a phone
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        widest_img = driver.execute_script(
+            "return Math.max(...Array.from(document.images, i => i.getBoundingClientRect().right));")
+        viewport = driver.execute_script("return document.documentElement.clientWidth;")
+        phone = tmp_path / "report-phone.png"
+        assert driver.save_screenshot(str(phone))
+    finally:
+        driver.quit()
+
+    assert errors == []
+    assert [alt for alt, *_ in images] == ["losses.png", "samples.png", "ganlab.png", "ganlab.gif", "training.gif"]
+    assert all(complete and width > 0 and height > 0 for _, complete, width, height in images)
+    # The page asked for nothing but itself and its inline data: images, and
+    # nothing at all went to the network while it was open.
+    assert url in page_requests
+    assert [r for r in page_requests if r != url and not r.startswith("data:")] == []
+    assert network == []
+    assert overflow <= 0 and widest_img <= viewport
+    for shot in (laptop, phone):
+        with Image.open(shot) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+    if os.environ.get("GANKIT_SCREENSHOTS"):  # keep them where a person can look
+        out = Path(os.environ["GANKIT_SCREENSHOTS"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(laptop, out / laptop.name)
+        shutil.copy(phone, out / phone.name)
