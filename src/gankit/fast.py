@@ -62,6 +62,9 @@ def why_not_fast(config: Config, state, callbacks: Sequence = ()) -> str | None:
         return f"objective '{config.train.loss}' has no hand-derived gradient"
     if state.dataset.train.ndim != 2 or state.dataset.train.dtype != torch.float32:
         return "data are not float32 points (N, d)"
+    tensors = [state.dataset.train, *state.G.parameters(), *state.D.parameters()]
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return "data or parameters are not float32 on the CPU"
     for name, net in (("G", state.G), ("D", state.D)):
         if _mlp_activation(net) is None:
             return f"{name} is not a plain MLP with a {'/'.join(ACTIVATIONS)} activation"
