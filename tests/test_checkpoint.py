@@ -43,7 +43,31 @@ def assert_same_run(a, b):
 @pytest.fixture
 def config(tiny_config):
     tiny_config.train.epochs = 3  # 8 batches of 8 per epoch
+    tiny_config.train.engine = "general"  # stops mid-epoch; the fast path is tested below
     return tiny_config
+
+
+class StopAfterEpoch(Callback):
+    """Requests a stop at the end of epoch ``epoch`` (the fast path stops at epoch ends)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            state.stop.set()
+
+
+def test_fast_path_stops_at_the_epoch_end_and_resumes_bitwise(tmp_path, config):
+    config.train.engine = "auto"
+    ref = run_experiment(config, out=tmp_path / "ref", plots=False, progress=False)
+    assert ref.result.summary["engine"] == "fast"
+    with pytest.raises(Interrupted) as info:
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAfterEpoch(1)])
+    assert (info.value.epoch, info.value.step, info.value.batch) == (1, 8, 0)
+    out = resume_experiment(tmp_path / "run", plots=False, progress=False)
+    assert out.result.summary["engine"] == "fast"
+    assert_same_run(ref.run_dir, out.run_dir)
 
 
 @pytest.fixture

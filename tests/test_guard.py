@@ -36,7 +36,8 @@ def test_divergence_stops_at_the_first_non_finite_step(tiny_config):
 
 def test_diverged_cli_exit_3_names_step_and_keeps_last_good_checkpoint(tmp_path, tiny_config, capsys):
     run = tmp_path / "run"
-    code = main(["train", "--n", "64", "--epochs", "3", "--lr-d", "1e37", "--lr-g", "1e37", "--out", str(run)])
+    code = main(["train", "--n", "64", "--epochs", "3", "--lr-d", "1e37", "--lr-g", "1e37", "--engine", "general",
+                 "--out", str(run)])
     err = capsys.readouterr().err
     assert code == EXIT_DIVERGED == 3
     assert err.count("\n") == 1 and "diverged at epoch 1, step 5 " in err and "learning rate too high" in err and "Traceback" not in err
@@ -51,7 +52,7 @@ def test_diverged_cli_exit_3_names_step_and_keeps_last_good_checkpoint(tmp_path,
 
 
 def test_lr_backoff_is_off_by_default_and_reported_when_on(tmp_path, capsys):
-    args = ["train", "--n", "64", "--epochs", "2", "--lr-d", "1e37", "--lr-g", "1e37", "--no-plots"]
+    args = ["train", "--n", "64", "--epochs", "2", "--lr-d", "1e37", "--lr-g", "1e37", "--no-plots", "--engine", "general"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 3
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "b"), "--set", "train.lr_backoff=1e-36"]) == 0
@@ -111,3 +112,20 @@ def _assert_resumable(run, err):
     config = Config.from_dict(__import__("json").loads((run / "config.json").read_text()))
     meta = load_checkpoint(last, build_state(config))  # loads into a fresh state of the run's config
     assert 0 < meta["step"] < 200 * 125 and not (run / "summary.json").exists()
+
+
+def test_fast_path_hands_a_non_finite_epoch_to_the_general_loop(tiny_config):
+    """The fast path checks once per epoch; the general loop then redoes the epoch and names the step."""
+    from gankit.guard import Diverged
+    from gankit.training import Callback, train
+
+    class Poison(Callback):
+        def on_train_start(self, state):
+            with torch.no_grad():
+                state.D[0].weight[0, 0] = float("inf")
+
+    state = build_state(tiny_config)
+    # An infinite weight saturates tanh (step 1 stays finite); its gradient turns D to NaN at step 2.
+    with pytest.raises(Diverged, match=r"diverged at epoch 1, step 2 "):
+        train(tiny_config, [Poison()], state=state)
+    assert state.epoch == 0 and state.step == 2  # the general loop took over at the epoch's start

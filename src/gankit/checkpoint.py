@@ -227,6 +227,11 @@ class Checkpoint(Callback):
         if state.step == 0:  # a good state to fall back to, even if training diverges at once
             self.save(state)  # (decided from the state alone, so all torchrun ranks agree)
 
+    @property
+    def needs_steps(self) -> bool:
+        """Only a time-based checkpoint looks at every step (the fast path checks this)."""
+        return self.minutes > 0
+
     def on_step_end(self, state: TrainState) -> None:
         if self.minutes > 0 and state.world_size == 1 and self._due():
             self.save(state)

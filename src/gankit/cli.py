@@ -14,7 +14,7 @@ from importlib import import_module
 from gankit.errors import UserError
 
 # Subcommands, in the order --help lists them.
-COMMANDS = ["train", "sample", "eval", "twosample", "report", "export"]
+COMMANDS = ["train", "sample", "eval", "twosample", "sweep", "report", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,8 @@ from gankit.errors import UserError
 # The chapter's data: X ~ N(0, I_2), data = X A + b, so data ~ N(b, A^T A).
 CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
+# Training engines (see gankit.training.train and gankit.fast).
+ENGINES = ("auto", "general", "fast")
 
 
 @dataclass
@@ -140,6 +142,9 @@ class TrainConfig:
         penalty_weight: its weight (lambda of WGAN-GP, gamma of R1).
         ema: decay of an exponential moving average of G's weights used for
             sampling and evaluation (0: off; e.g. 0.999).
+        engine: ``"auto"`` (the fast path where it applies, else the general
+            loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
+            (the hand-written step of gankit.fast; an error where it does not apply).
     """
 
     epochs: int = 20
@@ -159,6 +164,7 @@ class TrainConfig:
     penalty: str = "none"
     penalty_weight: float = 10.0
     ema: float = 0.0
+    engine: str = "auto"
 
     def validate(self) -> None:
         from gankit.objectives import OBJECTIVES, PENALTIES
@@ -190,6 +196,7 @@ class TrainConfig:
         _check(self.penalty_weight >= 0 and math.isfinite(self.penalty_weight),
                "train.penalty_weight must be a non-negative number, got {}", self.penalty_weight)
         _check(0.0 <= self.ema < 1.0, "train.ema must be in [0, 1), got {}", self.ema)
+        _check(self.engine in ENGINES, "unknown train.engine '{}' (choose from {})", self.engine, ", ".join(ENGINES))
 
 
 @dataclass

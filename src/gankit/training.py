@@ -51,7 +51,14 @@ from gankit.objectives import PENALTIES, get_objective
 
 
 class Callback:
-    """Hooks called by `train`; override the ones you need."""
+    """Hooks called by `train`; override the ones you need.
+
+    The fast path (`gankit.fast`) runs whole epochs, so a callback that
+    overrides `on_step_end` keeps a run on the general loop, unless its
+    ``needs_steps`` is False at the time training starts.
+    """
+
+    needs_steps = True
 
     def on_train_start(self, state: "TrainState") -> None: ...
 
@@ -175,6 +182,24 @@ def recalibrate_batchnorm(G: nn.Module, latent_dim: int, seed: int, n: int = 102
     G.train(was_training)
 
 
+def choose_engine(config: Config, state: TrainState, callbacks: Sequence[Callback] = ()) -> str:
+    """``"fast"`` (gankit.fast: small MLPs on points, same draws and math) or ``"general"``.
+
+    ``train.engine`` = ``"auto"`` takes the fast path wherever it implements the
+    run exactly; ``"fast"`` insists on it (a `UserError` says why it cannot).
+    """
+    if config.train.engine == "general":
+        return "general"
+    from gankit.fast import why_not_fast
+
+    reason = why_not_fast(config, state, callbacks)
+    if reason is not None and config.train.engine == "fast":
+        from gankit.errors import UserError
+
+        raise UserError(f"train.engine=fast does not apply: {reason}")
+    return "general" if reason else "fast"
+
+
 def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState | None = None) -> TrainResult:
     """Train a GAN as the chapter does.
 
@@ -196,13 +221,39 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
         A `TrainResult`. Per-epoch ``loss_d`` and ``loss_g`` are the summed
         losses divided by the examples seen (by the D or G steps; with a
         penalty, ``penalty`` likewise, not included in ``loss_d``);
-        ``examples_per_sec`` counts only the training steps, not callbacks.
+        ``examples_per_sec`` counts only the training steps, not callbacks;
+        ``summary["engine"]`` says which engine ran (see `choose_engine`).
     """
-    from gankit.distributed import sum_over_ranks
-    from gankit.guard import check_step
     from gankit.summary import summarize
 
     state = state or build_state(config)
+    engine = choose_engine(config, state, callbacks)
+    for cb in callbacks:
+        cb.on_train_start(state)
+    if engine == "fast":
+        from gankit.fast import run_epochs_fast
+
+        if not run_epochs_fast(config, callbacks, state):
+            engine = "fast, then general"  # a non-finite epoch: the general loop redoes it step by step
+    if state.epoch < config.train.epochs:
+        run_epochs(config, callbacks, state)
+
+    n = state.dataset.train.shape[0]
+    seen = n * state.epoch
+    examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
+    summary = {**summarize(state, examples_per_sec), "engine": engine}
+    result = TrainResult(config, state.G, state.D, state.dataset, state.history, examples_per_sec, summary,
+                         state.G_ema)
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return result
+
+
+def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState) -> None:
+    """The general loop: eager autograd, any model and objective; trains ``state`` to its last epoch."""
+    from gankit.distributed import sum_over_ranks
+    from gankit.guard import check_step
+
     G, D = state.ddp or (state.G, state.D)
     opt_G, opt_D = state.opt_G, state.opt_D
     objective = get_objective(config.train.loss)
@@ -216,8 +267,6 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
     mine = slice(state.rank * batch_size, (state.rank + 1) * batch_size)  # this rank's rows of a global batch
     loss_g = torch.zeros(())  # until the first G step
 
-    for cb in callbacks:
-        cb.on_train_start(state)
     while state.epoch < config.train.epochs:
         started = time.perf_counter()
         resume_from = None
@@ -288,11 +337,3 @@ def train(config: Config, callbacks: Sequence[Callback] = (), state: TrainState 
         for cb in callbacks:
             cb.on_epoch_end(state)
 
-    seen = n * state.epoch
-    examples_per_sec = seen / state.train_seconds if state.train_seconds > 0 else math.inf
-    summary = summarize(state, examples_per_sec)
-    result = TrainResult(config, state.G, state.D, state.dataset, state.history, examples_per_sec, summary,
-                         state.G_ema)
-    for cb in callbacks:
-        cb.on_train_end(state)
-    return result

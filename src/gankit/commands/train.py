@@ -22,11 +22,13 @@ TRAIN_FLAGS = {
     "--penalty": ("train.penalty", str, "gradient penalty on D: none, gp (WGAN-GP), r1"),
     "--n-critic": ("train.n_critic", int, "D steps per G step (1)"),
     "--ema": ("train.ema", float, "decay of the moving average of G's weights (0: off)"),
+    "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {
     "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan)"),
 }
+
 
 def add_parser(commands) -> None:
     train = commands.add_parser(

@@ -1,0 +1,294 @@
+"""The chapter's training step for small MLPs, by hand, for R runs at once.
+
+On networks of a few dozen weights the cost of a step is dispatch, not
+arithmetic: eager autograd spends about a millisecond per step on bookkeeping.
+Here the forward pass, the backward pass (derived by hand for affine layers and
+tanh / relu / leaky-relu) and Adam are written as a few dozen NumPy calls on
+arrays with a leading "runs" axis R. One run is R = 1 (the fast path of
+``gankit train``); a sweep stacks hundreds of runs in the same calls.
+
+Semantics are exactly those of `gankit.training.train`: per batch of real
+points x and noise z,
+
+- D step: loss_D = (sum softplus(-D(x)) + sum softplus(D(G(z)))) / 2, one Adam step on D;
+- G step: loss_G = sum softplus(-D(G(z))) (non-saturating) or -sum softplus(D(G(z)))
+  (minimax), same z, the updated D, one Adam step on G;
+
+Adam as ``torch.optim.Adam`` computes it (bias-corrected, eps added after the
+square root), in float32. Parameters of each network live in one flat (R, P)
+array; each layer's weight and bias are views into it, so Adam is a handful of
+whole-array operations.
+
+Shapes: R runs, B examples in a batch, d data dimension, k latent dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit  # the logistic sigmoid, stable for any logit
+from torch import nn
+
+ACTIVATIONS = ("tanh", "relu", "leaky_relu")
+LEAKY_SLOPE = 0.2  # as models.mlp.ACTIVATIONS["leaky_relu"]
+G_LOSSES = ("nonsaturating", "minimax")
+
+
+def _activate(a: np.ndarray, name: str) -> None:
+    """Apply the activation to pre-activations ``a`` in place."""
+    if name == "tanh":
+        np.tanh(a, out=a)
+    elif name == "relu":
+        np.maximum(a, 0.0, out=a)
+    else:  # leaky_relu
+        np.multiply(a, np.where(a > 0, np.float32(1.0), np.float32(LEAKY_SLOPE)), out=a)
+
+
+def _activation_backward(grad: np.ndarray, h: np.ndarray, name: str) -> np.ndarray:
+    """d loss / d pre-activation, from d loss / d output and the output h itself."""
+    if name == "tanh":
+        return grad * (1.0 - h * h)  # tanh' = 1 - tanh^2
+    if name == "relu":
+        return grad * (h > 0)
+    return grad * np.where(h > 0, np.float32(1.0), np.float32(LEAKY_SLOPE))
+
+
+class FlatMLP:
+    """An MLP (affine layers with an activation between them) over R runs.
+
+    Parameters are one (R, P) float32 array ``theta``; layer l's weight is a
+    view (R, in_l, out_l) (the transpose of ``nn.Linear.weight``, so that
+    ``h @ W`` is the layer) and its bias a view (R, 1, out_l).
+
+    Args:
+        widths: [in, hidden..., out].
+        activation: one of `ACTIVATIONS`, between hidden layers.
+        runs: R.
+    """
+
+    def __init__(self, widths: list[int], activation: str, runs: int):
+        self.widths, self.activation, self.runs = list(widths), activation, runs
+        shapes = list(zip(widths[:-1], widths[1:]))
+        self.size = sum(i * o + o for i, o in shapes)
+        self.theta = np.zeros((runs, self.size), np.float32)  # (R, P)
+        self.grad = np.zeros((runs, self.size), np.float32)  # (R, P)
+        self.W, self.b, self.gW, self.gb = self.views(self.theta) + self.views(self.grad)
+        self.WT = [w.transpose(0, 2, 1) for w in self.W]  # (R, out, in) views, for backward
+        self._ones = np.ones((1, 1, 0), np.float32)  # grown by `backward` to the batch size
+
+    def views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per-layer weight (R, in, out) and bias (R, 1, out) views of a flat (R, P) array."""
+        weights, biases, offset = [], [], 0
+        for i, o in zip(self.widths[:-1], self.widths[1:]):
+            weights.append(flat[:, offset:offset + i * o].reshape(self.runs, i, o))
+            offset += i * o
+            biases.append(flat[:, offset:offset + o].reshape(self.runs, 1, o))
+            offset += o
+        assert all(np.shares_memory(v, flat) for v in weights + biases)  # views, never copies
+        return weights, biases
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output for input x (R, M, in); the last is the network's (R, M, out)."""
+        outputs = [x]
+        last = len(self.W) - 1
+        for l, (W, b) in enumerate(zip(self.W, self.b)):
+            a = np.matmul(outputs[-1], W)  # (R, M, out_l)
+            a += b
+            if l < last:
+                _activate(a, self.activation)
+            outputs.append(a)
+        return outputs
+
+    def backward(self, outputs: list[np.ndarray], delta: np.ndarray, param_grads: bool,
+                 input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate d loss / d output ``delta`` (R, M, out) through a `forward`.
+
+        Args:
+            outputs: what `forward` returned.
+            param_grads: write d loss / d theta into ``self.grad``.
+            input_grad: return d loss / d input (R, M, in).
+        """
+        if self._ones.shape[2] < delta.shape[1]:
+            self._ones = np.ones((1, 1, delta.shape[1]), np.float32)
+        for l in range(len(self.W) - 1, -1, -1):
+            if param_grads:
+                np.matmul(outputs[l].transpose(0, 2, 1), delta, out=self.gW[l])  # (R, in_l, out_l)
+                # Bias gradient: the sum over the batch, as (1, 1, M) ones @ delta; for small
+                # trailing axes this is ~10x faster than np.sum(axis=1) at R = 1024.
+                np.matmul(self._ones[:, :, :delta.shape[1]], delta, out=self.gb[l])  # (R, 1, out_l)
+            if l == 0 and not input_grad:
+                return None
+            grad_in = np.matmul(delta, self.WT[l])  # (R, M, in_l)
+            delta = _activation_backward(grad_in, outputs[l], self.activation) if l > 0 else grad_in
+        return delta
+
+    def load(self, run: int, module: nn.Module) -> None:
+        """Copy an ``nn.Sequential`` of ``nn.Linear`` layers into run ``run``."""
+        for W, b, linear in zip(self.W, self.b, _linears(module)):
+            W[run] = linear.weight.detach().numpy().T
+            b[run, 0] = linear.bias.detach().numpy()
+
+    def store(self, run: int, module: nn.Module) -> None:
+        """Copy run ``run``'s parameters into ``module`` (the inverse of `load`)."""
+        import torch
+
+        with torch.no_grad():
+            for W, b, linear in zip(self.W, self.b, _linears(module)):
+                linear.weight.copy_(torch.from_numpy(W[run].T.copy()))
+                linear.bias.copy_(torch.from_numpy(b[run, 0].copy()))
+
+
+def _linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+class Adam:
+    """``torch.optim.Adam`` (no weight decay, no amsgrad) over flat (R, P) parameters.
+
+    Learning rates and betas are per run, shape (R,). ``step`` counts the
+    steps already taken (as the ``"step"`` in torch's optimiser state).
+    """
+
+    def __init__(self, theta: np.ndarray, grad: np.ndarray, lr, beta1, beta2, eps: float = 1e-8):
+        self.theta, self.grad = theta, grad
+        runs = theta.shape[0]
+        self.lr, self.beta1, self.beta2 = (np.broadcast_to(np.asarray(v, np.float64), (runs,)).copy()
+                                           for v in (lr, beta1, beta2))
+        self.eps = np.float32(eps)
+        self.m = np.zeros_like(theta)  # exp_avg, (R, P)
+        self.v = np.zeros_like(theta)  # exp_avg_sq, (R, P)
+        self.step_count = 0
+        self._one_minus_b1 = (1.0 - self.beta1).astype(np.float32)[:, None]  # (R, 1)
+        self._b2 = self.beta2.astype(np.float32)[:, None]
+        self._one_minus_b2 = (1.0 - self.beta2).astype(np.float32)[:, None]
+        self._tmp = np.empty_like(theta)
+
+    def schedule(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bias corrections of the next ``steps`` steps, computed in float64 as torch does.
+
+        Returns:
+            step_size lr / (1 - beta1^t) and sqrt(1 - beta2^t), each (steps, R, 1) float32.
+        """
+        t = np.arange(self.step_count + 1, self.step_count + steps + 1, dtype=np.float64)[:, None]
+        step_size = self.lr / (1.0 - self.beta1 ** t)  # (steps, R)
+        bc2_sqrt = np.sqrt(1.0 - self.beta2 ** t)
+        return step_size.astype(np.float32)[..., None], bc2_sqrt.astype(np.float32)[..., None]
+
+    def update(self, step_size: np.ndarray, bc2_sqrt: np.ndarray) -> None:
+        """One step from ``self.grad``; step_size and bc2_sqrt (R, 1) from `schedule`."""
+        m, v, g, tmp = self.m, self.v, self.grad, self._tmp
+        np.subtract(g, m, out=tmp)  # exp_avg.lerp_(grad, 1 - beta1)
+        tmp *= self._one_minus_b1
+        m += tmp
+        v *= self._b2  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        np.multiply(g, g, out=tmp)
+        tmp *= self._one_minus_b2
+        v += tmp
+        np.sqrt(v, out=tmp)  # denom = sqrt(exp_avg_sq) / sqrt(bias_correction2) + eps
+        tmp /= bc2_sqrt
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)  # param -= lr / bias_correction1 * exp_avg / denom
+        tmp *= step_size
+        self.theta -= tmp
+        self.step_count += 1
+
+
+@dataclass
+class EpochLosses:
+    """Per-run summed losses of one epoch, each (R,) float64."""
+
+    loss_d: np.ndarray
+    loss_g: np.ndarray
+
+
+class Ensemble:
+    """R GANs (same architecture, own data, weights and hyperparameters) trained in lockstep.
+
+    Args:
+        g_widths, d_widths: layer widths of G ([k, ..., d]) and D ([d, ..., 1]).
+        g_activation, d_activation: activations between hidden layers.
+        g_loss: ``"nonsaturating"`` or ``"minimax"``.
+        adam_g, adam_d: each network's Adam settings ``{"lr": ..., "beta1": ..., "beta2": ...}``,
+            each a scalar or one value per run (R,).
+        runs: R.
+    """
+
+    def __init__(self, g_widths, d_widths, g_activation, d_activation, g_loss, adam_g: dict, adam_d: dict,
+                 runs: int):
+        if g_loss not in G_LOSSES:
+            raise ValueError(f"no hand-derived gradient for the '{g_loss}' objective")
+        self.G = FlatMLP(g_widths, g_activation, runs)
+        self.D = FlatMLP(d_widths, d_activation, runs)
+        self.opt_G = Adam(self.G.theta, self.G.grad, **adam_g)
+        self.opt_D = Adam(self.D.theta, self.D.grad, **adam_d)
+        self.g_loss = g_loss
+        self.runs = runs
+
+    def finite(self) -> bool:
+        """Whether every weight of every run is finite."""
+        return bool(np.isfinite(self.G.theta).all() and np.isfinite(self.D.theta).all())
+
+    def epoch(self, real: np.ndarray, z: np.ndarray, batch_size: int) -> EpochLosses:
+        """One pass over the data, batch by batch, as the chapter does.
+
+        Args:
+            real: (R, n, d) each run's training points, already in this epoch's order.
+            z: (R, n, k) each run's noise for this epoch, one row per example.
+            batch_size: B; a last partial batch is used as it is.
+
+        Returns:
+            The summed per-run losses (divide by n for the per-example figures).
+        """
+        n = real.shape[1]
+        starts = range(0, n, batch_size)
+        d_sizes, d_bc2 = self.opt_D.schedule(len(starts))  # (steps, R, 1) each
+        g_sizes, g_bc2 = self.opt_G.schedule(len(starts))
+        # Labels of the stacked [real; fake] batch: 1 for real rows, 0 for fake.
+        labels = np.concatenate([np.ones(batch_size, np.float32), np.zeros(batch_size, np.float32)])
+        d_signed, g_logits = [], []  # per step, for the epoch's losses
+        for i, start in enumerate(starts):
+            x = real[:, start:start + batch_size]  # (R, B, d)
+            zb = z[:, start:start + batch_size]  # (R, B, k)
+            b = x.shape[1]
+            y = labels[batch_size - b:batch_size + b, None]  # (2b, 1): b ones, b zeros
+
+            # Discriminator step: real -> 1, fake -> 0, on [x; G(z)] stacked. G is held fixed.
+            g_out = self.G.forward(zb)
+            fake = g_out[-1]  # (R, B, d)
+            d_out = self.D.forward(np.concatenate([x, fake], axis=1))
+            logits = d_out[-1]  # (R, 2B, 1)
+            # loss_D = sum (softplus(o) - y o) / 2, so d loss_D / d o = (sigmoid(o) - y) / 2.
+            self.D.backward(d_out, (expit(logits) - y) * np.float32(0.5), param_grads=True)
+            self.opt_D.update(d_sizes[i], d_bc2[i])
+            d_signed.append(logits * (1.0 - 2.0 * y))  # softplus of this sums to 2 loss_D
+
+            # Generator step: same z, the updated D; gradient flows through D into G.
+            d_out = self.D.forward(fake)
+            logits = d_out[-1]  # (R, B, 1)
+            p_real = expit(logits)
+            # nonsaturating: loss_G = sum softplus(-o), d/do = sigmoid(o) - 1
+            # minimax:       loss_G = -sum softplus(o), d/do = -sigmoid(o)
+            d_logits = p_real - 1.0 if self.g_loss == "nonsaturating" else -p_real
+            d_fake = self.D.backward(d_out, d_logits, param_grads=False, input_grad=True)  # (R, B, d)
+            self.G.backward(g_out, d_fake, param_grads=True)
+            self.opt_G.update(g_sizes[i], g_bc2[i])
+            g_logits.append(logits)
+
+        d_all = np.concatenate(d_signed, axis=1)  # (R, 2n, 1)
+        g_all = np.concatenate(g_logits, axis=1)  # (R, n, 1)
+        loss_d = np.logaddexp(0.0, d_all).sum(axis=(1, 2), dtype=np.float64) / 2
+        if self.g_loss == "nonsaturating":
+            loss_g = np.logaddexp(0.0, -g_all).sum(axis=(1, 2), dtype=np.float64)
+        else:
+            loss_g = -np.logaddexp(0.0, g_all).sum(axis=(1, 2), dtype=np.float64)
+        return EpochLosses(loss_d, loss_g)
+
+
+def mlp_widths(module: nn.Module) -> list[int]:
+    """[in, hidden..., out] of an ``nn.Sequential`` of ``nn.Linear`` layers."""
+    linears = _linears(module)
+    return [linears[0].in_features] + [lin.out_features for lin in linears]
+
+
+__all__ = ["ACTIVATIONS", "G_LOSSES", "Adam", "Ensemble", "EpochLosses", "FlatMLP", "mlp_widths"]

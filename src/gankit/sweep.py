@@ -1,0 +1,353 @@
+"""Many runs of one problem, over seeds and grids of hyperparameters, trained together.
+
+Runs that differ only in per-run numbers (seed, learning rates, betas, init
+scale) share every array shape, so they are stacked on the leading "runs"
+axis of `gankit.ensemble.Ensemble` and trained in lockstep: one NumPy call
+advances all of them. Each run still draws from its own ``torch.Generator``
+exactly what ``gankit train`` with that config draws (data, initial weights,
+each epoch's order and noise), so a run in a sweep is the run trained alone.
+Runs whose grid values change shapes (``batch_size``, ``n``, ``epochs``, ...)
+form separate ensembles; a model the fast path does not implement is trained
+run by run with the general loop.
+
+The sweep directory (never overwritten):
+
+    config.json   the base config
+    sweep.json    grid, seeds, engine, timing
+    runs.csv      one row per run: varied keys, seed, final losses, diagnostics
+    runs.json     the same rows, plus the generator's mean and covariance
+    heatmap.png   median fd_to_truth over the first two grid keys
+    samples.png   final real-vs-generated scatter plots for a sample of runs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import itertools
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gankit.config import Config
+from gankit.errors import UserError
+
+# Keys that never change an array's shape: runs differing only in these share one ensemble.
+PER_RUN_KEYS = ("train.seed", "train.lr_d", "train.lr_g", "train.beta1", "train.beta2", "model.init_std")
+# Scalar columns of runs.csv after the varied keys (runs.json adds the generator's Gaussian).
+ROW_METRICS = ("loss_d", "loss_g", "fd_to_truth", "kl_to_truth", "mle_fd_to_truth", "mle_kl_to_truth",
+               "fd_to_data_fit")
+ENSEMBLE_RUNS = 1024  # largest ensemble trained at once (bounds memory)
+
+
+def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
+    """``["lr_d=0.005,0.05", ...]`` -> ``[("train.lr_d", [0.005, 0.05]), ...]``.
+
+    Keys are config keys, bare or dotted; values are numbers of that key's type.
+
+    Raises:
+        UserError: not KEY=V1,V2,...; an unknown or repeated key; ``seed``
+            (use --seeds); an empty list; a non-numeric value; a value the
+            key does not accept.
+    """
+    grid: list[tuple[str, list]] = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--grid '{item}' must look like KEY=V1,V2,...")
+        dotted = _dotted(key)
+        if dotted == "train.seed":
+            raise UserError("--grid seed: use --seeds N to sweep over seeds")
+        if any(dotted == k for k, _ in grid):
+            raise UserError(f"--grid {key}: key given twice")
+        cells = [c.strip() for c in text.split(",")]
+        if not any(cells):
+            raise UserError(f"--grid {key}: empty list of values")
+        values = []
+        for cell in cells:
+            if not cell:
+                raise UserError(f"--grid {key}: empty value in '{text}'")
+            try:
+                number = float(cell)
+            except ValueError:
+                raise UserError(f"--grid {key}: '{cell}' is not a number") from None
+            if not math.isfinite(number):
+                raise UserError(f"--grid {key}: '{cell}' is not a finite number")
+            value = int(number) if number.is_integer() and "." not in cell and "e" not in cell.lower() else number
+            trial = copy.deepcopy(base)
+            trial.set(dotted, value, where=f"--grid {key}")
+            values.append(getattr(getattr(trial, dotted.split(".")[0]), dotted.split(".")[1]))
+        grid.append((dotted, values))
+    return grid
+
+
+def _dotted(key: str) -> str:
+    """The full ``section.name`` of a config key; `UserError` if unknown."""
+    sections = [f.name for f in dataclasses.fields(Config)]
+    if "." in key:
+        section, name = key.split(".", 1)
+        owners = [section] if section in sections and name in _names(section) else []
+    else:
+        name = key
+        owners = [s for s in sections if key in _names(s)]
+    if len(owners) != 1:
+        raise UserError(f"--grid: unknown config key '{key}'")
+    return f"{owners[0]}.{name}"
+
+
+def _names(section: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(getattr(Config(), section))]
+
+
+def sweep_configs(base: Config, grid: list[tuple[str, list]], seeds: int) -> list[tuple[dict, Config]]:
+    """Every (grid point, seed): ``({key: value, ...}, validated config)``, seeds innermost.
+
+    Seeds are ``base.train.seed`` + 0 .. seeds - 1.
+    """
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}")
+    keys = [k for k, _ in grid]
+    runs = []
+    for point in itertools.product(*[values for _, values in grid]):
+        for i in range(seeds):
+            config = copy.deepcopy(base)
+            for key, value in zip(keys, point):
+                config.set(key, value)
+            config.train.seed = base.train.seed + i
+            config.validate()
+            runs.append((dict(zip(keys, point)), config))
+    return runs
+
+
+@dataclass
+class SweepResult:
+    """Rows (one per run), timing, and the trained states (for pictures)."""
+
+    grid: list[tuple[str, list]]
+    rows: list[dict[str, Any]]
+    states: list[Any]
+    seconds: float
+    examples: int
+    engines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def examples_per_sec(self) -> float:
+        """Aggregate examples/sec of all runs over the training time."""
+        return self.examples / self.seconds if self.seconds > 0 else math.inf
+
+
+def run_sweep(base: Config, grid: list[tuple[str, list]], seeds: int, progress: bool | None = None) -> SweepResult:
+    """Train every run of the sweep; no files written.
+
+    Args:
+        base: the config every run starts from.
+        grid: from `parse_grid`.
+        seeds: runs per grid point.
+        progress: show a progress bar over all runs' epochs (default: if stderr is a terminal).
+    """
+    runs = sweep_configs(base, grid, seeds)
+    with _torch_threads(1):
+        return _run_sweep(runs, grid, progress)
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int):
+    """Limit torch's intra-op threads for a while, then restore them.
+
+    The sweep's torch work is thousands of tiny calls (building each run,
+    drawing its order and noise); on a busy machine, worker threads that spin
+    between them make setting up 1024 runs several times slower (measured: 3-4 s
+    with one thread against 16-19 s with two on 2 cores), and the ensemble's
+    arithmetic is NumPy anyway.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], progress: bool | None) -> SweepResult:
+    from tqdm.auto import tqdm
+
+    from gankit.training import build_state
+
+    disable = (not progress) if progress is not None else not sys.stderr.isatty()
+    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep (building runs)", unit="run-epoch",
+               disable=disable, file=sys.stderr, smoothing=0)
+    summaries: list[dict | None] = [None] * len(runs)
+    engines: dict[str, int] = {}
+    seconds = 0.0
+    try:
+        states = [build_state(config) for _, config in runs]  # data and weights, from each run's seed
+        bar.set_description("sweep")
+        for group in _groups([c for _, c in runs], ENSEMBLE_RUNS):
+            started = time.perf_counter()
+            engine = _train_group([states[i] for i in group], bar)
+            seconds += time.perf_counter() - started
+            engines[engine] = engines.get(engine, 0) + len(group)
+            for i in group:
+                summaries[i] = _summary(states[i], engine)
+    finally:
+        bar.close()
+    rows = [_row(i, point, config, summaries[i]) for i, (point, config) in enumerate(runs)]
+    examples = sum(s.dataset.train.shape[0] * s.epoch for s in states)
+    return SweepResult(grid, rows, states, seconds, examples, engines)
+
+
+def _groups(configs: list[Config], limit: int) -> list[list[int]]:
+    """Indices of runs that can share an ensemble: equal configs but for `PER_RUN_KEYS`."""
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        shape = config.to_dict()
+        for key in PER_RUN_KEYS:
+            section, name = key.split(".")
+            shape[section].pop(name)
+        groups.setdefault(repr(shape), []).append(i)
+    return [ids[j:j + limit] for ids in groups.values() for j in range(0, len(ids), limit)]
+
+
+def _train_group(states: list, bar) -> str:
+    """Train runs sharing every shape; returns the engine used."""
+    from gankit.fast import draw_epoch, ensemble_for, store_run, why_not_fast
+    from gankit.training import Callback, train
+
+    config = states[0].config
+    reason = why_not_fast(config, states[0])
+    if reason is not None and config.train.engine == "fast":
+        raise UserError(f"train.engine=fast does not apply: {reason}")
+    if config.train.engine == "general" or reason is not None:
+        class Tick(Callback):
+            def on_epoch_end(self, state):
+                bar.update(1)
+
+        for state in states:
+            train(state.config, [Tick()], state=state)
+        return "general"
+
+    ens = ensemble_for(states)
+    n, latent = states[0].dataset.train.shape[0], config.model.latent_dim
+    while states[0].epoch < config.train.epochs:
+        started = time.perf_counter()
+        draws = [draw_epoch(s, n, latent) for s in states]  # each run from its own generator
+        real = np.stack([x for x, _ in draws])  # (R, n, d)
+        z = np.stack([zr for _, zr in draws])  # (R, n, k)
+        losses = ens.epoch(real, z, config.train.batch_size)
+        elapsed = time.perf_counter() - started
+        for r, state in enumerate(states):
+            state.epoch += 1
+            state.step += math.ceil(n / config.train.batch_size)
+            state.train_seconds += elapsed
+            state.history.append({"epoch": state.epoch, "step": state.step,
+                                  "loss_d": float(losses.loss_d[r]) / n, "loss_g": float(losses.loss_g[r]) / n,
+                                  "seconds": state.train_seconds})
+        bar.update(len(states))
+    for r, state in enumerate(states):
+        store_run(ens, r, state)
+    return "fast"
+
+
+def _summary(state, engine: str) -> dict:
+    from gankit.summary import summarize
+
+    return {**summarize(state, math.nan), "engine": engine}
+
+
+def _row(index: int, point: dict, config: Config, summary: dict) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": index, "seed": config.train.seed, **point, "engine": summary["engine"]}
+    row.update({k: summary[k] for k in ROW_METRICS})
+    row.update(generated_mean=summary["generated_mean"], generated_cov=summary["generated_cov"])
+    return row
+
+
+def csv_columns(result: SweepResult) -> list[str]:
+    """Columns of runs.csv: run, seed, the grid keys, engine, then `ROW_METRICS`."""
+    return ["run", "seed", *[k for k, _ in result.grid], "engine", *ROW_METRICS]
+
+
+def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, plots: bool = True) -> None:
+    """Write the sweep directory's files into the (new, empty) ``run_dir``."""
+    import csv
+    import io
+
+    from gankit.runs import atomic_write, write_json
+
+    base.save(run_dir / "config.json")
+    write_json(run_dir / "sweep.json", {
+        "grid": {k: v for k, v in result.grid}, "seeds": seeds, "seed_start": base.train.seed,
+        "runs": len(result.rows), "engines": result.engines, "train_seconds": result.seconds,
+        "examples_per_sec": result.examples_per_sec,
+    })
+    write_json(run_dir / "runs.json", [{k: _json_value(v) for k, v in row.items()} for row in result.rows])
+    columns = csv_columns(result)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in result.rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
+    atomic_write(run_dir / "runs.csv", buffer.getvalue())
+    if plots:
+        from gankit.sweep_plots import plot_heatmap, plot_sample_panel
+
+        if result.grid:
+            plot_heatmap(result.rows, [k for k, _ in result.grid], path=run_dir / "heatmap.png")
+        plot_sample_panel(result.rows, result.states, path=run_dir / "samples.png")
+
+
+def _json_value(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def run_sweep_dir(base: Config, grid: list[tuple[str, list]], seeds: int, out=None, root="runs",
+                  name: str | None = None, plots: bool = True, progress: bool | None = None):
+    """Validate, train and write a sweep directory; returns (directory, `SweepResult`).
+
+    Every run's config is validated before the directory is created, so bad
+    input leaves nothing behind.
+    """
+    from gankit.runs import create_run_dir
+
+    base.validate()
+    sweep_configs(base, grid, seeds)  # every run's config checked before anything is written
+    stem = Path(base.data.source).stem if base.data.source != "gaussian" else base.data.source
+    run_dir = create_run_dir(out, root, name or f"sweep-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        result = run_sweep(base, grid, seeds, progress)
+        write_sweep(result, base, run_dir, seeds, plots)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run_dir, result
+
+
+def median_table(rows: list[dict], keys: list[str], metric: str = "fd_to_truth"):
+    """Median of ``metric`` per value of the first two grid keys (others and seeds pooled).
+
+    Returns:
+        (values of key 0, values of key 1 (``[None]`` for a 1-D grid), (len0, len1) array).
+    """
+    first = sorted({row[keys[0]] for row in rows})
+    second = sorted({row[keys[1]] for row in rows}) if len(keys) > 1 else [None]
+    table = np.full((len(first), len(second)), np.nan)
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            values = [row[metric] for row in rows if row[keys[0]] == a and (b is None or row[keys[1]] == b)
+                      and row[metric] is not None]
+            if values:
+                table[i, j] = float(np.median(values))
+    return first, second, table
+
+
+__all__ = ["PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "csv_columns", "median_table", "parse_grid",
+           "run_sweep", "run_sweep_dir", "sweep_configs", "write_sweep"]

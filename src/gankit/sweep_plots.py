@@ -1,0 +1,78 @@
+"""Pictures of a sweep, drawn from its rows and final networks (matplotlib object API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+
+from gankit.plots import _figure, draw_scatter
+
+
+def _label(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = "fd_to_truth",
+                 path: Path | None = None):
+    """Median ``metric`` over seeds for each cell of the first two grid keys (a row for a 1-D grid).
+
+    Other grid keys, if any, are pooled with the seeds. Cells are annotated with
+    the median; the colour scale is logarithmic.
+    """
+    from gankit.sweep import median_table
+
+    first, second, table = median_table(list(rows), keys, metric)
+    fig = _figure(1.6 + 1.1 * len(second), 1.4 + 0.6 * len(first))
+    ax = fig.add_subplot()
+    finite = table[np.isfinite(table) & (table > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001)) if finite.size else None
+    image = ax.imshow(np.where(table > 0, table, np.nan), cmap="viridis_r", norm=norm, aspect="auto")
+    for i in range(len(first)):
+        for j in range(len(second)):
+            if np.isfinite(table[i, j]):
+                ax.text(j, i, f"{table[i, j]:.3g}", ha="center", va="center", fontsize="small",
+                        color="white" if norm is not None and table[i, j] > 0 and norm(table[i, j]) > 0.6 else "black")
+    ax.set_yticks(range(len(first)), [_label(v) for v in first])
+    ax.set_ylabel(keys[0])
+    ax.set_xticks(range(len(second)), [_label(v) for v in second])
+    ax.set_xlabel(keys[1] if len(keys) > 1 else "")
+    per_cell = len(rows) // table.size if table.size else 0
+    ax.set_title(f"median {metric} ({per_cell} runs per cell)")
+    if norm is not None:
+        fig.colorbar(image, ax=ax, label=metric)
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def plot_sample_panel(rows: Sequence[dict[str, Any]], states: Sequence, count: int = 12, points: int = 100,
+                      path: Path | None = None):
+    """Final real-vs-generated scatter plots for up to ``count`` runs spread evenly over the sweep.
+
+    Generated points come from fixed noise (seed 0), real ones are each run's
+    first ``points`` training points.
+    """
+    picks = sorted(set(np.linspace(0, len(rows) - 1, min(count, len(rows))).round().astype(int).tolist()))
+    cols = min(4, len(picks))
+    nrows = -(-len(picks) // cols)
+    fig = _figure(3.2 * cols, 2.9 * nrows)
+    z = torch.randn(points, states[0].config.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    for slot, index in enumerate(picks):
+        ax = fig.add_subplot(nrows, cols, slot + 1)
+        state, row = states[index], rows[index]
+        with torch.no_grad():
+            fake = state.G(z).float()
+        varied = ", ".join(f"{k.split('.')[-1]}={row[k]:g}" for k in row if "." in k)
+        fd = row.get("fd_to_truth")
+        title = f"seed {row['seed']}" + (f", {varied}" if varied else "") + (f"\nFD {fd:.3g}" if fd is not None else "")
+        draw_scatter(ax, state.dataset.train[:points], fake, title=title)
+        ax.title.set_fontsize("small")
+        if slot and ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend is enough
+    if path is not None:
+        fig.savefig(path)
+    return fig

@@ -1,0 +1,145 @@
+"""gankit sweep: grids, rows, files, and each run equal to the same seed trained alone."""
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from gankit import Config, train
+from gankit.cli import main
+from gankit.errors import UserError
+from gankit.sweep import ROW_METRICS, csv_columns, parse_grid, run_sweep, run_sweep_dir
+
+
+def tiny() -> Config:
+    config = Config()
+    config.data.n, config.train.epochs = 20, 1  # batches 8, 8, 4
+    return config
+
+
+def test_parse_grid_bare_and_dotted_keys():
+    grid = parse_grid(["lr_d=0.005,0.05", "train.batch_size=4,8", "model.init_std=1e-2"], Config())
+    assert grid == [("train.lr_d", [0.005, 0.05]), ("train.batch_size", [4, 8]), ("model.init_std", [0.01])]
+    assert isinstance(grid[1][1][0], int)
+
+
+@pytest.mark.parametrize("item, message", [
+    ("bogus=1,2", "unknown config key 'bogus'"),
+    ("train.nope=1", "unknown config key 'train.nope'"),
+    ("lr_d=", "empty list"),
+    ("lr_d=,", "empty list"),
+    ("lr_d=0.1,,0.2", "empty value"),
+    ("lr_d=0.1,fast", "'fast' is not a number"),
+    ("lr_d=nan", "not a finite number"),
+    ("loss=1,2", "must be str"),
+    ("batch_size=0.5", "must be int"),
+    ("seed=1,2", "use --seeds"),
+    ("lr_d", "must look like KEY=V1,V2"),
+])
+def test_bad_grids_are_clear_errors(item, message):
+    with pytest.raises(UserError, match=message):
+        parse_grid([item], Config())
+
+
+def test_repeated_grid_key():
+    with pytest.raises(UserError, match="given twice"):
+        parse_grid(["lr_d=0.1", "train.lr_d=0.2"], Config())
+
+
+def test_invalid_grid_value_is_caught_before_training(tmp_path):
+    with pytest.raises(UserError, match="train.lr_d must be a positive number"):
+        run_sweep_dir(tiny(), parse_grid(["lr_d=0.1,-1"], Config()), 2, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_rows_complete_and_well_formed():
+    base = tiny()
+    grid = parse_grid(["lr_d=0.01,0.1", "lr_g=0.005,0.05"], base)
+    result = run_sweep(base, grid, seeds=3, progress=False)
+    assert len(result.rows) == 12 and result.engines == {"fast": 12}
+    assert [row["run"] for row in result.rows] == list(range(12))
+    seen = {(row["train.lr_d"], row["train.lr_g"], row["seed"]) for row in result.rows}
+    assert seen == {(a, b, s) for a in (0.01, 0.1) for b in (0.005, 0.05) for s in (0, 1, 2)}
+    for row in result.rows:
+        assert set(csv_columns(result)) <= set(row)
+        assert all(isinstance(row[k], float) and math.isfinite(row[k]) for k in ROW_METRICS)
+        assert row["fd_to_truth"] > 0 and row["mle_fd_to_truth"] > 0
+        assert len(row["generated_mean"]) == 2 and len(row["generated_cov"]) == 2
+    # Runs of one seed share their data (so the MLE), runs of other seeds do not.
+    mle = {row["seed"]: row["mle_fd_to_truth"] for row in result.rows}
+    assert all(row["mle_fd_to_truth"] == mle[row["seed"]] for row in result.rows)
+    assert len(set(mle.values())) == 3
+    assert result.examples == 12 * 20 and result.examples_per_sec > 0
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax"])
+def test_a_sweep_run_equals_the_same_seed_trained_alone(loss):
+    base = tiny()
+    base.train.loss = loss
+    grid = parse_grid(["lr_d=0.02,0.05"], base)
+    result = run_sweep(base, grid, seeds=3, progress=False)
+    for index in (1, 5):  # lr_d 0.02 seed 1, lr_d 0.05 seed 2
+        row, state = result.rows[index], result.states[index]
+        alone = tiny()
+        alone.train.loss, alone.train.lr_d, alone.train.seed = loss, row["train.lr_d"], row["seed"]
+        single = train(alone)
+        for net in ("G", "D"):
+            a = torch.cat([p.detach().flatten() for p in getattr(single, net).parameters()])
+            b = torch.cat([p.detach().flatten() for p in getattr(state, net).parameters()])
+            assert (a - b).abs().max() < 1e-6
+        assert row["loss_d"] == pytest.approx(single.summary["loss_d"], rel=1e-6)
+        assert row["fd_to_truth"] == pytest.approx(single.summary["fd_to_truth"], rel=1e-5)
+    # ...and a run of another seed is clearly a different run.
+    assert abs(result.rows[0]["fd_to_truth"] - result.rows[1]["fd_to_truth"]) > 1e-3
+
+
+def test_shape_changing_keys_and_unsupported_models_still_sweep():
+    base = tiny()
+    result = run_sweep(base, parse_grid(["batch_size=4,8"], base), seeds=2, progress=False)
+    assert result.engines == {"fast": 4}
+    alone = tiny()
+    alone.train.batch_size, alone.train.seed = 4, 1
+    assert result.rows[1]["loss_g"] == pytest.approx(train(alone).summary["loss_g"], rel=1e-6)
+
+    base.model.generator, base.model.activation = "mlp", "elu"  # no fast path: run by run
+    result = run_sweep(base, [], seeds=2, progress=False)
+    assert result.engines == {"general": 2}
+    assert [row["engine"] for row in result.rows] == ["general", "general"]
+
+
+def test_sweep_directory(tmp_path):
+    base = tiny()
+    grid = parse_grid(["lr_d=0.01,0.1", "lr_g=0.005,0.05"], base)
+    out = tmp_path / "sweep"
+    run_dir, result = run_sweep_dir(base, grid, 2, out=out)
+    assert run_dir == out
+    names = {p.name for p in out.iterdir()}
+    assert names == {"config.json", "sweep.json", "runs.csv", "runs.json", "heatmap.png", "samples.png"}
+    with open(out / "runs.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 8 and list(table[0]) == csv_columns(result)
+    assert float(table[3]["fd_to_truth"]) == pytest.approx(result.rows[3]["fd_to_truth"])
+    rows = json.loads((out / "runs.json").read_text())
+    assert rows[5]["train.lr_g"] == result.rows[5]["train.lr_g"] and len(rows) == 8
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["runs"] == 8 and meta["grid"] == {"train.lr_d": [0.01, 0.1], "train.lr_g": [0.005, 0.05]}
+    with pytest.raises(UserError, match="already exists"):
+        run_sweep_dir(base, grid, 2, out=out)
+
+
+def test_cli_sweep_and_its_errors(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sweep", "--seeds", "2", "--n", "20", "--epochs", "1", "--grid", "lr_d=0.01,0.1",
+                 "--out", str(out), "--no-plots"]) == 0
+    assert "4 runs (fast 4)" in capsys.readouterr().out
+    assert (out / "runs.csv").is_file() and not (out / "heatmap.png").exists()
+    for grid, message in [("nope=1", "unknown config key 'nope'"), ("lr_g=", "empty list"),
+                          ("lr_g=a,b", "'a' is not a number")]:
+        assert main(["sweep", "--grid", grid, "--out", str(tmp_path / "t")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "t").exists()
+    assert main(["sweep", "--seeds", "0", "--out", str(tmp_path / "t")]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
