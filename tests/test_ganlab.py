@@ -8,7 +8,7 @@ from torch import nn
 
 from gankit.callbacks import Snapshots
 from gankit.errors import UserError
-from gankit.ganlab import animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
+from gankit.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
 from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
 from gankit.runs import load_tensors
 from gankit.training import train
@@ -74,6 +74,8 @@ def test_still_image_has_surface_points_and_arrows(default_run):
 
 def test_animation_has_one_frame_per_epoch(default_run, tmp_path):
     snapshots = load_tensors(default_run / "snapshots.safetensors")
+    assert not (default_run / "ganlab.gif").exists() or (default_run / "report.html").exists()  # train: still only
+    draw_ganlab_run(default_run, animate=True)
     with Image.open(default_run / "ganlab.gif") as im:
         assert im.n_frames == len(snapshots["epochs"]) == 20
     few = {k: (v[:3] if k in ("fake", "surface", "pull", "epochs") else v) for k, v in snapshots.items()}

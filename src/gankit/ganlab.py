@@ -213,8 +213,12 @@ def _write_mp4(snapshots: dict[str, Tensor], path: Path, ms_per_frame: int) -> i
     return len(frames)
 
 
-def draw_ganlab_run(run_dir: Path) -> list[Path]:
-    """Draw ``ganlab.png``, ``ganlab.gif`` (and ``ganlab.mp4`` with ffmpeg) for a 2-D run."""
+def draw_ganlab_run(run_dir: Path, animate: bool = True) -> list[Path]:
+    """Draw ``ganlab.png`` and, with ``animate``, ``ganlab.gif`` (and ``ganlab.mp4`` with ffmpeg) for a 2-D run.
+
+    ``gankit train`` draws the still only (the animations cost seconds);
+    ``gankit report`` draws the animations when they are missing.
+    """
     from gankit.runs import load_tensors
 
     snap_path = Path(run_dir) / "snapshots.safetensors"
@@ -223,8 +227,11 @@ def draw_ganlab_run(run_dir: Path) -> list[Path]:
     snapshots = load_tensors(snap_path)
     if "surface" not in snapshots:
         return []
-    written = [Path(run_dir) / "ganlab.png", Path(run_dir) / "ganlab.gif"]
+    written = [Path(run_dir) / "ganlab.png"]
     plot_ganlab(snapshots, -1, written[0])
+    if not animate:
+        return written
+    written.append(Path(run_dir) / "ganlab.gif")
     animate_ganlab(snapshots, written[1])
     if ffmpeg_available():
         animate_ganlab(snapshots, Path(run_dir) / "ganlab.mp4")

@@ -81,8 +81,8 @@ def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path
 def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame: int = 250) -> int:
     """An animated GIF of the real-vs-generated panel, one frame per epoch.
 
-    One figure is drawn once; each frame only moves the generated points and
-    repaints D's surface, which keeps a 20-frame GIF well under a second.
+    One figure is laid out and drawn once; each frame restores that background
+    and redraws only D's surface, the points, the title and the legend.
 
     Returns:
         The number of frames written.
@@ -97,6 +97,13 @@ def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame
     fig.canvas.draw()
     fig.set_layout_engine("none")  # lay out once; frames only change data
     ax = fig.axes[0]
+    # Blitting: what changes (surface, points, title, legend on top) is drawn per
+    # frame over a saved background of everything else (axes, ticks, colorbar).
+    moving = [*ax.images, *ax.collections, ax.title, ax.get_legend()]
+    for artist in moving:
+        artist.set_animated(True)
+    fig.canvas.draw()
+    background = fig.canvas.copy_from_bbox(fig.bbox)
     fake_points = ax.collections[-1]  # the generated scatter is drawn last
     surface = ax.images[0] if ax.images else None
     frames = []
@@ -105,7 +112,9 @@ def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame
         if surface is not None:
             surface.set_data(snapshots["surface"][i].numpy())
         ax.set_title(f"real vs generated, epoch {int(snapshots['epochs'][i])}")
-        fig.canvas.draw()
+        fig.canvas.restore_region(background)
+        for artist in moving:
+            ax.draw_artist(artist)
         rgba = np.asarray(fig.canvas.buffer_rgba())
         frames.append(Image.fromarray(rgba[..., :3]).quantize(colors=128))
     durations = [ms_per_frame] * (n_frames - 1) + [ms_per_frame * 6]  # linger on the end
@@ -127,7 +136,7 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
 
 def draw_run(run_dir: Path) -> list[Path]:
     """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
-    ``ganlab.png``, ``ganlab.gif``) from a run's records."""
+    still, ``ganlab.png``) from a run's records. `gankit.report` adds GAN Lab's animations."""
     from gankit.runs import load_tensors, read_metrics
 
     run_dir = Path(run_dir)
@@ -144,5 +153,5 @@ def draw_run(run_dir: Path) -> list[Path]:
         written += [run_dir / "samples.png", run_dir / "training.gif"]
         from gankit.ganlab import draw_ganlab_run
 
-        written += draw_ganlab_run(run_dir)
+        written += draw_ganlab_run(run_dir, animate=False)
     return written

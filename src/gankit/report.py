@@ -194,13 +194,21 @@ def render_report(run_dir: str | Path) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report page (default ``RUN/report.html``), atomically.
 
+    For a 2-D run, GAN Lab's animations (``ganlab.gif``, and ``ganlab.mp4``
+    with ffmpeg) are drawn into the run first if they are missing.
+
     Returns:
         The path written.
     """
-    page = render_report(run_dir)
+    load_run_config(run_dir)  # a run at all, before anything is drawn into it
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     if not out.parent.is_dir():
         raise UserError(f"directory not found: {out.parent}")
+    if not (Path(run_dir) / "ganlab.gif").is_file():  # gankit train draws only the still
+        from gankit.ganlab import draw_ganlab_run
+
+        draw_ganlab_run(Path(run_dir), animate=True)
+    page = render_report(run_dir)
     atomic_write(out, page)
     return out
 

@@ -56,7 +56,7 @@ def add_parser(commands) -> None:
     train.add_argument("--out", metavar="DIR", help="run directory to create (must not exist)")
     train.add_argument("--runs", metavar="DIR", default="runs", help="parent of generated run directories (runs)")
     train.add_argument("--name", help="run name under --runs (default: <data>-seed<seed>-<time>)")
-    train.add_argument("--no-plots", action="store_true", help="skip the figures (losses.png, samples.png, training.gif, ganlab.png, ganlab.gif)")
+    train.add_argument("--no-plots", action="store_true", help="skip the figures (losses.png, samples.png, training.gif, ganlab.png)")
     train.add_argument("--tensorboard", action="store_true",
                        help="also log losses, metrics and sample images to RUN/tensorboard "
                        "(needs: pip install 'gankit[tensorboard]')")

@@ -30,7 +30,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from scipy import integrate
 from torch import Tensor
 
 
@@ -119,13 +118,15 @@ class CurveTarget:
 
     def _exact_moments(self) -> tuple[Tensor, Tensor]:
         if self._moments is None:
+            from scipy.integrate import quad  # here, not at import: it costs a third of a second
+
             d, width = self.dim, self.high - self.low
 
             def expect(f):  # E over branch and t of f(curve(t)), a scalar
                 total = 0.0
                 for curve in self.branches:
-                    value, _ = integrate.quad(lambda t: f(curve(np.array([t]))[0]), self.low, self.high,
-                                              limit=200, epsabs=1e-13, epsrel=1e-12)
+                    value, _ = quad(lambda t: f(curve(np.array([t]))[0]), self.low, self.high,
+                                    limit=200, epsabs=1e-13, epsrel=1e-12)
                     total += value / width
                 return total / len(self.branches)
 
