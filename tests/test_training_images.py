@@ -178,3 +178,20 @@ def test_recalibrate_batchnorm_is_the_exact_average_of_its_own_samples():
     pre = G.project[0](z).detach()  # (75, C0*s0*s0), the first batch norm's input
     assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-6)
     assert bn.momentum == 0.1 and G.training  # restored
+
+
+def test_gankit_eval_on_an_image_run_reproduces_its_summary(tmp_path, capsys):
+    from gankit.cli import main
+    from gankit.experiment import run_experiment
+
+    config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
+    run_dir = run_experiment(config, out=tmp_path / "run", plots=False, progress=False).run_dir
+    capsys.readouterr()
+    assert main(["eval", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "feature space" in out and "written to" in out
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert evaluation["kind"] == "images"
+    assert evaluation["quality"]["fd"] == pytest.approx(summary["quality"]["fd"], rel=1e-6)
+    assert main(["eval", str(run_dir), "--n", "0"]) == 2

@@ -12,9 +12,11 @@ def add_parser(commands) -> None:
         description="Draw N generated points and N real points the generator never trained on (fresh from "
         "the known target, or the held-out split of a data file), run the MMD, energy, classifier and "
         "discriminator two-sample tests and the Gaussian and mode diagnostics, print a table with a verdict "
-        "and write eval.json into the run.")
+        "and write eval.json into the run. For an image run: the feature-space scores (FD, KID, precision, "
+        "recall, class coverage) of generated vs held-out images, beside the real-halves and noise baselines.")
     p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--n", type=int, default=1000, help="points per side (1000)")
+    p.add_argument("--n", type=int, default=None,
+                   help="points per side (1000); images: generated images per set (the run's quality.n)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the tests (0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh points and the tests (0)")
     p.add_argument("--permutations", type=int, default=999, help="permutations for MMD and energy (999)")
@@ -24,12 +26,38 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gankit.evaluate import json_safe, evaluate_run, format_report, write_report
+    from gankit.runs import read_summary
 
-    report = evaluate_run(args.run, n=args.n, alpha=args.alpha, seed=args.seed, permutations=args.permutations)
+    if args.n is not None and args.n < 1:
+        from gankit.errors import UserError
+
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    if len(read_summary(args.run).get("data_shape", [])) == 3:
+        return _run_images(args)
+    n = 1000 if args.n is None else args.n
+    report = evaluate_run(args.run, n=n, alpha=args.alpha, seed=args.seed, permutations=args.permutations)
     path = write_report(args.run, report)
     if args.json:
         print(json.dumps(json_safe(report), indent=2))
     else:
         print(format_report(report))
+        print(f"written to {path}")
+    return 0
+
+
+def _run_images(args: argparse.Namespace) -> int:
+    """Feature-space quality of an image run (`gankit.metrics.images.evaluate_run`)."""
+    from pathlib import Path
+
+    from gankit.metrics.images import evaluate_run, format_quality
+    from gankit.runs import write_json
+
+    quality = evaluate_run(args.run, n=args.n, seed=args.seed)
+    path = Path(args.run) / "eval.json"
+    write_json(path, {"kind": "images", "quality": quality})
+    if args.json:
+        print(json.dumps(quality, indent=2))
+    else:
+        print(format_quality(quality))
         print(f"written to {path}")
     return 0
