@@ -48,12 +48,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--engines", nargs="+", default=["fast", "general"], choices=["fast", "general"],
+                        help="gankit engines to compare with the baseline (both)")
     args = parser.parse_args()
 
-    rows = {"gankit fast": [], "gankit general": [], "baseline": [], "mle": []}
-    speed = {"gankit fast": [], "gankit general": [], "baseline": []}
+    names = [f"gankit {engine}" for engine in args.engines]
+    rows = {**{name: [] for name in names}, "baseline": [], "mle": []}
+    speed = {**{name: [] for name in names}, "baseline": []}
     for seed in range(args.seeds):
-        for engine in ("fast", "general"):
+        for engine in args.engines:
             config = Config()
             config.train.seed, config.train.engine = seed, engine
             result = train(config)
@@ -64,21 +67,21 @@ def main() -> None:
         speed["baseline"].append(eps)
         m, c = gaussian_fit(data)
         rows["mle"].append(frechet_distance(m, c, TRUE_MEAN, TRUE_COV))
-        print(f"seed {seed:2d}: fd gankit fast {rows['gankit fast'][-1]:.4f}  "
-              f"general {rows['gankit general'][-1]:.4f}  baseline {rows['baseline'][-1]:.4f}", file=sys.stderr)
+        ours = "  ".join(f"{name} {rows[name][-1]:.4f}" for name in names)
+        print(f"seed {seed:2d}: fd {ours}  baseline {rows['baseline'][-1]:.4f}", file=sys.stderr)
 
     report = {name: describe(v) for name, v in rows.items()}
     for name in speed:
         report[name]["examples_per_sec"] = statistics.median(speed[name])
     report["seeds"] = args.seeds
     print(f"fd_to_truth over {args.seeds} seeds    median    p10     p90    examples/sec")
-    for name in ("gankit fast", "gankit general", "baseline", "mle"):
+    for name in (*names, "baseline", "mle"):
         r = report[name]
         eps = f"{r['examples_per_sec']:10.0f}" if "examples_per_sec" in r else ""
         print(f"  {name:24s} {r['median']:8.4f} {r['p10']:7.4f} {r['p90']:7.4f} {eps}")
     rng = np.random.default_rng(0)
     base = np.asarray(rows["baseline"])
-    for name in ("gankit fast", "gankit general"):
+    for name in names:
         ours = np.asarray(rows[name])
         for q, level in (("median", 0.5), ("p90", 0.9)):
             ratio = report[name][q] / report["baseline"][q]

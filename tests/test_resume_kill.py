@@ -21,13 +21,17 @@ from gankit.experiment import run_experiment
 ARGS = ["--n", "200", "--epochs", "15", "--no-plots", "--quiet"]  # 25 batches an epoch, 375 steps
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def _reference(tmp_path_factory, engine: str = "auto"):
     """The uninterrupted run, and how long it took (the window in which kills land)."""
-    config = load_config(None, ["data.n=200", "train.epochs=15"])
+    config = load_config(None, ["data.n=200", "train.epochs=15", f"train.engine={engine}"])
     started = time.monotonic()
     run_dir = run_experiment(config, out=tmp_path_factory.mktemp("ref") / "run", plots=False, progress=False).run_dir
     return run_dir, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _reference(tmp_path_factory)
 
 
 def _weights(run_dir):
@@ -35,9 +39,9 @@ def _weights(run_dir):
             for k, v in load_file(run_dir / f"{role}.safetensors").items()}
 
 
-def kill_and_resume(run, rng: random.Random, window: float) -> dict:
+def kill_and_resume(run, rng: random.Random, window: float, engine: str = "auto") -> dict:
     """Start a run, SIGKILL it at a random moment of its training, resume it in this process."""
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *ARGS, "--out", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *ARGS, "--engine", engine, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list_checkpoints(run) and time.monotonic() < deadline:  # training has started
@@ -55,14 +59,14 @@ def kill_and_resume(run, rng: random.Random, window: float) -> dict:
     return {"killed": True, "after_s": round(killed_after, 3), "resumed_from": last}
 
 
-def _check(tmp_path, reference, n, seed, capsys):
+def _check(tmp_path, reference, n, seed, capsys, engine="auto"):
     rng = random.Random(seed)
     reference, seconds = reference
     expected = _weights(reference)
     outcomes = []
     while len(outcomes) < n:
         run = tmp_path / f"run{len(outcomes)}"
-        outcome = kill_and_resume(run, rng, seconds)
+        outcome = kill_and_resume(run, rng, seconds, engine)
         if not outcome["killed"]:
             import shutil
 
@@ -83,3 +87,9 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, reference, capsys):
 @pytest.mark.slow
 def test_sigkill_then_resume_ten_trials(tmp_path, reference, capsys):
     _check(tmp_path, reference, 10, seed=2026, capsys=capsys)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ten_trials_general_loop(tmp_path_factory, tmp_path, capsys):
+    """The same on the general loop, whose kills land mid-epoch (the fast path checkpoints at epoch ends)."""
+    _check(tmp_path, _reference(tmp_path_factory, "general"), 10, seed=7, capsys=capsys, engine="general")
