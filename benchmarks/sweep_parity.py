@@ -52,7 +52,7 @@ def check_draws(runs: int, general: int) -> None:
                       for s in sweep.states])
     gen = np.array([float((g_params(s.G) - g_params(alone(s.config.train.seed, 1, "general").G)).abs().max())
                     for s in sweep.states[:general]])
-    print(f"1. after one epoch, max |generator param difference|, sweep run vs the same seed alone:")
+    print("1. after one epoch, max |generator param difference|, sweep run vs the same seed alone:")
     print(f"   vs fast path alone, all {runs} seeds:    max {diffs.max():.2e}, median {np.median(diffs):.2e}, "
           f"{int((diffs >= 1e-4).sum())} runs >= 1e-4")
     print(f"   vs general loop alone, {general} seeds:   max {gen.max():.2e}, median {np.median(gen):.2e}, "

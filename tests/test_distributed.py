@@ -1,7 +1,6 @@
 """torchrun on the CPU: N processes with batch B follow one process with batch N*B."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from gankit import Config, build_state, train
-from gankit.objectives import d_loss_bce, g_loss_nonsaturating
 
 
 def test_one_epoch_smoke(tiny_config):

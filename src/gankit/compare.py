@@ -9,6 +9,7 @@ import torch
 
 from gankit.data import load_points
 from gankit.errors import UserError
+from gankit.evaluate import check_test_settings
 from gankit.metrics.twosample import all_tests, check_samples
 
 
@@ -24,12 +25,7 @@ def compare_files(a: str | Path, b: str | Path, alpha: float = 0.05, seed: int =
         ``{"a", "b", "alpha", "seed", "permutations", "tests": [...], "different": bool}``;
         each test has ``rejects`` at level alpha.
     """
-    if not 0 < alpha < 1:
-        raise UserError(f"--alpha must be in (0, 1), got {alpha}")
-    if seed < 0:
-        raise UserError(f"--seed must be non-negative, got {seed}")
-    if permutations < 1:
-        raise UserError(f"--permutations must be at least 1, got {permutations}")
+    check_test_settings(alpha, seed, permutations)
     x, y = load_points(a), load_points(b)
     for path, points in ((a, x), (b, y)):
         if points.shape[0] < 4:

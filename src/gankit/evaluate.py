@@ -44,6 +44,16 @@ def stream(seed: int, name: str) -> torch.Generator:
 
 
 @torch.no_grad()
+def check_test_settings(alpha: float, seed: int, permutations: int) -> None:
+    """The settings shared by ``gankit eval`` and ``gankit twosample``; a `UserError` names a bad one."""
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha must be in (0, 1), got {alpha}")
+    if seed < 0:
+        raise UserError(f"--seed must be non-negative, got {seed}")
+    if permutations < 1:
+        raise UserError(f"--permutations must be at least 1, got {permutations}")
+
+
 def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: int = 0,
                  permutations: int = 999) -> dict[str, Any]:
     """Test a saved run's generator against real points it never trained on.
@@ -61,12 +71,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
     """
     if n < 4:
         raise UserError(f"--n must be at least 4, got {n}")
-    if not 0 < alpha < 1:
-        raise UserError(f"--alpha must be in (0, 1), got {alpha}")
-    if seed < 0:
-        raise UserError(f"--seed must be non-negative, got {seed}")
-    if permutations < 1:
-        raise UserError(f"permutations must be at least 1, got {permutations}")
+    check_test_settings(alpha, seed, permutations)
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     if not (run_dir / "generator.safetensors").is_file():

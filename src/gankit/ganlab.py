@@ -16,7 +16,6 @@ training loop; `gankit.callbacks.Snapshots` records them per epoch with
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 from typing import Callable, Sequence

@@ -18,7 +18,6 @@ def summarize(state, examples_per_sec: float) -> dict[str, Any]:
     """The run's ``summary.json`` contents (see README for every key)."""
     if len(state.dataset.shape) == 3:
         return summarize_images(state, examples_per_sec)
-    history = state.history
     cfg = state.config
     G = state.G
     was_training = G.training
@@ -27,15 +26,7 @@ def summarize(state, examples_per_sec: float) -> dict[str, Any]:
     G.train(was_training)
     mle_mean, mle_cov = gaussian_fit(state.dataset.train)
     summary: dict[str, Any] = {
-        "loss_d": history[-1]["loss_d"] if history else None,
-        "loss_g": history[-1]["loss_g"] if history else None,
-        "examples_per_sec": examples_per_sec,
-        "train_seconds": state.train_seconds,
-        "seed": cfg.train.seed,
-        "epochs": state.epoch,
-        "steps": state.step,
-        "data": state.dataset.source,
-        "n_train": int(state.dataset.train.shape[0]),
+        **_run_facts(state, examples_per_sec),
         "generated_mean": gen_mean.tolist(),
         "generated_cov": gen_cov.tolist(),
         "generated_exact": exact,
@@ -78,21 +69,28 @@ def summarize_images(state, examples_per_sec: float) -> dict[str, Any]:
         n_classes=cfg.model.n_classes if cfg.model.conditional else 0, cache_dir=cfg.quality.cache_dir or None,
         kid_subsets=cfg.quality.kid_subsets, kid_subset_size=cfg.quality.kid_subset_size,
         fd_sets=cfg.quality.fd_sets)
+    return {
+        **_run_facts(state, examples_per_sec),
+        "n_heldout": int(state.dataset.heldout.shape[0]) if state.dataset.heldout is not None else 0,
+        "classes": list(state.dataset.classes),
+        "sampled_from": "G_ema" if state.G_ema is not None else "G",
+        "quality": quality,
+    }
+
+
+def _run_facts(state, examples_per_sec: float) -> dict[str, Any]:
+    """What every summary opens with: final losses, speed, seed and counts."""
     last = state.history[-1] if state.history else {}
     return {
         "loss_d": last.get("loss_d"),
         "loss_g": last.get("loss_g"),
         "examples_per_sec": examples_per_sec,
         "train_seconds": state.train_seconds,
-        "seed": cfg.train.seed,
+        "seed": state.config.train.seed,
         "epochs": state.epoch,
         "steps": state.step,
         "data": state.dataset.source,
         "n_train": int(state.dataset.train.shape[0]),
-        "n_heldout": int(state.dataset.heldout.shape[0]) if state.dataset.heldout is not None else 0,
-        "classes": list(state.dataset.classes),
-        "sampled_from": "G_ema" if state.G_ema is not None else "G",
-        "quality": quality,
     }
 
 

@@ -39,16 +39,11 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     import statistics
 
-    from gankit.commands.train import TRAIN_FLAGS, _json_text
+    from gankit.commands.train import flag_overrides
     from gankit.config import load_config
     from gankit.sweep import parse_grid, run_sweep_dir
 
-    overrides = list(args.set)
-    for flag, (key, _, _) in TRAIN_FLAGS.items():
-        value = getattr(args, flag.lstrip("-").replace("-", "_"))
-        if value is not None:
-            overrides.append(f"{key}={_json_text(value)}")
-    base = load_config(args.config, overrides)
+    base = load_config(args.config, flag_overrides(args))
     grid = parse_grid(args.grid, base)
     run_dir, result = run_sweep_dir(base, grid, args.seeds, out=args.out, root=args.runs, name=args.name,
                                     plots=not args.no_plots, progress=False if args.no_progress else None)

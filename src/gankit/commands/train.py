@@ -69,14 +69,21 @@ def add_parser(commands) -> None:
                      "Under torchrun, --batch-size is the per-process batch")
     train.set_defaults(handler=run)
 
-def run(args: argparse.Namespace) -> int:
-    from gankit.presets import resolve_config
 
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` items, then one ``key=value`` per `TRAIN_FLAGS` flag given."""
     overrides = list(args.set)
     for flag, (key, _, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             overrides.append(f"{key}={_json_text(value)}")
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.presets import resolve_config
+
+    overrides = flag_overrides(args)
     for flag, (keys, _) in MULTI_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:

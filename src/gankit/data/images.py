@@ -232,18 +232,16 @@ def _load_npz(path: Path) -> tuple[Tensor, Tensor | None]:
 
 def make_image_dataset(cfg, generator: torch.Generator):
     """A `Dataset` of images for a `DataConfig`; ``cfg.holdout`` of them held out by a permutation from ``generator``."""
-    from gankit.data.points import Dataset
+    from gankit.data.points import Dataset, holdout_split
 
     images, labels, classes = load_images(cfg.source, cfg.resolution, cfg.skip_corrupt)
     heldout = heldout_labels = None
-    if cfg.holdout > 0:
-        n_out = max(1, int(round(len(images) * cfg.holdout)))
-        if len(images) - n_out < 2:
-            raise UserError(f"{cfg.source}: too few images ({len(images)}) for a holdout of {cfg.holdout}")
-        order = torch.randperm(len(images), generator=generator)
-        heldout, images = images[order[:n_out]], images[order[n_out:]]
+    split = holdout_split(len(images), cfg.holdout, generator, f"{cfg.source}: too few images")
+    if split is not None:
+        kept, out = split
+        heldout, images = images[out], images[kept]
         if labels is not None:
-            heldout_labels, labels = labels[order[:n_out]], labels[order[n_out:]]
+            heldout_labels, labels = labels[out], labels[kept]
     return Dataset(images, heldout, None, cfg.source, labels=labels, heldout_labels=heldout_labels,
                    classes=classes)
 

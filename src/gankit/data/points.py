@@ -104,17 +104,29 @@ def make_dataset(cfg, generator: torch.Generator) -> Dataset:
     if cfg.source.lower().endswith((".csv", ".npy", ".txt")) or Path(cfg.source).exists():
         points = load_points(cfg.source)
         heldout = None
-        if cfg.holdout > 0:
-            n_out = max(1, int(round(len(points) * cfg.holdout)))
-            if len(points) - n_out < 2:
-                raise UserError(f"{cfg.source}: too few points ({len(points)}) for a holdout of {cfg.holdout}")
-            order = torch.randperm(len(points), generator=generator)
-            heldout, points = points[order[:n_out]], points[order[n_out:]]
+        split = holdout_split(len(points), cfg.holdout, generator, f"{cfg.source}: too few points")
+        if split is not None:
+            heldout, points = points[split[1]], points[split[0]]
         return Dataset(points, heldout, None, cfg.source)
     raise UserError(
         f"unknown data source '{cfg.source}': not a named target ({', '.join(sorted(TARGETS))}) "
         "nor an existing .csv/.npy file"
     )
+
+
+def holdout_split(n: int, holdout: float, generator: torch.Generator, too_few: str) -> tuple[Tensor, Tensor] | None:
+    """Indices (kept, held out) of a random ``holdout`` fraction of ``n`` examples, or None for no holdout.
+
+    One permutation is drawn from ``generator``; ``too_few`` begins the error
+    when fewer than 2 examples would be left to train on.
+    """
+    if holdout <= 0:
+        return None
+    n_out = max(1, int(round(n * holdout)))
+    if n - n_out < 2:
+        raise UserError(f"{too_few} ({n}) for a holdout of {holdout}")
+    order = torch.randperm(n, generator=generator)
+    return order[n_out:], order[:n_out]
 
 
 def load_points(path: str | Path) -> Tensor:
