@@ -73,3 +73,14 @@ def test_bad_npy(tmp_path):
 def test_unknown_source():
     with pytest.raises(UserError, match="unknown data source 'nowhere'"):
         make_dataset(DataConfig(source="nowhere"), torch.Generator())
+
+
+def test_errors_name_the_line_of_the_file(tmp_path):
+    """With a header and blank lines, the row in a message is the line to open in an editor."""
+    path = tmp_path / "h.csv"
+    path.write_text("x,y\n1,2\n\nnan,3\n")
+    with pytest.raises(UserError, match=r"non-finite value nan at row 4, column 1"):
+        load_points(path)
+    path.write_text("x,y\n\n1,2\n3,oops\n")
+    with pytest.raises(UserError, match=r"non-numeric value 'oops' at row 4, column 2"):
+        load_points(path)

@@ -144,10 +144,11 @@ def load_points(path: str | Path) -> Tensor:
         raise UserError(f"data file not found: {path}")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
+    lines = None  # for a CSV, the file line of each point, so errors point into the file
     if path.suffix.lower() == ".npy":
         array = _read_npy(path)
     else:
-        array = _read_csv(path)
+        array, lines = _read_csv(path)
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] == 0:
@@ -157,7 +158,8 @@ def load_points(path: str | Path) -> Tensor:
     bad = ~np.isfinite(array)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        raise UserError(f"{path}: non-finite value {array[row, col]} at row {row + 1}, column {col + 1}")
+        where = lines[row] if lines is not None else row + 1
+        raise UserError(f"{path}: non-finite value {array[row, col]} at row {where}, column {col + 1}")
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
@@ -176,12 +178,14 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path) -> tuple[np.ndarray, list[int]]:
+    """The values and, for each of their rows, its line in the file (errors name file lines)."""
     try:
         text = path.read_text()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text CSV file") from None
-    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    numbered = [(i, r) for i, r in enumerate(csv.reader(text.splitlines()), start=1) if any(c.strip() for c in r)]
+    rows = [r for _, r in numbered]
     if not rows:
         raise UserError(f"{path}: file has no data rows")
     first = 0
@@ -191,7 +195,7 @@ def _read_csv(path: Path) -> np.ndarray:
             raise UserError(f"{path}: file has a header but no data rows")
     width = len(rows[first])
     values = []
-    for i, row in enumerate(rows[first:], start=first + 1):
+    for i, row in numbered[first:]:
         if len(row) != width:
             raise UserError(f"{path}: row {i} has {len(row)} columns, expected {width}")
         parsed = []
@@ -200,7 +204,7 @@ def _read_csv(path: Path) -> np.ndarray:
                 raise UserError(f"{path}: non-numeric value {cell.strip()!r} at row {i}, column {j}")
             parsed.append(float(cell))
         values.append(parsed)
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64), [i for i, _ in numbered[first:]]
 
 
 def _is_number(cell: str) -> bool:
