@@ -5,7 +5,7 @@ batch 8), interleaved over several repeats, median examples/sec each:
 
 - ``before``: the training loop as it was before checkpoints and guards
   (``src/gankit/training.py`` at commit b77164a, read from git);
-- ``no check``: this loop with `gankit.guard.check_step` replaced by a no-op;
+- ``no check``: this loop with `gankit.engines.guard.check_step` replaced by a no-op;
 - ``now``: this loop as shipped (a finite check and a stop check every step).
 
 examples/sec counts the training steps only, as ``gankit train`` reports it;
@@ -29,7 +29,7 @@ import torch
 
 from gankit import Config
 from gankit import guard, training
-from gankit.checkpoint import Checkpoint
+from gankit.runs.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def main() -> None:
     # The per-step additions alone, timed directly (robust to a busy machine): the check, and
     # calling on_step_end on the default run's four callbacks.
     state = training.build_state(Config())
-    state.sum_d, state.sum_g = torch.tensor(1.0), torch.tensor(2.0)
+    state.sums.d, state.sums.g = torch.tensor(1.0), torch.tensor(2.0)
     loss = torch.tensor(0.5)
     calls = 200_000
     started = time.perf_counter()

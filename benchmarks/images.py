@@ -10,7 +10,7 @@
    shows what the average costs.
 2. ``fd``: trains the dcgan preset and, every ``--every`` epochs, measures the
    feature-space FD of G_ema against the held-out digits; prints the training
-   seconds (the clock of `gankit.training.train`, evaluation excluded) at
+   seconds (the clock of `gankit.engines.training.train`, evaluation excluded) at
    which FD first falls to ``--target`` times the real-halves FD.
 
     python benchmarks/images.py speed [--epochs 3] [--repeats 3]
@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gankit import build_state, train
 from gankit.presets import preset_config
-from gankit.training import Callback
+from gankit.engines.state import Callback
 
 
 def digits_config(epochs: int, ema: float = 0.0):

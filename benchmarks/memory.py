@@ -23,7 +23,7 @@ CODE = {
                                  "from baseline import train_baseline; train_baseline(0)",
     "gankit fast path": "from gankit import Config, train; c = Config(); c.train.engine = 'fast'; train(c)",
     "gankit general loop": "from gankit import Config, train; c = Config(); c.train.engine = 'general'; train(c)",
-    "gankit sweep, {runs} runs": "from gankit import Config; from gankit.sweep import run_sweep; "
+    "gankit sweep, {runs} runs": "from gankit import Config; from gankit.engines.sweep import run_sweep; "
                                  "run_sweep(Config(), [], seeds={runs}, progress=False)",
 }
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line  # noqa: E402
 
 from gankit import Config, train  # noqa: E402
-from gankit.sweep import run_sweep  # noqa: E402
+from gankit.engines.sweep import run_sweep  # noqa: E402
 
 
 def g_params(net) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Measures, in this one process: the baseline's single-run examples/sec (the
 chapter's plain loop, median of ``--baseline-reps`` runs), then a sweep of
-``--runs`` seeds through `gankit.sweep.run_sweep` (no files), timing the whole
+``--runs`` seeds through `gankit.engines.sweep.run_sweep` (no files), timing the whole
 call (building every run, training, every run's diagnostics) and the training
 alone. The issue asks: wall time < 60 s, aggregate >= 150x the baseline.
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import baseline_speeds, machine_line  # noqa: E402
 
 from gankit import Config  # noqa: E402
-from gankit.sweep import run_sweep  # noqa: E402
+from gankit.engines.sweep import run_sweep  # noqa: E402
 
 
 def main() -> None:

@@ -26,15 +26,15 @@ FIGURES = ["losses.png", "samples.png", "ganlab.png", "ganlab.gif"]
 
 def documented():
     """The objects whose docstrings the guide quotes, by section."""
-    import gankit.ganlab
+    import gankit.viz.ganlab
     import gankit.objectives
-    import gankit.report
-    import gankit.tensorboard
+    import gankit.viz.report
+    import gankit.viz.tensorboard
     from gankit import config, live
     from gankit.data import points
-    from gankit.export import export_onnx
+    from gankit.runs.export import export_onnx
     from gankit.metrics import gaussian
-    from gankit.summary import summarize
+    from gankit.metrics.summary import summarize
 
     return {
         "data": [config.DataConfig, points.load_points],
@@ -43,9 +43,9 @@ def documented():
                        gankit.objectives.g_loss_nonsaturating, gankit.objectives.g_loss_minimax],
         "training": [config.TrainConfig],
         "evaluation": [gaussian, gaussian.generator_gaussian, summarize],
-        "pictures": [live.LivePlot, gankit.ganlab],
-        "reports": [gankit.report.render_report],
-        "interop": [gankit.tensorboard, export_onnx],
+        "pictures": [live.LivePlot, gankit.viz.ganlab],
+        "reports": [gankit.viz.report.render_report],
+        "interop": [gankit.viz.tensorboard, export_onnx],
     }
 
 

@@ -22,7 +22,7 @@ def _seed_everything():
 def default_run(tmp_path_factory):
     """One run of the chapter's default experiment with every file, shared by the
     report, export and GAN Lab tests (about 10 s, paid once)."""
-    from gankit.experiment import run_experiment
+    from gankit.runs.experiment import run_experiment
 
     out = tmp_path_factory.mktemp("default") / "run"
     run_experiment(Config(), out=out, progress=False)

@@ -6,12 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gankit.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, read_checkpoint, save_checkpoint
+from gankit.runs.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, read_checkpoint, save_checkpoint
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.experiment import resume_experiment, run_experiment
-from gankit.guard import Interrupted
-from gankit.training import Callback, build_state, train
+from gankit.runs.experiment import resume_experiment, run_experiment
+from gankit.engines.guard import Interrupted
+from gankit.engines.state import Callback
+from gankit.engines.training import build_state, train
 
 
 class StopAt(Callback):

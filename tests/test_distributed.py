@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from gankit.config import Config
-from gankit.experiment import run_experiment
+from gankit.runs.experiment import run_experiment
 
 
 def _free_port() -> int:
@@ -52,7 +52,7 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path):
     ddp = _weights(tmp_path / "ddp")
     assert _max_diff(ddp, _weights(single)) < 1e-5
     assert _max_diff(ddp, _weights(half)) > 1e-3  # the per-process batch alone is another trajectory
-    from gankit.checkpoint import list_checkpoints, read_checkpoint
+    from gankit.runs.checkpoint import list_checkpoints, read_checkpoint
 
     _, meta = read_checkpoint(list_checkpoints(tmp_path / "ddp")[-1])
     assert meta["world_size"] == 2 and meta["step"] == 125 and meta["config"]["train"]["batch_size"] == 4
@@ -77,7 +77,7 @@ def test_sigterm_to_torchrun_then_resume_is_bitwise_identical(tmp_path):
     import signal
     import time
 
-    from gankit.checkpoint import list_checkpoints
+    from gankit.runs.checkpoint import list_checkpoints
 
     args = ["--set", "data.n=400", "--epochs", "30", "--batch-size", "4", "--no-plots", "--quiet"]
     assert _torchrun(2, *args, "--out", str(tmp_path / "ref")).returncode == 0

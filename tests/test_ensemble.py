@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.ensemble import Adam, FlatMLP
+from gankit.engines.bridge import load, store
+from gankit.engines.ensemble import Adam, FlatMLP
 from gankit.models.mlp import MLP
 
 
@@ -14,7 +15,7 @@ def test_mlp_backward_matches_autograd(activation):
     nets = [MLP(3, [5, 4], 2, activation) for _ in range(2)]  # R = 2 runs, different weights
     flat = FlatMLP([3, 5, 4, 2], activation, runs=2)
     for r, net in enumerate(nets):
-        flat.load(r, net)
+        load(flat, r, net)
     x = torch.randn(2, 6, 3, requires_grad=True)  # (R, M, in)
     upstream = torch.randn(2, 6, 2)  # d loss / d output
     outputs = flat.forward(x.detach().numpy())
@@ -36,9 +37,9 @@ def test_mlp_backward_matches_autograd(activation):
 def test_flat_views_write_through_and_store_back():
     net = MLP(2, [3], 1)
     flat = FlatMLP([2, 3, 1], "tanh", runs=1)
-    flat.load(0, net)
+    load(flat, 0, net)
     flat.theta += 1.0  # an update of the flat array is an update of every layer
-    flat.store(0, net)
+    store(flat, 0, net)
     assert torch.allclose(net[0].weight, torch.from_numpy(flat.W[0][0].T.copy()))
     assert net[2].bias.item() == pytest.approx(float(flat.b[1][0, 0, 0]))
 

@@ -7,7 +7,7 @@ import torch
 from gankit.cli import main
 from gankit.config import Config
 from gankit.data import make_dataset
-from gankit.evaluate import evaluate_run, stream
+from gankit.metrics.evaluate import evaluate_run, stream
 
 TINY = ["--n", "64", "--epochs", "2", "--no-plots", "--quiet"]
 FAST = ["--n", "120", "--permutations", "99"]

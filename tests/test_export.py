@@ -6,8 +6,8 @@ import torch
 
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.export import export_onnx
-from gankit.runs import load_network
+from gankit.runs.export import export_onnx
+from gankit.runs.files import load_network
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -38,7 +38,7 @@ def test_onnx_generator_matches_pytorch_on_1000_latent_vectors(default_run, tmp_
 def test_mlp_generator_and_metadata(tmp_path, tiny_config):
     import onnx
 
-    from gankit.experiment import run_experiment
+    from gankit.runs.experiment import run_experiment
 
     tiny_config.model.generator = "mlp"
     tiny_config.model.latent_dim = 3

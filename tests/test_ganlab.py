@@ -6,12 +6,12 @@ from matplotlib.quiver import Quiver
 from PIL import Image
 from torch import nn
 
-from gankit.callbacks import Snapshots
+from gankit.runs.callbacks import Snapshots
 from gankit.errors import UserError
-from gankit.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
+from gankit.viz.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
 from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
-from gankit.runs import load_tensors
-from gankit.training import train
+from gankit.runs.files import load_tensors
+from gankit.engines.training import train
 
 
 def _linear_D(w, c):
@@ -98,7 +98,7 @@ def test_bad_requests_get_clear_errors(default_run, tmp_path, monkeypatch):
         plot_ganlab({k: v for k, v in snapshots.items() if k != "surface"})
     with pytest.raises(UserError, match=r"must end in \.gif or \.mp4"):
         animate_ganlab(snapshots, tmp_path / "a.avi")
-    monkeypatch.setattr("gankit.ganlab.shutil.which", lambda name: None)
+    monkeypatch.setattr("gankit.viz.ganlab.shutil.which", lambda name: None)
     with pytest.raises(UserError, match="needs ffmpeg"):
         animate_ganlab(snapshots, tmp_path / "a.mp4")
     assert not (tmp_path / "a.mp4").exists()

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-from gankit.checkpoint import list_checkpoints, load_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
-from gankit.guard import EXIT_DIVERGED, Diverged, all_finite
-from gankit.training import build_state, train
+from gankit.engines.guard import EXIT_DIVERGED, Diverged, all_finite
+from gankit.engines.training import build_state, train
 
 
 def test_divergence_stops_at_the_first_non_finite_step(tiny_config):
@@ -24,7 +24,7 @@ def test_divergence_stops_at_the_first_non_finite_step(tiny_config):
         def on_train_end(self, state): ...
 
         def on_step_end(self, state):
-            steps.append((state.step, state.sum_d.item(), state.sum_g.item()))
+            steps.append((state.step, state.sums.d.item(), state.sums.g.item()))
 
     with pytest.raises(Diverged, match=r"training diverged at epoch 1, step \d+ .*learning rate too high") as info:
         train(tiny_config, [Watch()])
@@ -116,8 +116,9 @@ def _assert_resumable(run, err):
 
 def test_fast_path_hands_a_non_finite_epoch_to_the_general_loop(tiny_config):
     """The fast path checks once per epoch; the general loop then redoes the epoch and names the step."""
-    from gankit.guard import Diverged
-    from gankit.training import Callback, train
+    from gankit.engines.guard import Diverged
+    from gankit.engines.state import Callback
+    from gankit.engines.training import train
 
     class Poison(Callback):
         def on_train_start(self, state):

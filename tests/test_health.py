@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import torch
 
 from gankit.config import Config
-from gankit.health import HealthMonitor, diversity
+from gankit.runs.health import HealthMonitor, diversity
 
 
 def _state(history, loss="nonsaturating"):
@@ -53,7 +53,7 @@ def test_collapse_and_class_coverage():
 
 def test_a_collapsed_generator_is_flagged_in_training(tmp_path, monkeypatch):
     """A G whose output ignores z has zero diversity: flagged once past the first epochs."""
-    from gankit.training import train
+    from gankit.engines.training import train
     from imagefixtures import write_idx_folder
     from test_training_images import tiny_image_config
 

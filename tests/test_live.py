@@ -5,8 +5,8 @@ import types
 import pytest
 from PIL import Image
 
-from gankit.live import LivePlot, in_notebook
-from gankit.training import train
+from gankit.viz.live import LivePlot, in_notebook
+from gankit.engines.training import train
 
 
 class FakeDisplay:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.plots import animate_samples, plot_losses, plot_samples
+from gankit.viz.plots import animate_samples, plot_losses, plot_samples
 
 
 def _snapshots(dim: int, epochs: int = 3, surface: bool = True):

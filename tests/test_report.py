@@ -11,7 +11,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.report import flatten, render_report, write_report
+from gankit.viz.report import flatten, render_report, write_report
 
 BROWSER_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--no-first-run", "--disable-component-update", "--disable-sync",
@@ -21,7 +21,7 @@ BROWSER_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
 @pytest.fixture(scope="module")
 def _tiny_run(tmp_path_factory):
     from gankit import Config
-    from gankit.experiment import run_experiment
+    from gankit.runs.experiment import run_experiment
 
     config = Config()
     config.data.n, config.train.epochs = 64, 2
@@ -61,7 +61,7 @@ def test_eval_json_is_rendered_generically(tiny_run):
 
 
 def test_runs_without_figures_say_so(tmp_path, tiny_config):
-    from gankit.experiment import run_experiment
+    from gankit.runs.experiment import run_experiment
 
     run = run_experiment(tiny_config, out=tmp_path / "run", plots=False, progress=False).run_dir
     page = render_report(run)

@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gankit.checkpoint import list_checkpoints
+from gankit.runs.checkpoint import list_checkpoints
 from gankit.cli import main
 from gankit.config import load_config
-from gankit.experiment import run_experiment
+from gankit.runs.experiment import run_experiment
 
 ARGS = ["--n", "200", "--epochs", "15", "--no-plots", "--quiet"]  # 25 batches an epoch, 375 steps
 

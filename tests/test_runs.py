@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from gankit.errors import UserError
-from gankit.experiment import run_experiment
-from gankit.runs import create_run_dir, load_network, save_tensors
-from gankit.sample import sample_run, write_points
+from gankit.runs.experiment import run_experiment
+from gankit.runs.files import create_run_dir, load_network, save_tensors
+from gankit.runs.sample import sample_run, write_points
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import torch
 from gankit import Config, train
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.sweep import ROW_METRICS, csv_columns, parse_grid, run_sweep, run_sweep_dir
+from gankit.engines.sweep import ROW_METRICS, csv_columns, parse_grid, run_sweep, run_sweep_dir
 
 
 def tiny() -> Config:

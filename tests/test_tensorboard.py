@@ -39,7 +39,7 @@ def test_tensorboard_logs_losses_metrics_and_images(tmp_path, capsys):
 
 def test_missing_extra_is_a_clear_error_and_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
-    from gankit.tensorboard import require_tensorboard
+    from gankit.viz.tensorboard import require_tensorboard
 
     with pytest.raises(UserError, match=r"pip install 'gankit\[tensorboard\]'"):
         require_tensorboard()

@@ -7,7 +7,7 @@ import torch
 
 from gankit import Config, build_state, train
 from gankit.errors import UserError
-from gankit.training import update_ema
+from gankit.engines.general import update_ema
 from imagefixtures import write_idx_folder, write_image_folder
 
 
@@ -166,13 +166,13 @@ def test_cli_skip_corrupt_flag(tmp_path, capsys):
 
 def test_recalibrate_batchnorm_is_the_exact_average_of_its_own_samples():
     from gankit.models.dcgan import DCGANGenerator
-    from gankit.training import recalibrate_batchnorm
+    from gankit.engines.general import recalibrate_batchnorm
 
     G = DCGANGenerator(4, 1, 8, 4)
     G.init_weights(0.02, torch.Generator().manual_seed(0))
     bn = G.project[1]
     bn.running_mean.fill_(5.0)  # stale statistics, as copied from another network
-    recalibrate_batchnorm(G, 4, seed=3, n=75, batch_size=25)
+    recalibrate_batchnorm(G, 4, torch.Generator().manual_seed(3), n=75, batch_size=25)
     rng = torch.Generator().manual_seed(3)
     z = torch.cat([torch.randn(25, 4, generator=rng) for _ in range(3)])
     pre = G.project[0](z).detach()  # (75, C0*s0*s0), the first batch norm's input
@@ -182,7 +182,7 @@ def test_recalibrate_batchnorm_is_the_exact_average_of_its_own_samples():
 
 def test_gankit_eval_on_an_image_run_reproduces_its_summary(tmp_path, capsys):
     from gankit.cli import main
-    from gankit.experiment import run_experiment
+    from gankit.runs.experiment import run_experiment
 
     config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
     run_dir = run_experiment(config, out=tmp_path / "run", plots=False, progress=False).run_dir

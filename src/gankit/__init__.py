@@ -9,6 +9,9 @@ The chapter's experiment in a few lines::
 Names are imported on first use, so ``gankit --help`` does not load torch.
 """
 
+import importlib.abc
+import importlib.util
+import sys
 from importlib import import_module
 
 _EXPORTS = {
@@ -18,13 +21,35 @@ _EXPORTS = {
     "TrainConfig": "gankit.config",
     "load_config": "gankit.config",
     "UserError": "gankit.errors",
-    "train": "gankit.training",
-    "build_state": "gankit.training",
-    "Callback": "gankit.training",
-    "TrainResult": "gankit.training",
-    "run_experiment": "gankit.experiment",
-    "sample_run": "gankit.sample",
+    "train": "gankit.engines.training",
+    "build_state": "gankit.engines.training",
+    "Callback": "gankit.engines.state",
+    "TrainState": "gankit.engines.state",
+    "TrainResult": "gankit.engines.training",
+    "run_experiment": "gankit.runs.experiment",
+    "sample_run": "gankit.runs.sample",
 }
+
+# Module paths from before the packages by role, kept importable because the
+# notebook, the guide and users' scripts name them: old path -> where it lives.
+MODULE_ALIASES = {"gankit.ganlab": "gankit.viz.ganlab", "gankit.live": "gankit.viz.live"}
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module path in `MODULE_ALIASES` as the module it now names (the same object)."""
+
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name in MODULE_ALIASES else None
+
+    def create_module(self, spec):
+        return import_module(MODULE_ALIASES[spec.name])
+
+    def exec_module(self, module):
+        pass  # already executed under its own name
+
+
+if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
+    sys.meta_path.append(_AliasFinder())
 
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
@@ -33,6 +58,8 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
+    if f"gankit.{name}" in MODULE_ALIASES:
+        return import_module(f"gankit.{name}")
     raise AttributeError(f"module 'gankit' has no attribute {name!r}")
 
 

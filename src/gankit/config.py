@@ -22,7 +22,7 @@ from gankit.errors import UserError
 # The chapter's data: X ~ N(0, I_2), data = X A + b, so data ~ N(b, A^T A).
 CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
-# Training engines (see gankit.training.train and gankit.fast).
+# Training engines (see gankit.engines.training.train and gankit.engines.fast).
 ENGINES = ("auto", "general", "fast")
 
 
@@ -144,7 +144,7 @@ class TrainConfig:
             sampling and evaluation (0: off; e.g. 0.999).
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
-            (the hand-written step of gankit.fast; an error where it does not apply).
+            (the hand-written step of gankit.engines.fast; an error where it does not apply).
     """
 
     epochs: int = 20

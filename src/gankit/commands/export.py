@@ -17,7 +17,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.export import export_onnx
+    from gankit.runs.export import export_onnx
 
     path = export_onnx(args.run, args.onnx)
     print(f"generator written to {path}", file=sys.stderr)

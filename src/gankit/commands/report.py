@@ -17,7 +17,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.report import write_report
+    from gankit.viz.report import write_report
 
     path = write_report(args.run, args.out)
     print(f"report written to {path}", file=sys.stderr)

@@ -24,7 +24,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sample import sample_run, write_images, write_points
+    from gankit.runs.sample import sample_run, write_images, write_points
 
     if args.n < 1:
         raise UserError(f"-n must be at least 1, got {args.n}")

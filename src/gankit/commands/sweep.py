@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gankit.commands.train import flag_overrides
     from gankit.config import load_config
-    from gankit.sweep import parse_grid, run_sweep_dir
+    from gankit.engines.sweep import parse_grid, run_sweep_dir
 
     base = load_config(args.config, flag_overrides(args))
     grid = parse_grid(args.grid, base)

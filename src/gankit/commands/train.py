@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from gankit.experiment import resume_experiment, run_experiment
-    from gankit.guard import EXIT_DIVERGED, EXIT_SIGNAL, Diverged, Interrupted, stop_on_signals
-    from gankit.summary import format_table
+    from gankit.runs.experiment import resume_experiment, run_experiment
+    from gankit.engines.guard import EXIT_DIVERGED, EXIT_SIGNAL, Diverged, Interrupted, stop_on_signals
+    from gankit.metrics.summary import format_table
 
     if preset and not args.quiet:
         print(f"preset: {preset}")
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gankit: error: {err}{where}", file=sys.stderr)
         return EXIT_DIVERGED
     finally:
-        from gankit.distributed import destroy_process_group
+        from gankit.engines.distributed import destroy_process_group
 
         destroy_process_group()
     if output.run_dir is None:  # a torchrun rank other than 0: rank 0 reports
@@ -156,7 +156,7 @@ def _resume_config(args: argparse.Namespace, overrides: list[str]):
     """The run's own config; options that would change it are refused."""
     from gankit.config import Config
     from gankit.errors import UserError
-    from gankit.runs import load_run_config
+    from gankit.runs.files import load_run_config
 
     if args.out or args.name:
         raise UserError("--resume continues the run in place; drop --out / --name")

@@ -21,7 +21,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.compare import compare_files, format_comparison
+    from gankit.metrics.compare import compare_files, format_comparison
 
     result = compare_files(args.a, args.b, alpha=args.alpha, seed=args.seed, permutations=args.permutations)
     print(json.dumps(result, indent=2) if args.json else format_comparison(result))

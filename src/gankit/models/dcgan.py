@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from gankit.errors import UserError
+from gankit.models.mlp import LEAKY_SLOPE
 
 
 def layout(resolution: int) -> tuple[int, int]:
@@ -145,10 +146,10 @@ class DCGANDiscriminator(nn.Module):
                  n_classes: int = 0):
         super().__init__()
         s0, n_down = layout(resolution)
-        layers: list[nn.Module] = [_sn(nn.Conv2d(channels, width, 3, 1, 1), spectral_norm), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [_sn(nn.Conv2d(channels, width, 3, 1, 1), spectral_norm), nn.LeakyReLU(LEAKY_SLOPE)]
         c = width
         for _ in range(n_down):
-            layers += [_sn(nn.Conv2d(c, 2 * c, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2)]
+            layers += [_sn(nn.Conv2d(c, 2 * c, 4, 2, 1), spectral_norm), nn.LeakyReLU(LEAKY_SLOPE)]
             c *= 2
         layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)

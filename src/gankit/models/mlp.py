@@ -13,10 +13,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+LEAKY_SLOPE = 0.2  # of "leaky_relu", here and in the fast path's hand-written step
+# Activations of "mlp" networks by name (the fast path implements some of them by hand).
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
     "elu": nn.ELU,
     "gelu": nn.GELU,
 }

@@ -9,7 +9,7 @@ import torch
 
 from gankit.data import load_points
 from gankit.errors import UserError
-from gankit.evaluate import check_test_settings
+from gankit.metrics.evaluate import check_test_settings
 from gankit.metrics.twosample import all_tests, check_samples
 
 

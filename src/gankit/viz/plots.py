@@ -136,8 +136,8 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
 
 def draw_run(run_dir: Path) -> list[Path]:
     """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
-    still, ``ganlab.png``) from a run's records. `gankit.report` adds GAN Lab's animations."""
-    from gankit.runs import load_tensors, read_metrics
+    still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations."""
+    from gankit.runs.files import load_tensors, read_metrics
 
     run_dir = Path(run_dir)
     written = []
@@ -151,7 +151,7 @@ def draw_run(run_dir: Path) -> list[Path]:
         plot_samples(snapshots, -1, run_dir / "samples.png")
         animate_samples(snapshots, run_dir / "training.gif")
         written += [run_dir / "samples.png", run_dir / "training.gif"]
-        from gankit.ganlab import draw_ganlab_run
+        from gankit.viz.ganlab import draw_ganlab_run
 
         written += draw_ganlab_run(run_dir, animate=False)
     return written

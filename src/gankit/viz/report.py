@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import UserError
-from gankit.runs import atomic_write, load_run_config, read_metrics, read_summary
+from gankit.runs.files import atomic_write, load_run_config, read_metrics, read_summary
 
 # (file, caption), in the order the page shows them.
 FIGURES = [
@@ -205,7 +205,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not out.parent.is_dir():
         raise UserError(f"directory not found: {out.parent}")
     if not (Path(run_dir) / "ganlab.gif").is_file():  # gankit train draws only the still
-        from gankit.ganlab import draw_ganlab_run
+        from gankit.viz.ganlab import draw_ganlab_run
 
         draw_ganlab_run(Path(run_dir), animate=True)
     page = render_report(run_dir)

@@ -31,7 +31,7 @@ from gankit.errors import UserError
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, kl_gaussians
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.twosample import all_tests, discriminator_test
-from gankit.runs import load_network, load_run_config, write_json
+from gankit.runs.files import load_network, load_run_config, write_json
 
 # Tags that separate evaluation's random streams from each other and from training's.
 _STREAMS = {"real": 1, "fake": 2, "tests": 3, "reference": 4}

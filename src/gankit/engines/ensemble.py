@@ -7,7 +7,7 @@ tanh / relu / leaky-relu) and Adam are written as a few dozen NumPy calls on
 arrays with a leading "runs" axis R. One run is R = 1 (the fast path of
 ``gankit train``); a sweep stacks hundreds of runs in the same calls.
 
-Semantics are exactly those of `gankit.training.train`: per batch of real
+Semantics are exactly those of `gankit.engines.general`: per batch of real
 points x and noise z,
 
 - D step: loss_D = (sum softplus(-D(x)) + sum softplus(D(G(z)))) / 2, one Adam step on D;
@@ -20,6 +20,9 @@ array; each layer's weight and bias are views into it, so Adam is a handful of
 whole-array operations.
 
 Shapes: R runs, B examples in a batch, d data dimension, k latent dimension.
+
+This module is NumPy alone: copying ``nn.Module`` weights and torch Adam state
+in and out is `gankit.engines.bridge`'s job.
 """
 
 from __future__ import annotations
@@ -28,30 +31,40 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit  # the logistic sigmoid, stable for any logit
-from torch import nn
 
-ACTIVATIONS = ("tanh", "relu", "leaky_relu")
-LEAKY_SLOPE = 0.2  # as models.mlp.ACTIVATIONS["leaky_relu"]
-G_LOSSES = ("nonsaturating", "minimax")
+from gankit.engines.state import SUM_DTYPE
+from gankit.models.mlp import LEAKY_SLOPE
 
-
-def _activate(a: np.ndarray, name: str) -> None:
-    """Apply the activation to pre-activations ``a`` in place."""
-    if name == "tanh":
-        np.tanh(a, out=a)
-    elif name == "relu":
-        np.maximum(a, 0.0, out=a)
-    else:  # leaky_relu
-        np.multiply(a, np.where(a > 0, np.float32(1.0), np.float32(LEAKY_SLOPE)), out=a)
+_SLOPE = np.float32(LEAKY_SLOPE)
 
 
-def _activation_backward(grad: np.ndarray, h: np.ndarray, name: str) -> np.ndarray:
-    """d loss / d pre-activation, from d loss / d output and the output h itself."""
-    if name == "tanh":
-        return grad * (1.0 - h * h)  # tanh' = 1 - tanh^2
-    if name == "relu":
-        return grad * (h > 0)
-    return grad * np.where(h > 0, np.float32(1.0), np.float32(LEAKY_SLOPE))
+def _tanh(a: np.ndarray) -> None:
+    np.tanh(a, out=a)
+
+
+def _relu(a: np.ndarray) -> None:
+    np.maximum(a, 0.0, out=a)
+
+
+def _leaky_relu(a: np.ndarray) -> None:
+    np.multiply(a, np.where(a > 0, np.float32(1.0), _SLOPE), out=a)
+
+
+# Activations written out by hand: name -> (in-place forward on pre-activations,
+# d output / d pre-activation from the output h). The fast path takes exactly these.
+ACTIVATIONS = {
+    "tanh": (_tanh, lambda h: 1.0 - h * h),  # tanh' = 1 - tanh^2
+    "relu": (_relu, lambda h: h > 0),
+    "leaky_relu": (_leaky_relu, lambda h: np.where(h > 0, np.float32(1.0), _SLOPE)),
+}
+
+# Generator losses with hand-derived gradients, as functions of the fakes' logits o (D's loss
+# is always the chapter's BCE): name -> (per-example loss, d loss / d o). The fast path takes
+# exactly these objectives; tests/test_ensemble.py holds them against gankit.objectives.
+G_LOSSES = {
+    "nonsaturating": (lambda o: np.logaddexp(0.0, -o), lambda p_real: p_real - 1.0),  # softplus(-o)
+    "minimax": (lambda o: -np.logaddexp(0.0, o), lambda p_real: -p_real),  # -softplus(o)
+}
 
 
 class FlatMLP:
@@ -96,7 +109,7 @@ class FlatMLP:
             a = np.matmul(outputs[-1], W)  # (R, M, out_l)
             a += b
             if l < last:
-                _activate(a, self.activation)
+                ACTIVATIONS[self.activation][0](a)
             outputs.append(a)
         return outputs
 
@@ -120,27 +133,8 @@ class FlatMLP:
             if l == 0 and not input_grad:
                 return None
             grad_in = np.matmul(delta, self.WT[l])  # (R, M, in_l)
-            delta = _activation_backward(grad_in, outputs[l], self.activation) if l > 0 else grad_in
+            delta = grad_in * ACTIVATIONS[self.activation][1](outputs[l]) if l > 0 else grad_in
         return delta
-
-    def load(self, run: int, module: nn.Module) -> None:
-        """Copy an ``nn.Sequential`` of ``nn.Linear`` layers into run ``run``."""
-        for W, b, linear in zip(self.W, self.b, _linears(module)):
-            W[run] = linear.weight.detach().numpy().T
-            b[run, 0] = linear.bias.detach().numpy()
-
-    def store(self, run: int, module: nn.Module) -> None:
-        """Copy run ``run``'s parameters into ``module`` (the inverse of `load`)."""
-        import torch
-
-        with torch.no_grad():
-            for W, b, linear in zip(self.W, self.b, _linears(module)):
-                linear.weight.copy_(torch.from_numpy(W[run].T.copy()))
-                linear.bias.copy_(torch.from_numpy(b[run, 0].copy()))
-
-
-def _linears(module: nn.Module) -> list[nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
 class Adam:
@@ -196,10 +190,17 @@ class Adam:
 
 @dataclass
 class EpochLosses:
-    """Per-run summed losses of one epoch, each (R,) float64."""
+    """One epoch's losses per run.
+
+    Attributes:
+        loss_d, loss_g: summed over the epoch, (R,) float64 (divide by n for the per-example figures).
+        step_d, step_g: each step's summed loss, (R, S) in `SUM_DTYPE`, as the general loop adds them up.
+    """
 
     loss_d: np.ndarray
     loss_g: np.ndarray
+    step_d: np.ndarray
+    step_g: np.ndarray
 
 
 class Ensemble:
@@ -238,7 +239,7 @@ class Ensemble:
             batch_size: B; a last partial batch is used as it is.
 
         Returns:
-            The summed per-run losses (divide by n for the per-example figures).
+            The per-run losses (`EpochLosses`).
         """
         n = real.shape[1]
         starts = range(0, n, batch_size)
@@ -267,28 +268,21 @@ class Ensemble:
             d_out = self.D.forward(fake)
             logits = d_out[-1]  # (R, B, 1)
             p_real = expit(logits)
-            # nonsaturating: loss_G = sum softplus(-o), d/do = sigmoid(o) - 1
-            # minimax:       loss_G = -sum softplus(o), d/do = -sigmoid(o)
-            d_logits = p_real - 1.0 if self.g_loss == "nonsaturating" else -p_real
+            d_logits = G_LOSSES[self.g_loss][1](p_real)  # d loss_G / d o, (R, B, 1)
             d_fake = self.D.backward(d_out, d_logits, param_grads=False, input_grad=True)  # (R, B, d)
             self.G.backward(g_out, d_fake, param_grads=True)
             self.opt_G.update(g_sizes[i], g_bc2[i])
             g_logits.append(logits)
 
-        d_all = np.concatenate(d_signed, axis=1)  # (R, 2n, 1)
-        g_all = np.concatenate(g_logits, axis=1)  # (R, n, 1)
-        loss_d = np.logaddexp(0.0, d_all).sum(axis=(1, 2), dtype=np.float64) / 2
-        if self.g_loss == "nonsaturating":
-            loss_g = np.logaddexp(0.0, -g_all).sum(axis=(1, 2), dtype=np.float64)
-        else:
-            loss_g = -np.logaddexp(0.0, g_all).sum(axis=(1, 2), dtype=np.float64)
-        return EpochLosses(loss_d, loss_g)
+        d_each = np.logaddexp(0.0, np.concatenate(d_signed, axis=1))  # (R, 2n, 1): 2 loss_D per pair
+        g_each = G_LOSSES[self.g_loss][0](np.concatenate(g_logits, axis=1))  # (R, n, 1)
+        # Each step's losses in the losses' own precision, for the divergence rule.
+        offsets = np.arange(0, n, batch_size)
+        dtype = np.dtype(SUM_DTYPE)
+        step_d = np.add.reduceat(d_each[..., 0], 2 * offsets, axis=1, dtype=dtype) / dtype.type(2)  # (R, S)
+        step_g = np.add.reduceat(g_each[..., 0], offsets, axis=1, dtype=dtype)  # (R, S)
+        return EpochLosses(d_each.sum(axis=(1, 2), dtype=np.float64) / 2, g_each.sum(axis=(1, 2), dtype=np.float64),
+                           step_d, step_g)
 
 
-def mlp_widths(module: nn.Module) -> list[int]:
-    """[in, hidden..., out] of an ``nn.Sequential`` of ``nn.Linear`` layers."""
-    linears = _linears(module)
-    return [linears[0].in_features] + [lin.out_features for lin in linears]
-
-
-__all__ = ["ACTIVATIONS", "G_LOSSES", "Adam", "Ensemble", "EpochLosses", "FlatMLP", "mlp_widths"]
+__all__ = ["ACTIVATIONS", "G_LOSSES", "Adam", "Ensemble", "EpochLosses", "FlatMLP"]

@@ -10,7 +10,7 @@ For 2-D data, one panel shows
   so the arrows show where the generator is being pulled, epoch by epoch.
 
 The arrows are computed here from D and the objective, never inside the
-training loop; `gankit.callbacks.Snapshots` records them per epoch with
+training loop; `gankit.runs.callbacks.Snapshots` records them per epoch with
 `generator_pull` so that an animation can be drawn from a saved run.
 """
 
@@ -218,7 +218,7 @@ def draw_ganlab_run(run_dir: Path, animate: bool = True) -> list[Path]:
     ``gankit train`` draws the still only (the animations cost seconds);
     ``gankit report`` draws the animations when they are missing.
     """
-    from gankit.runs import load_tensors
+    from gankit.runs.files import load_tensors
 
     snap_path = Path(run_dir) / "snapshots.safetensors"
     if not snap_path.is_file():

@@ -2,7 +2,7 @@
 
 Runs that differ only in per-run numbers (seed, learning rates, betas, init
 scale) share every array shape, so they are stacked on the leading "runs"
-axis of `gankit.ensemble.Ensemble` and trained in lockstep: one NumPy call
+axis of `gankit.engines.ensemble.Ensemble` and trained in lockstep: one NumPy call
 advances all of them. Each run still draws from its own ``torch.Generator``
 exactly what ``gankit train`` with that config draws (data, initial weights,
 each epoch's order and noise), so a run in a sweep is the run trained alone.
@@ -14,7 +14,8 @@ The sweep directory (never overwritten):
 
     config.json   the base config
     sweep.json    grid, seeds, engine, timing
-    runs.csv      one row per run: varied keys, seed, final losses, diagnostics
+    runs.csv      one row per run: varied keys, seed, where it diverged (if it did),
+                  final losses, diagnostics (null for a diverged run)
     runs.json     the same rows, plus the generator's mean and covariance
     heatmap.png   median fd_to_truth over the first two grid keys
     samples.png   final real-vs-generated scatter plots for a sample of runs
@@ -37,7 +38,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from gankit.config import Config
+from gankit.engines.fast import Divergence, run_fast, why_not_fast
+from gankit.engines.guard import Diverged
+from gankit.engines.state import Callback, TrainState
+from gankit.engines.training import build_state, train
 from gankit.errors import UserError
+from gankit.metrics.summary import summarize
 
 # Keys that never change an array's shape: runs differing only in these share one ensemble.
 PER_RUN_KEYS = ("train.seed", "train.lr_d", "train.lr_g", "train.beta1", "train.beta2", "model.init_std")
@@ -181,12 +187,10 @@ def _torch_threads(count: int):
 def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], progress: bool | None) -> SweepResult:
     from tqdm.auto import tqdm
 
-    from gankit.training import build_state
-
     disable = (not progress) if progress is not None else not sys.stderr.isatty()
     bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep (building runs)", unit="run-epoch",
                disable=disable, file=sys.stderr, smoothing=0)
-    summaries: list[dict | None] = [None] * len(runs)
+    rows: list[dict | None] = [None] * len(runs)
     engines: dict[str, int] = {}
     seconds = 0.0
     try:
@@ -194,14 +198,13 @@ def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], pr
         bar.set_description("sweep")
         for group in _groups([c for _, c in runs], ENSEMBLE_RUNS):
             started = time.perf_counter()
-            engine = _train_group([states[i] for i in group], bar)
+            engine, outcome = _train_group([states[i] for i in group], bar)
             seconds += time.perf_counter() - started
             engines[engine] = engines.get(engine, 0) + len(group)
-            for i in group:
-                summaries[i] = _summary(states[i], engine)
+            for i, divergence in zip(group, outcome):
+                rows[i] = _row(i, runs[i][0], states[i], engine, divergence)
     finally:
         bar.close()
-    rows = [_row(i, point, config, summaries[i]) for i, (point, config) in enumerate(runs)]
     examples = sum(s.dataset.train.shape[0] * s.epoch for s in states)
     return SweepResult(grid, rows, states, seconds, examples, engines)
 
@@ -218,62 +221,52 @@ def _groups(configs: list[Config], limit: int) -> list[list[int]]:
     return [ids[j:j + limit] for ids in groups.values() for j in range(0, len(ids), limit)]
 
 
-def _train_group(states: list, bar) -> str:
-    """Train runs sharing every shape; returns the engine used."""
-    from gankit.fast import draw_epoch, ensemble_for, store_run, why_not_fast
-    from gankit.training import Callback, train
-
+def _train_group(states: list, bar) -> tuple[str, list[Divergence | None]]:
+    """Train runs sharing every shape; returns the engine used and each run's divergence (or None)."""
     config = states[0].config
     reason = why_not_fast(config, states[0])
     if reason is not None and config.train.engine == "fast":
         raise UserError(f"train.engine=fast does not apply: {reason}")
-    if config.train.engine == "general" or reason is not None:
-        class Tick(Callback):
-            def on_epoch_end(self, state):
-                bar.update(1)
+    if config.train.engine == "fast" or (config.train.engine == "auto" and reason is None):
+        return "fast", run_fast(states, sync=False, on_epoch=bar.update)
 
-        for state in states:
+    class Tick(Callback):
+        def on_epoch_end(self, state):
+            bar.update(1)
+
+    outcome: list[Divergence | None] = []
+    for state in states:
+        try:
             train(state.config, [Tick()], state=state)
-        return "general"
-
-    ens = ensemble_for(states)
-    n, latent = states[0].dataset.train.shape[0], config.model.latent_dim
-    while states[0].epoch < config.train.epochs:
-        started = time.perf_counter()
-        draws = [draw_epoch(s, n, latent) for s in states]  # each run from its own generator
-        real = np.stack([x for x, _ in draws])  # (R, n, d)
-        z = np.stack([zr for _, zr in draws])  # (R, n, k)
-        losses = ens.epoch(real, z, config.train.batch_size)
-        elapsed = time.perf_counter() - started
-        for r, state in enumerate(states):
-            state.epoch += 1
-            state.step += math.ceil(n / config.train.batch_size)
-            state.train_seconds += elapsed
-            state.history.append({"epoch": state.epoch, "step": state.step,
-                                  "loss_d": float(losses.loss_d[r]) / n, "loss_g": float(losses.loss_g[r]) / n,
-                                  "seconds": state.train_seconds})
-        bar.update(len(states))
-    for r, state in enumerate(states):
-        store_run(ens, r, state)
-    return "fast"
+            outcome.append(None)
+        except Diverged as err:
+            outcome.append(Divergence(err.epoch, err.step))
+    return "general", outcome
 
 
-def _summary(state, engine: str) -> dict:
-    from gankit.summary import summarize
-
-    return {**summarize(state, math.nan), "engine": engine}
-
-
-def _row(index: int, point: dict, config: Config, summary: dict) -> dict[str, Any]:
-    row: dict[str, Any] = {"run": index, "seed": config.train.seed, **point, "engine": summary["engine"]}
-    row.update({k: summary[k] for k in ROW_METRICS})
+def _row(index: int, point: dict, state: TrainState, engine: str, divergence: Divergence | None) -> dict[str, Any]:
+    """One run's row: its grid point and seed, then its metrics (null for a run that diverged)."""
+    row: dict[str, Any] = {"run": index, "seed": state.config.train.seed, **point, "engine": engine,
+                           "diverged_at_epoch": None, "diverged_at_step": None}
+    if divergence is not None:
+        row.update(diverged_at_epoch=divergence.epoch, diverged_at_step=divergence.step)
+        row.update({k: None for k in ROW_METRICS}, generated_mean=None, generated_cov=None)
+        return row
+    summary = summarize(state, math.nan)
+    row.update({k: _finite(summary[k]) for k in ROW_METRICS})
     row.update(generated_mean=summary["generated_mean"], generated_cov=summary["generated_cov"])
     return row
 
 
+def _finite(value):
+    """JSON has no NaN or infinity: such a number is written as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def csv_columns(result: SweepResult) -> list[str]:
-    """Columns of runs.csv: run, seed, the grid keys, engine, then `ROW_METRICS`."""
-    return ["run", "seed", *[k for k, _ in result.grid], "engine", *ROW_METRICS]
+    """Columns of runs.csv: run, seed, the grid keys, engine, where it diverged, then `ROW_METRICS`."""
+    return ["run", "seed", *[k for k, _ in result.grid], "engine", "diverged_at_epoch", "diverged_at_step",
+            *ROW_METRICS]
 
 
 def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, plots: bool = True) -> None:
@@ -281,7 +274,7 @@ def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, pl
     import csv
     import io
 
-    from gankit.runs import atomic_write, write_json
+    from gankit.runs.files import atomic_write, write_json
 
     base.save(run_dir / "config.json")
     write_json(run_dir / "sweep.json", {
@@ -289,7 +282,7 @@ def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, pl
         "runs": len(result.rows), "engines": result.engines, "train_seconds": result.seconds,
         "examples_per_sec": result.examples_per_sec,
     })
-    write_json(run_dir / "runs.json", [{k: _json_value(v) for k, v in row.items()} for row in result.rows])
+    write_json(run_dir / "runs.json", result.rows)
     columns = csv_columns(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -298,15 +291,11 @@ def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, pl
         writer.writerow(["" if row[c] is None else row[c] for c in columns])
     atomic_write(run_dir / "runs.csv", buffer.getvalue())
     if plots:
-        from gankit.sweep_plots import plot_heatmap, plot_sample_panel
+        from gankit.viz.sweep_plots import plot_heatmap, plot_sample_panel
 
         if result.grid:
             plot_heatmap(result.rows, [k for k, _ in result.grid], path=run_dir / "heatmap.png")
         plot_sample_panel(result.rows, result.states, path=run_dir / "samples.png")
-
-
-def _json_value(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def run_sweep_dir(base: Config, grid: list[tuple[str, list]], seeds: int, out=None, root="runs",
@@ -316,7 +305,7 @@ def run_sweep_dir(base: Config, grid: list[tuple[str, list]], seeds: int, out=No
     Every run's config is validated before the directory is created, so bad
     input leaves nothing behind.
     """
-    from gankit.runs import create_run_dir
+    from gankit.runs.files import create_run_dir
 
     base.validate()
     sweep_configs(base, grid, seeds)  # every run's config checked before anything is written
@@ -324,30 +313,12 @@ def run_sweep_dir(base: Config, grid: list[tuple[str, list]], seeds: int, out=No
     run_dir = create_run_dir(out, root, name or f"sweep-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         result = run_sweep(base, grid, seeds, progress)
-        write_sweep(result, base, run_dir, seeds, plots)
-    except BaseException:
+    except BaseException:  # nothing was trained to the end: leave nothing behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    write_sweep(result, base, run_dir, seeds, plots)  # the rows first, then the figures
     return run_dir, result
 
 
-def median_table(rows: list[dict], keys: list[str], metric: str = "fd_to_truth"):
-    """Median of ``metric`` per value of the first two grid keys (others and seeds pooled).
-
-    Returns:
-        (values of key 0, values of key 1 (``[None]`` for a 1-D grid), (len0, len1) array).
-    """
-    first = sorted({row[keys[0]] for row in rows})
-    second = sorted({row[keys[1]] for row in rows}) if len(keys) > 1 else [None]
-    table = np.full((len(first), len(second)), np.nan)
-    for i, a in enumerate(first):
-        for j, b in enumerate(second):
-            values = [row[metric] for row in rows if row[keys[0]] == a and (b is None or row[keys[1]] == b)
-                      and row[metric] is not None]
-            if values:
-                table[i, j] = float(np.median(values))
-    return first, second, table
-
-
-__all__ = ["PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "csv_columns", "median_table", "parse_grid",
+__all__ = ["PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "csv_columns", "parse_grid",
            "run_sweep", "run_sweep_dir", "sweep_configs", "write_sweep"]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
-from gankit.runs import atomic_write, load_network
+from gankit.runs.files import atomic_write, load_network
 
 
 @torch.no_grad()
@@ -43,7 +43,7 @@ def write_images(images: torch.Tensor, out: str | Path) -> str:
     Returns:
         A short description of what was written.
     """
-    from gankit.pictures import image_grid, to_uint8
+    from gankit.viz.pictures import image_grid, to_uint8
 
     out = Path(out)
     if out.suffix.lower() == ".png":

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from gankit.training import Callback, TrainState
+from gankit.engines.state import Callback, TrainState
 
 
 def to_uint8(images: Tensor) -> np.ndarray:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from gankit.callbacks import MetricsLog, Progress, Snapshots
+from gankit.runs.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError
-from gankit.health import HealthMonitor
-from gankit.runs import create_run_dir, save_models, write_json
-from gankit.training import Callback, TrainResult, TrainState, build_state, train
+from gankit.runs.health import HealthMonitor
+from gankit.runs.files import create_run_dir, save_models, write_json
+from gankit.engines.state import Callback, TrainResult, TrainState
+from gankit.engines.training import build_state, train
 
 
 @dataclass
@@ -45,7 +46,7 @@ def run_experiment(
 
     The config and data are validated before the directory is created, so bad
     input leaves nothing behind. Checkpoints go to ``<run>/checkpoints`` (see
-    `gankit.checkpoint`); under torchrun only rank 0 writes.
+    `gankit.runs.checkpoint`); under torchrun only rank 0 writes.
 
     Args:
         config: the experiment.
@@ -57,20 +58,20 @@ def run_experiment(
         callbacks: extra callbacks, run after the built-in ones.
         tensorboard: also log to ``run_dir/tensorboard`` (needs the tensorboard extra).
         stop: when set (e.g. by a signal handler), training stops after the
-            current step, writes a checkpoint and raises `gankit.guard.Interrupted`.
+            current step, writes a checkpoint and raises `gankit.engines.guard.Interrupted`.
 
     Returns:
         The run directory and the `TrainResult`.
 
     Raises:
-        gankit.guard.Diverged: a loss became non-finite (and no backoff was
+        gankit.engines.guard.Diverged: a loss became non-finite (and no backoff was
             left); the last good checkpoint is kept.
     """
-    from gankit.distributed import world_from_env
+    from gankit.engines.distributed import world_from_env
 
     config.validate()
     if tensorboard:
-        from gankit.tensorboard import TensorBoardLog, require_tensorboard
+        from gankit.viz.tensorboard import TensorBoardLog, require_tensorboard
 
         require_tensorboard()
     state = build_state(config)  # reads and checks the data, before any file is written
@@ -102,9 +103,9 @@ def resume_experiment(
     after the checkpoint are dropped and logged again, so the finished run
     directory equals an uninterrupted run's.
     """
-    from gankit.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
-    from gankit.distributed import world_from_env
-    from gankit.runs import load_run_config
+    from gankit.runs.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
+    from gankit.engines.distributed import world_from_env
+    from gankit.runs.files import load_run_config
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -127,9 +128,9 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
                      progress: bool | None, callbacks: Sequence[Callback],
                      stop: threading.Event | None, backoffs: list[dict] | None = None) -> RunOutput:
     """Train from ``state`` with checkpoints, backing off on divergence if configured, then write the files."""
-    from gankit.checkpoint import Checkpoint, load_checkpoint
-    from gankit.distributed import wrap, world_from_env
-    from gankit.guard import Diverged, Interrupted
+    from gankit.runs.checkpoint import Checkpoint, load_checkpoint
+    from gankit.engines.distributed import wrap, world_from_env
+    from gankit.engines.guard import Diverged, Interrupted
 
     config, t = state.config, state.config.train
     world = world_from_env()
@@ -147,7 +148,7 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
         if run_dir is not None:
             metrics = _restart_metrics(run_dir, state.history)
             if images:  # a grid of samples per epoch instead of point snapshots
-                from gankit.pictures import SampleGrids
+                from gankit.viz.pictures import SampleGrids
 
                 recorders = [SampleGrids(run_dir)] if plots else []
             else:
@@ -186,7 +187,7 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     result.summary["warnings"] = health.warnings
     write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
     if plots:
-        from gankit.plots import draw_run
+        from gankit.viz.plots import draw_run
 
         draw_run(run_dir)
     return RunOutput(run_dir, result)

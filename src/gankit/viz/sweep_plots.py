@@ -9,11 +9,29 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 
-from gankit.plots import _figure, draw_scatter
+from gankit.viz.plots import _figure, draw_scatter
 
 
 def _label(value) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def median_table(rows: list[dict], keys: list[str], metric: str = "fd_to_truth"):
+    """Median of ``metric`` per value of the first two grid keys (others and seeds pooled).
+
+    Returns:
+        (values of key 0, values of key 1 (``[None]`` for a 1-D grid), (len0, len1) array).
+    """
+    first = sorted({row[keys[0]] for row in rows})
+    second = sorted({row[keys[1]] for row in rows}) if len(keys) > 1 else [None]
+    table = np.full((len(first), len(second)), np.nan)
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            values = [row[metric] for row in rows if row[keys[0]] == a and (b is None or row[keys[1]] == b)
+                      and row[metric] is not None]
+            if values:
+                table[i, j] = float(np.median(values))
+    return first, second, table
 
 
 def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = "fd_to_truth",
@@ -23,8 +41,6 @@ def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = 
     Other grid keys, if any, are pooled with the seeds. Cells are annotated with
     the median; the colour scale is logarithmic.
     """
-    from gankit.sweep import median_table
-
     first, second, table = median_table(list(rows), keys, metric)
     fig = _figure(1.6 + 1.1 * len(second), 1.4 + 0.6 * len(first))
     ax = fig.add_subplot()

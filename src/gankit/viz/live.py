@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.training import Callback, TrainState
+from gankit.engines.state import Callback, TrainState
 
 
 def in_notebook() -> bool:
@@ -113,7 +113,7 @@ class LivePlot(Callback):
                 self._set_limits(fake)
             else:  # 1-D data: histograms cannot be updated in place
                 self.ax_points.clear()
-                from gankit.plots import draw_scatter
+                from gankit.viz.plots import draw_scatter
 
                 draw_scatter(self.ax_points, self.real, fake)
             self.ax_points.set_title(title)
@@ -125,7 +125,7 @@ class LivePlot(Callback):
         return buffer.getvalue()
 
     def _build(self, state: TrainState, fake, epochs, losses, title) -> None:
-        from gankit.plots import _figure, draw_scatter
+        from gankit.viz.plots import _figure, draw_scatter
 
         self.figure = _figure(10, 3.8)
         self.figure.set_dpi(72)

@@ -40,8 +40,8 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from gankit.errors import UserError
-from gankit.runs import load_tensors, save_tensors
-from gankit.training import Callback, TrainState
+from gankit.runs.files import load_tensors, save_tensors
+from gankit.engines.state import Callback, RunningSums, TrainState
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -91,9 +91,7 @@ def save_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
         "rng/torch": torch.get_rng_state(),
         "rng/numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
         "rng/python": torch.tensor(py_internal, dtype=torch.int64),
-        "position/sums": (torch.stack([state.sum_d, state.sum_g, state.sum_penalty,
-                                       torch.tensor(float(state.g_seen))])
-                          if state.batch else torch.zeros(4)),
+        "position/sums": state.sums.to_tensor() if state.batch else torch.zeros(4),
     })
     meta = {
         "format": FORMAT, "version": VERSION,
@@ -148,7 +146,7 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     path = Path(path)
     tensors, meta = read_checkpoint(path)
     _check_compatible(path, meta, state)
-    missing = sorted({"rng/train", "rng/torch", "rng/numpy", "rng/python", "position/sums"} - set(tensors))
+    missing = sorted({"rng/train", "rng/now", "rng/torch", "rng/numpy", "rng/python", "position/sums"} - set(tensors))
     missing += sorted({"epoch", "step", "batch", "train_seconds", "history", "optimizers", "numpy_rng",
                        "python_rng"} - set(meta))
     if missing:
@@ -173,7 +171,7 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
 
     rng = groups["rng"]
     state.epoch_rng_state = rng["train"].clone()
-    state.rng.set_state(rng["now"] if "now" in rng else rng["train"])
+    state.rng.set_state(rng["now"])
     torch.set_rng_state(rng["torch"])
     npm = meta["numpy_rng"]
     np.random.set_state((npm["kind"], rng["numpy"].numpy().astype(np.uint32), npm["pos"], npm["has_gauss"],
@@ -187,9 +185,7 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     sums = groups["position"]["sums"]
     if state.rank != 0:  # under torchrun rank 0 carries the sums of all ranks
         sums = torch.zeros_like(sums)
-    sums = torch.cat([sums, torch.zeros(4 - len(sums))])  # files of 2 sums predate penalties
-    state.sum_d, state.sum_g, state.sum_penalty = sums[0].clone(), sums[1].clone(), sums[2].clone()
-    state.g_seen = int(sums[3])
+    state.sums = RunningSums.from_tensor(sums)
     return meta
 
 
@@ -244,21 +240,17 @@ class Checkpoint(Callback):
 
     def save(self, state: TrainState) -> Path | None:
         """Write a checkpoint of ``state`` now (on every rank: it reduces the partial sums)."""
-        from gankit.distributed import sum_over_ranks
-
         self._since = time.monotonic()
-        local = state.sum_d, state.sum_g, state.sum_penalty, state.g_seen
+        local = state.sums
         if state.world_size > 1 and state.batch:  # the file holds the sums over all ranks
-            sums = sum_over_ranks(torch.stack([*local[:3], torch.tensor(float(local[3]))]))
-            state.sum_d, state.sum_g, state.sum_penalty = sums[:3].unbind()
-            state.g_seen = int(sums[3])
+            state.sums = local.reduced()
         try:
             if not self.write or self.run_dir is None:
                 return None
             path = checkpoint_dir(self.run_dir) / f"step-{state.step:09d}.safetensors"
             self.last = save_checkpoint(path, state, self.stateful, self.extra_meta)
         finally:
-            state.sum_d, state.sum_g, state.sum_penalty, state.g_seen = local
+            state.sums = local
         for old in list_checkpoints(self.run_dir)[:-self.keep]:
             old.unlink(missing_ok=True)
         return self.last
@@ -280,7 +272,7 @@ def clean_temporary_files(run_dir: str | Path) -> None:
 
 def _networks(state: TrainState) -> dict[str, nn.Module]:
     nets = {"G": state.G, "D": state.D}
-    if getattr(state, "G_ema", None) is not None:  # a moving average of G, where the run keeps one
+    if state.G_ema is not None:  # a moving average of G, where the run keeps one
         nets["G_ema"] = state.G_ema
     return nets
 

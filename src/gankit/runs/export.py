@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.runs import load_network
+from gankit.runs.files import load_network
 
 OPSET = 17
 

@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from gankit.training import Callback, TrainState
+from gankit.engines.state import Callback, TrainState
 
 FIXES = {
     "non_finite": "lower the learning rates, or stabilise D with train.penalty=r1 or model.spectral_norm=true",

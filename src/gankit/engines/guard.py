@@ -1,14 +1,24 @@
-"""Stopping a run on purpose: non-finite values, and signals.
+"""Stopping a run on purpose: divergence, and signals.
 
-`check_step` runs after every training step. It costs two ``Tensor.item()``
-calls on the CPU (well under a microsecond; see ``benchmarks/guard_overhead.py``):
+The divergence rule, the same on every engine: a run has diverged at the
+first step after which the epoch's running sum of loss_D or of loss_G,
+accumulated step by step in the losses' own precision (float32,
+`gankit.engines.state.SUM_DTYPE`), is not finite. A NaN or infinite loss
+breaks it, and so does a sum that overflows float32: losses that large mean
+nothing in float32 networks. The general loop applies it after every step
+(`check_step`); the fast path applies it to each epoch's step losses at once
+(`first_divergent_step`) and hands a broken epoch to the general loop, which
+redoes it and stops at the same step.
 
-- a non-finite loss (or a running epoch sum of losses that overflowed) raises
-  `Diverged` at that step. Both losses are checked,
-  and the G step's loss is computed with the discriminator just updated, so a
-  discriminator gone non-finite is caught at the very step it happened; a
-  generator gone non-finite shows in the next step's losses (its output feeds
-  both), and the message says which network holds non-finite values;
+`check_step` runs after every step of the general loop. It costs two
+``Tensor.item()`` calls on the CPU (well under a microsecond; see
+``benchmarks/guard_overhead.py``):
+
+- a broken divergence rule raises `Diverged` at that step. The G step's loss is
+  computed with the discriminator just updated, so a discriminator gone
+  non-finite is caught at the very step it happened; a generator gone
+  non-finite shows in the next step's losses (its output feeds both), and the
+  message says which network holds non-finite values;
 - a requested stop (``state.stop``, set by `stop_on_signals`) raises
   `Interrupted` once the step is complete, so a checkpoint taken then is exact.
 
@@ -19,13 +29,15 @@ every process stops at the same step.
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from gankit.engines.state import SUM_DTYPE
 
 # Exit statuses of `gankit train` (besides 0, and 2 for bad input).
 EXIT_DIVERGED = 3
@@ -52,8 +64,7 @@ class Interrupted(Exception):
 
 def check_step(state, loss_d: Tensor, loss_g: Tensor) -> None:
     """Raise `Diverged` or `Interrupted` after a training step (see the module docstring)."""
-    # The epoch's running sums hold this step's losses: one check covers both, and an overflowing sum.
-    finite = math.isfinite(state.sum_d.item()) and math.isfinite(state.sum_g.item())
+    finite = state.sums.finite()  # the divergence rule: the epoch's running sums hold this step's losses
     stop = state.stop.is_set()
     if state.world_size > 1:
         import torch.distributed as dist
@@ -67,9 +78,25 @@ def check_step(state, loss_d: Tensor, loss_g: Tensor) -> None:
         raise Interrupted(state.epoch, state.step, state.batch)
 
 
+def first_divergent_step(step_d: np.ndarray, step_g: np.ndarray) -> np.ndarray:
+    """The divergence rule over an epoch's steps at once, for R runs.
+
+    Args:
+        step_d, step_g: each step's summed loss_D and loss_G, (R, S).
+
+    Returns:
+        (R,) the 0-based index of the first step after which a running sum
+        (in `SUM_DTYPE`) is not finite, or -1 where both stay finite.
+    """
+    dtype = np.dtype(SUM_DTYPE)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~(np.isfinite(np.cumsum(step_d, axis=1, dtype=dtype)) & np.isfinite(np.cumsum(step_g, axis=1, dtype=dtype)))
+    return np.where(bad.any(axis=1), bad.argmax(axis=1), -1)
+
+
 def non_finite_networks(state) -> list[str]:
     """Names of the networks (G, D, G_ema) holding a NaN or infinite parameter."""
-    nets = {"G": state.G, "D": state.D, "G_ema": getattr(state, "G_ema", None)}
+    nets = {"G": state.G, "D": state.D, "G_ema": state.G_ema}
     return [name for name, net in nets.items() if net is not None and not all_finite(net)]
 
 
@@ -83,7 +110,7 @@ def divergence_message(state, loss_d: Tensor, loss_g: Tensor) -> str:
     where = f"non-finite parameters in {' and '.join(bad)}" if bad else "parameters still finite"
     return (f"training diverged at epoch {state.epoch + 1}, step {state.step} (batch {state.batch} of the epoch): "
             f"loss_D {loss_d.item():.4g}, loss_G {loss_g.item():.4g} "
-            f"(epoch sums so far {state.sum_d.item():.4g}, {state.sum_g.item():.4g}), {where}. "
+            f"(epoch sums so far {state.sums.d.item():.4g}, {state.sums.g.item():.4g}), {where}. "
             f"Likely cause: a learning rate too high (lr_d {t.lr_d:g}, lr_g {t.lr_g:g}); "
             f"lower train.lr_d / train.lr_g, or set train.lr_backoff to retry automatically")
 
@@ -112,5 +139,5 @@ def stop_on_signals(stop: threading.Event) -> Iterator[dict]:
             signal.signal(sig, old)
 
 
-__all__ = ["Diverged", "Interrupted", "check_step", "stop_on_signals", "non_finite_networks",
+__all__ = ["Diverged", "Interrupted", "check_step", "first_divergent_step", "stop_on_signals", "non_finite_networks",
            "all_finite", "EXIT_DIVERGED", "EXIT_SIGNAL"]

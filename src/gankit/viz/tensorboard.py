@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from gankit.errors import UserError
-from gankit.training import Callback, TrainState
+from gankit.engines.state import Callback, TrainState
 
 
 def require_tensorboard() -> None:
@@ -86,7 +86,7 @@ class TensorBoardLog(Callback):
 
     def _image(self, state: TrainState, fake: torch.Tensor) -> np.ndarray:
         """The real-vs-generated panel as an (H, W, 3) uint8 array."""
-        from gankit.plots import _figure, draw_scatter
+        from gankit.viz.plots import _figure, draw_scatter
 
         fig = _figure(5, 4)
         draw_scatter(fig.add_subplot(), state.dataset.train[: self.n_points], fake,

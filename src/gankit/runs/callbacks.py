@@ -1,4 +1,4 @@
-"""Callbacks for `gankit.training.train`: recording, snapshots, progress.
+"""Callbacks for `gankit.engines.training.train`: recording, snapshots, progress.
 
 Each does one thing; the CLI composes them. None of them touches the math.
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not a terminal (notebooks)
 
-from gankit.ganlab import generator_pull
+from gankit.viz.ganlab import generator_pull
 from gankit.objectives import get_objective
-from gankit.runs import MetricsWriter, save_tensors
-from gankit.training import Callback, TrainState
+from gankit.runs.files import MetricsWriter, save_tensors
+from gankit.engines.state import Callback, TrainState
 
 
 class Progress(Callback):
@@ -55,7 +55,7 @@ class Snapshots(Callback):
     - ``surface``: D's probability on a grid over the data, (epochs, grid, grid),
       for 2-D data only;
     - ``pull``: -d loss_G / d x on each of those generated points, (epochs, n_points, 2),
-      for 2-D data only (the arrows of `gankit.ganlab`);
+      for 2-D data only (the arrows of `gankit.viz.ganlab`);
     - ``real``: the first ``n_points`` training points, (n_points, d).
 
     The fixed noise comes from its own generator, so recording never changes

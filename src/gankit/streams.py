@@ -1,0 +1,50 @@
+"""Named random streams: every draw besides training's own comes from a stream named here.
+
+Training's main stream is ``torch.Generator().manual_seed(train.seed)``: the
+data, the initial weights, then each epoch's order and noise, in that order
+(see `gankit.engines.training`). Nothing else draws from it. Every other draw
+(the fixed noise behind the figures, the health checks, batch-norm statistics
+of G_ema, the quality scores, evaluation) takes a generator from `generator`,
+keyed by the run's seed and a name from `STREAMS`, through
+``numpy.random.SeedSequence`` spawn keys. Streams are independent of each
+other and of the main stream, and adding a stream never moves another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_EVAL = 0x6576616C  # "eval": the first spawn-key word of evaluation's streams
+_RUN = 0x72756E73  # "runs": the first word of the side streams of a training run
+
+# name -> spawn key. Evaluation's keys are those `gankit eval` has always used,
+# so its numbers do not change.
+STREAMS: dict[str, tuple[int, int]] = {
+    "eval.real": (_EVAL, 1),  # fresh real points, or which held-out points are used
+    "eval.fake": (_EVAL, 2),  # the generator's noise
+    "eval.tests": (_EVAL, 3),  # permutations, splits and classifier initialisation of the tests
+    "eval.reference": (_EVAL, 4),  # the real reference sample of the Gaussian diagnostics
+    "figures": (_RUN, 1),  # fixed noise of snapshots, sample grids, live plots, TensorBoard
+    "health": (_RUN, 2),  # the samples the collapse check compares
+    "ema.batchnorm": (_RUN, 3),  # noise re-estimating G_ema's batch-norm statistics, one per epoch
+    "summary.fit": (_RUN, 4),  # samples of a non-affine G whose Gaussian fit the summary reports
+    "quality.fake": (_RUN, 5),  # generated images scored in feature space
+    "quality.noise": (_RUN, 6),  # the uniform-noise baseline of the quality scores
+    "quality.kid": (_RUN, 7),  # KID's random subsets
+    "interpolation": (_RUN, 8),  # the end points of interpolation.png
+}
+
+
+def generator(seed: int, name: str, index: int = 0) -> torch.Generator:
+    """A fresh ``torch.Generator`` for stream ``name`` of ``seed`` (``index``: its sub-stream, e.g. an epoch).
+
+    Raises:
+        KeyError: ``name`` is not in `STREAMS`.
+    """
+    key = STREAMS[name] + ((index,) if index else ())
+    state = np.random.SeedSequence(entropy=seed, spawn_key=key).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0]) >> 1)
+
+
+__all__ = ["STREAMS", "generator"]
