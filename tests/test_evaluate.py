@@ -7,7 +7,8 @@ import torch
 from gankit.cli import main
 from gankit.config import Config
 from gankit.data import make_dataset
-from gankit.metrics.evaluate import evaluate_run, stream
+from gankit import streams
+from gankit.metrics.evaluate import evaluate_run
 
 TINY = ["--n", "64", "--epochs", "2", "--no-plots", "--quiet"]
 FAST = ["--n", "120", "--permutations", "99"]
@@ -39,7 +40,7 @@ def test_fresh_real_points_are_not_the_training_points(run_dir):
     config = Config()
     config.data.n = 64
     train_points = make_dataset(config.data, torch.Generator().manual_seed(0)).train
-    fresh = make_dataset(config.data, stream(0, "real")).train
+    fresh = make_dataset(config.data, streams.generator(0, "eval.real")).train
     assert not torch.allclose(train_points, fresh)
 
 

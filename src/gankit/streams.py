@@ -36,15 +36,20 @@ STREAMS: dict[str, tuple[int, int]] = {
 }
 
 
-def generator(seed: int, name: str, index: int = 0) -> torch.Generator:
-    """A fresh ``torch.Generator`` for stream ``name`` of ``seed`` (``index``: its sub-stream, e.g. an epoch).
+def seed(seed: int, name: str, index: int = 0) -> int:
+    """The seed of stream ``name`` of ``seed`` (``index``: its sub-stream, e.g. an epoch), in [0, 2^63).
 
     Raises:
         KeyError: ``name`` is not in `STREAMS`.
     """
     key = STREAMS[name] + ((index,) if index else ())
     state = np.random.SeedSequence(entropy=seed, spawn_key=key).generate_state(2, np.uint64)
-    return torch.Generator().manual_seed(int(state[0]) >> 1)
+    return int(state[0]) >> 1
 
 
-__all__ = ["STREAMS", "generator"]
+def generator(seed_: int, name: str, index: int = 0) -> torch.Generator:
+    """A fresh ``torch.Generator`` on stream ``name`` of ``seed_`` (see `seed`)."""
+    return torch.Generator().manual_seed(seed(seed_, name, index))
+
+
+__all__ = ["STREAMS", "generator", "seed"]

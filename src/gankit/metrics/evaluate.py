@@ -26,22 +26,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from gankit import streams
 from gankit.data import TARGETS, make_dataset
 from gankit.errors import UserError
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, kl_gaussians
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.twosample import all_tests, discriminator_test
 from gankit.runs.files import load_network, load_run_config, write_json
-
-# Tags that separate evaluation's random streams from each other and from training's.
-_STREAMS = {"real": 1, "fake": 2, "tests": 3, "reference": 4}
-
-
-def stream(seed: int, name: str) -> torch.Generator:
-    """A generator for one of evaluation's streams, independent of ``train.seed``'s stream."""
-    state = np.random.SeedSequence(entropy=seed, spawn_key=(0x6576616C, _STREAMS[name])).generate_state(2, np.uint64)
-    return torch.Generator().manual_seed(int(state[0]) >> 1)
-
 
 @torch.no_grad()
 def check_test_settings(alpha: float, seed: int, permutations: int) -> None:
@@ -81,12 +72,12 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
 
     real, reference, target, real_source = _real_points(config, n, seed)
     n = real.shape[0]
-    z = torch.randn(n, config.model.latent_dim, generator=stream(seed, "fake"))  # (n, latent)
+    z = torch.randn(n, config.model.latent_dim, generator=streams.generator(seed, "eval.fake"))  # (n, latent)
     fake = G(z)  # (n, d)
     if fake.shape[1] != real.shape[1]:
         raise UserError(f"{run_dir}: generator makes {fake.shape[1]}-D points but the data is {real.shape[1]}-D")
 
-    generator = stream(seed, "tests")
+    generator = streams.generator(seed, "eval.tests")
     tests = all_tests(real, fake, permutations=permutations, generator=generator)
     if D is not None:
         tests.append(discriminator_test(D, real, fake))
@@ -122,7 +113,7 @@ def _real_points(config, n: int, seed: int):
     cfg = config.data
     if cfg.source in TARGETS:
         target = TARGETS[cfg.source](cfg)
-        real = target.sample(n, stream(seed, "real"))
+        real = target.sample(n, streams.generator(seed, "eval.real"))
         return real, None, target, f"fresh draws from the target '{cfg.source}'"
     # A data file: the same split training made (make_dataset draws it first from the run's seed).
     dataset = make_dataset(cfg, torch.Generator().manual_seed(config.train.seed))
@@ -134,9 +125,9 @@ def _real_points(config, n: int, seed: int):
     if heldout.shape[0] < 4:
         raise UserError(f"only {heldout.shape[0]} held-out points in {cfg.source}; need at least 4")
     m = min(n, heldout.shape[0])
-    pick = torch.randperm(heldout.shape[0], generator=stream(seed, "real"))[:m]
+    pick = torch.randperm(heldout.shape[0], generator=streams.generator(seed, "eval.real"))[:m]
     # Reference: as many training points, fitted against the held-out fit.
-    ref_pick = torch.randperm(dataset.train.shape[0], generator=stream(seed, "reference"))[:m]
+    ref_pick = torch.randperm(dataset.train.shape[0], generator=streams.generator(seed, "eval.reference"))[:m]
     description = f"{m} of {heldout.shape[0]} held-out points of {cfg.source}"
     return heldout[pick], dataset.train[ref_pick], None, description
 
@@ -248,4 +239,4 @@ def _table(rows) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-__all__ = ["evaluate_run", "write_report", "format_report", "json_safe", "stream"]
+__all__ = ["check_test_settings", "evaluate_run", "write_report", "format_report", "json_safe"]

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gankit import streams
 from gankit.metrics.features import FEATURE_DIM, extract, load_or_train_classifier
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit
 
@@ -130,7 +131,8 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         latent_dim: G's noise size.
         n: images per generated set (0: as many as the reference set).
         fd_sets: generated sets FD is averaged over.
-        seed: the noise seed.
+        seed: the run's seed; generated images, the noise baseline and KID's subsets come from its
+            named streams (`gankit.streams`).
         n_classes: > 0 for a conditional G (balanced labels).
 
     Returns:
@@ -140,8 +142,8 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     reference = dataset.heldout if dataset.heldout is not None else dataset.train
     ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
     n = n or len(reference)
-    fake = generate(G, n * fd_sets, latent_dim, seed, n_classes)  # (fd_sets * n, C, H, W)
-    noise = torch.rand((len(reference), *reference.shape[1:]), generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1
+    fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
+    noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
     f_ref, p_ref = extract(classifier, reference)
     f_fake, p_fake = extract(classifier, fake)
     fds = torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
@@ -156,7 +158,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         "fd": float(fds.mean()),
         "fd_std": float(fds.std()) if fd_sets > 1 else 0.0,
         "fd_sets": fd_sets,
-        **kid(f_fake, f_ref, kid_subsets, kid_subset_size, seed),
+        **kid(f_fake, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid")),
         "n_kid_generated": len(f_fake),
         **precision_recall(f_ref, f_fake[:n]),
         "fd_noise": feature_fd(extract(classifier, noise)[0], f_ref),
@@ -164,7 +166,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     }
     if dataset.heldout is not None:
         f_train = extract(classifier, dataset.train)[0]
-        halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, seed)
+        halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(fd_real_halves=feature_fd(f_train, f_ref), kid_real_halves=halves["kid"],
                    kid_real_halves_se=halves["kid_se"])
         out["fd_ratio"] = out["fd"] / out["fd_real_halves"] if out["fd_real_halves"] > 0 else None

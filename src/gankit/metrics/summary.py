@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gankit import streams
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, generator_gaussian, kl_gaussians
 
 
@@ -22,7 +23,7 @@ def summarize(state, examples_per_sec: float) -> dict[str, Any]:
     G = state.G
     was_training = G.training
     G.eval()
-    gen_mean, gen_cov, exact = generator_gaussian(G, cfg.model.latent_dim, seed=cfg.train.seed)
+    gen_mean, gen_cov, exact = generator_gaussian(G, cfg.model.latent_dim, seed=streams.seed(cfg.train.seed, "summary.fit"))
     G.train(was_training)
     mle_mean, mle_cov = gaussian_fit(state.dataset.train)
     summary: dict[str, Any] = {

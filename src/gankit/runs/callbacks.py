@@ -1,4 +1,4 @@
-"""Callbacks for `gankit.engines.training.train`: recording, snapshots, progress.
+"""Callbacks that record a run while it trains: progress, metrics, snapshots for the figures.
 
 Each does one thing; the CLI composes them. None of them touches the math.
 """
@@ -11,10 +11,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not a terminal (notebooks)
 
-from gankit.viz.ganlab import generator_pull
+from gankit import streams
+from gankit.engines.state import Callback, TrainState
 from gankit.objectives import get_objective
 from gankit.runs.files import MetricsWriter, save_tensors
-from gankit.engines.state import Callback, TrainState
+from gankit.viz.ganlab import generator_pull
 
 
 class Progress(Callback):
@@ -72,7 +73,7 @@ class Snapshots(Callback):
     def on_train_start(self, state: TrainState) -> None:
         real = state.dataset.train
         self.real = real[: self.n_points].clone()
-        noise_rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        noise_rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n_points, state.config.model.latent_dim, generator=noise_rng)
         self.points = None
         if real.shape[1] == 2:

@@ -22,6 +22,7 @@ import sys
 
 import torch
 
+from gankit import streams
 from gankit.engines.state import Callback, TrainState
 
 FIXES = {
@@ -59,7 +60,7 @@ class HealthMonitor(Callback):
     def on_train_start(self, state: TrainState) -> None:
         self.images = len(state.dataset.shape) == 3
         if self.images:
-            rng = torch.Generator().manual_seed(state.config.train.seed + 104729)
+            rng = streams.generator(state.config.train.seed, "health")
             self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
             real = state.dataset.train[torch.randperm(len(state.dataset.train), generator=rng)[:self.n]]
             self.real_diversity = diversity(real) or 1.0

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gankit import streams
 from gankit.engines.state import Callback, TrainState
 
 
@@ -72,7 +73,7 @@ class LivePlot(Callback):
             return
         self.real = state.dataset.train[: self.n_points]  # (n_points, d)
         # Own noise generator: drawing never changes the training trajectory.
-        noise_rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        noise_rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(len(self.real), state.config.model.latent_dim, generator=noise_rng)
 
     def on_epoch_end(self, state: TrainState) -> None:

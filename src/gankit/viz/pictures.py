@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from gankit import streams
 from gankit.engines.state import Callback, TrainState
 
 
@@ -96,7 +97,7 @@ class SampleGrids(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         (self.run_dir / "samples").mkdir(exist_ok=True)
-        rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
 
     @torch.no_grad()
@@ -122,7 +123,7 @@ class SampleGrids(Callback):
         frames[-1].save(self.run_dir / "samples.png")
         save_gif(frames, self.run_dir / "training.gif")
         G = state.G_ema if state.G_ema is not None else state.G
-        interpolation_strip(G, state.config.model.latent_dim, seed=state.config.train.seed,
+        interpolation_strip(G, state.config.model.latent_dim, seed=streams.seed(state.config.train.seed, "interpolation"),
                             labels=self._labels(state)).save(self.run_dir / "interpolation.png")
 
 

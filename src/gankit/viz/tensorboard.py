@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from gankit.errors import UserError
+from gankit import streams
 from gankit.engines.state import Callback, TrainState
 
 
@@ -54,7 +55,7 @@ class TensorBoardLog(Callback):
         from gankit.metrics.gaussian import gaussian_fit
 
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
-        noise_rng = torch.Generator().manual_seed(state.config.train.seed + 7919)
+        noise_rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n_points, state.config.model.latent_dim, generator=noise_rng)
         target = state.dataset.target
         if target is not None and hasattr(target, "cov"):
@@ -75,7 +76,7 @@ class TensorBoardLog(Callback):
         state.G.eval()
         # Exact for an affine G; otherwise 20k samples (a few ms for these MLPs).
         mean, cov, _ = generator_gaussian(state.G, state.config.model.latent_dim, n=20_000,
-                                          seed=state.config.train.seed)
+                                          seed=streams.seed(state.config.train.seed, "summary.fit"))
         self.writer.add_scalar(self.metric, frechet_distance(mean, cov, *self.reference), epoch)
         if epoch % self.image_every == 0 or epoch == state.config.train.epochs:
             with torch.no_grad():
