@@ -63,3 +63,40 @@ def test_bad_files(tmp_path):
     (tmp_path / "section.json").write_text('{"optim": {}}')
     with pytest.raises(UserError, match="unknown config section 'optim'"):
         load_config(tmp_path / "section.json")
+
+
+def _every_field():
+    import dataclasses
+
+    config = Config()
+    for section in dataclasses.fields(config):
+        for f in dataclasses.fields(getattr(config, section.name)):
+            yield section.name, f
+
+
+def test_every_field_declares_a_constraint():
+    fields = list(_every_field())
+    assert len(fields) > 35
+    assert all("constraint" in f.metadata for _, f in fields)
+
+
+@pytest.mark.parametrize("section,name", [(s, f.name) for s, f in _every_field()])
+def test_every_invalid_value_of_every_field_is_one_clear_line(section, name):
+    import dataclasses
+
+    from gankit.config.constraints import Options
+
+    (f,) = [f for s, f in _every_field() if (s, f.name) == (section, name)]
+    constraint = f.metadata["constraint"]
+    bad_values = constraint.invalid()
+    assert bad_values
+    for bad in bad_values:
+        config = Config()
+        setattr(getattr(config, section), name, bad)
+        expected = f"unknown {constraint.what}" if isinstance(constraint, Options) else f"{section}.{name} must be"
+        with pytest.raises(UserError, match=expected) as err:
+            config.validate()
+        assert "\n" not in str(err.value)
+    # The other side: the default value is accepted by the same check.
+    assert constraint.holds(getattr(getattr(Config(), section), name))
+    assert dataclasses.is_dataclass(getattr(Config(), section))

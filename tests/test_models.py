@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from gankit.config import ModelConfig
+from gankit.errors import UserError
 from gankit.models import (
-    DATA_KINDS,
     DISCRIMINATORS,
     GENERATORS,
     MLP,
@@ -27,13 +27,29 @@ POINT_SHAPES = [((1,), 1), ((2,), 2), ((5,), 3)]  # (data_shape, latent_dim)
 IMAGE_SHAPES = [((1, r, r), 8) for r in (8, 12, 16, 28, 32, 64)] + [((3, 16, 16), 8)]
 
 
+def _kind(registry, name) -> str:
+    """What a registered network takes, found by building it: "points" (d,) or "images" (C, H, W)."""
+    try:
+        registry[name](ModelConfig(g_width=4, d_width=4), (2,))
+        return "points"
+    except UserError:
+        return "images"
+
+
+KINDS = {name: _kind(registry, name) for registry in (GENERATORS, DISCRIMINATORS) for name in registry}
+
+
+def test_kinds_are_found():
+    assert KINDS["linear"] == KINDS["chapter"] == "points" and KINDS["dcgan"] == "images"
+
+
 def _contract_cases():
     """Every registered (G, D) pair of one data kind, on every shape and resolution of that kind."""
     for g in sorted(GENERATORS):
         for d in sorted(DISCRIMINATORS):
-            if DATA_KINDS[g] != DATA_KINDS[d]:
+            if KINDS[g] != KINDS[d]:
                 continue
-            for shape, latent in POINT_SHAPES if DATA_KINDS[g] == "points" else IMAGE_SHAPES:
+            for shape, latent in POINT_SHAPES if KINDS[g] == "points" else IMAGE_SHAPES:
                 yield pytest.param(g, d, shape, latent, id=f"{g}-{d}-{'x'.join(map(str, shape))}")
 
 
@@ -47,7 +63,7 @@ def test_every_registered_model_shape(generator, discriminator, shape, latent):
     x = G(z)
     assert x.shape == (3, *shape)
     assert D(x).shape == (3, 1)
-    if DATA_KINDS[generator] == "images":
+    if KINDS[generator] == "images":
         assert float(x.detach().abs().max()) <= 1.0  # tanh output, the data's range
         # conditional variants and spectral norm keep the contract
         cfg.conditional, cfg.n_classes, cfg.spectral_norm = True, 3, True

@@ -10,12 +10,19 @@ def sigmoid(x):
     return 1 / (1 + math.exp(-x))
 
 
+def matches(loss, args, expected, tol=1e-6) -> bool:
+    """The check each test applies, also to a wrong loss as a negative control."""
+    return abs(float(loss(*args)) - expected) <= tol
+
+
 @pytest.mark.parametrize("o_real,o_fake", [(0.0, 0.0), (2.0, -1.5), (-3.0, 4.0)])
 def test_d_loss_matches_cross_entropy(o_real, o_fake):
     expected = (-math.log(sigmoid(o_real)) - math.log(1 - sigmoid(o_fake))) / 2
-    got = float(d_loss_bce(torch.tensor([o_real]), torch.tensor([o_fake])))
-    assert got == pytest.approx(expected, abs=1e-6)
-    assert abs(got - (expected + 1e-3)) > 5e-4  # a shifted value would fail
+    args = (torch.tensor([o_real]), torch.tensor([o_fake]))
+    assert matches(d_loss_bce, args, expected)
+    # Negative controls: the same check rejects the sum without the halving, and the two terms' labels swapped.
+    assert not matches(lambda r, f: 2 * d_loss_bce(r, f), args, expected)
+    assert not matches(lambda r, f: d_loss_bce(-r, -f), args, expected) or o_real == o_fake == 0.0
 
 
 def test_losses_sum_over_batch():
@@ -27,9 +34,13 @@ def test_losses_sum_over_batch():
 @pytest.mark.parametrize("o", [-5.0, -1.0, 0.0, 2.5])
 def test_generator_losses_closed_form(o):
     t = torch.tensor([o])
-    assert float(g_loss_nonsaturating(t)) == pytest.approx(-math.log(sigmoid(o)), abs=1e-6)
-    assert float(g_loss_minimax(t)) == pytest.approx(math.log(1 - sigmoid(o)), abs=1e-6)
-    assert float(g_loss_minimax(t)) != pytest.approx(-math.log(sigmoid(o)), abs=1e-3)
+    nonsaturating, minimax = -math.log(sigmoid(o)), math.log(1 - sigmoid(o))
+    assert matches(g_loss_nonsaturating, (t,), nonsaturating)
+    assert matches(g_loss_minimax, (t,), minimax)
+    # Negative controls: each check rejects the other objective, and a sign flip.
+    assert not matches(g_loss_minimax, (t,), nonsaturating)
+    assert not matches(g_loss_nonsaturating, (t,), minimax)
+    assert not matches(lambda x: -g_loss_minimax(x), (t,), minimax)
 
 
 def test_minimax_saturates_nonsaturating_does_not():
@@ -69,8 +80,9 @@ FAKE = torch.tensor([-2.0, 0.25, 1.5])
 
 def test_hinge_by_hand():
     # max(0, 1 - o_real): 0, 0.5, 1.5 ; max(0, 1 + o_fake): 0, 1.25, 2.5
-    assert float(d_loss_hinge(REAL, FAKE)) == pytest.approx(0.5 + 1.5 + 1.25 + 2.5, abs=1e-6)
-    assert float(d_loss_hinge(REAL, FAKE)) != pytest.approx(5.75 + 0.01, abs=1e-3)
+    assert matches(d_loss_hinge, (REAL, FAKE), 0.5 + 1.5 + 1.25 + 2.5)
+    # Negative control: the same check rejects the hinge without its max(0, .) (plain margins).
+    assert not matches(lambda r, f: (1 - r).sum() + (1 + f).sum(), (REAL, FAKE), 0.5 + 1.5 + 1.25 + 2.5)
     assert float(g_loss_hinge(FAKE)) == pytest.approx(0.25, abs=1e-6)  # -(-2 + 0.25 + 1.5)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from gankit.config import Config, load_config
+from gankit.config import Config, layer, read_config_file
 from gankit.errors import UserError
 
 # DCGAN with Adam's beta1 0.5 and a moving average of G for sampling. The
@@ -62,23 +62,27 @@ def preset_config(name: str) -> Config:
     return Config.from_dict(PRESETS[name], where=f"preset {name}")
 
 
-def resolve_config(path: str | Path | None, overrides: list[str], preset: str = "auto") -> tuple[Config, str | None]:
+def resolve_config(path: str | Path | None, overrides: Sequence[str | tuple[str, Any]],
+                   preset: str = "auto") -> tuple[Config, str | None]:
     """The validated config of ``gankit train``: defaults < preset < file < overrides.
 
+    The file is read once; the user's layers go over the preset's.
+
     Args:
+        overrides: as `gankit.config.load_config` takes them.
         preset: a name in `PRESETS`, ``"auto"`` (by the resolved generator, see
             `AUTO_PRESETS`) or ``"none"``.
 
     Returns:
         (config, the preset applied or None).
     """
-    if preset == "none":
-        return load_config(path, overrides), None
+    raw = read_config_file(path) if path is not None else {}
+    where = str(path)
+    name = None if preset == "none" else preset
     if preset == "auto":
-        preset = AUTO_PRESETS.get(load_config(path, overrides).model.generator)
-        if preset is None:
-            return load_config(path, overrides), None
-    return load_config(path, overrides, base=preset_config(preset)), preset
+        name = AUTO_PRESETS.get(layer(Config(), raw, overrides, where).model.generator)
+    base = preset_config(name) if name is not None else Config()
+    return layer(base, raw, overrides, where).validate(), name
 
 
 __all__ = ["AUTO_PRESETS", "PRESETS", "preset_config", "resolve_config"]

@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parser(commands) -> None:
-    from gankit.commands.train import TRAIN_FLAGS
+    from gankit.commands.train import add_config_options
 
     sweep = commands.add_parser(
         "sweep",
@@ -21,13 +21,8 @@ def add_parser(commands) -> None:
     sweep.add_argument("--seeds", type=int, default=16,
                        help="runs per grid point, seeds train.seed, train.seed+1, ... (16)")
     sweep.add_argument("--grid", metavar="KEY=V1,V2,...", action="append", default=[],
-                       help="a numeric config key (bare or dotted) and its values (repeatable)")
-    sweep.add_argument("--config", metavar="FILE", help="JSON config every run starts from")
-    sweep.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                       help="override a config key of every run (repeatable)")
-    for flag, (key, kind, text) in TRAIN_FLAGS.items():
-        sweep.add_argument(flag, type=kind, default=None, metavar=key.split(".")[1].upper(),
-                           help=f"{text} [{key}]")
+                       help="a config key (bare or dotted) and its values: numbers, or names such as loss=nonsaturating,hinge (repeatable)")
+    add_config_options(sweep)
     sweep.add_argument("--out", metavar="DIR", help="sweep directory to create (must not exist)")
     sweep.add_argument("--runs", metavar="DIR", default="runs", help="parent of generated directories (runs)")
     sweep.add_argument("--name", help="directory name under --runs (default: sweep-<data>-<time>)")
@@ -39,11 +34,13 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     import statistics
 
-    from gankit.commands.train import flag_overrides
-    from gankit.config import load_config
+    from gankit.commands.train import overrides_from_args
     from gankit.engines.sweep import parse_grid, run_sweep_dir
+    from gankit.presets import resolve_config
 
-    base = load_config(args.config, flag_overrides(args))
+    base, preset = resolve_config(args.config, overrides_from_args(args), args.preset)
+    if preset:
+        print(f"preset: {preset}")
     grid = parse_grid(args.grid, base)
     run_dir, result = run_sweep_dir(base, grid, args.seeds, out=args.out, root=args.runs, name=args.name,
                                     plots=not args.no_plots, progress=False if args.no_progress else None)

@@ -40,19 +40,7 @@ def add_parser(commands) -> None:
         "Example: gankit train --data points.csv --generator mlp --set model.g_hidden=[32,32]; "
         "images: gankit train --data digits --model dcgan",
     )
-    train.add_argument("--config", metavar="FILE", help="JSON config with sections data, model, train")
-    train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                       help="override any config key, e.g. --set train.lr_d=0.01 (repeatable)")
-    for flag, (key, kind, text) in TRAIN_FLAGS.items():
-        train.add_argument(flag, type=kind, default=None, metavar=key.split(".")[1].upper(),
-                           help=f"{text} [{key}]")
-    for flag, (keys, text) in MULTI_FLAGS.items():
-        train.add_argument(flag, default=None, metavar="NAME", help=f"{text} [{', '.join(keys)}]")
-    train.add_argument("--skip-corrupt", action="store_true",
-                       help="skip unreadable image files (and print their count) instead of stopping [data.skip_corrupt]")
-    train.add_argument("--preset", default="auto", metavar="NAME",
-                       help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
-                       "auto (default) picks dcgan for dcgan networks; none")
+    add_config_options(train)
     train.add_argument("--out", metavar="DIR", help="run directory to create (must not exist)")
     train.add_argument("--runs", metavar="DIR", default="runs", help="parent of generated run directories (runs)")
     train.add_argument("--name", help="run name under --runs (default: <data>-seed<seed>-<time>)")
@@ -70,26 +58,44 @@ def add_parser(commands) -> None:
     train.set_defaults(handler=run)
 
 
-def flag_overrides(args: argparse.Namespace) -> list[str]:
-    """``--set`` items, then one ``key=value`` per `TRAIN_FLAGS` flag given."""
-    overrides = list(args.set)
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make a run's config, shared by ``gankit train`` and ``gankit sweep``."""
+    parser.add_argument("--config", metavar="FILE", help="JSON config with sections data, model, train")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="override any config key, e.g. --set train.lr_d=0.01 (repeatable)")
+    for flag, (key, kind, text) in TRAIN_FLAGS.items():
+        parser.add_argument(flag, type=kind, default=None, metavar=key.split(".")[1].upper(),
+                            help=f"{text} [{key}]")
+    for flag, (keys, text) in MULTI_FLAGS.items():
+        parser.add_argument(flag, default=None, metavar="NAME", help=f"{text} [{', '.join(keys)}]")
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="skip unreadable image files (and print their count) instead of stopping "
+                        "[data.skip_corrupt]")
+    parser.add_argument("--preset", default="auto", metavar="NAME",
+                        help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
+                        "auto (default) picks dcgan for dcgan networks; none")
+
+
+def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:
+    """``--set`` items (text), then a typed ``(key, value)`` per flag given."""
+    overrides: list[str | tuple[str, object]] = list(args.set)
     for flag, (key, _, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
-            overrides.append(f"{key}={_json_text(value)}")
+            overrides.append((key, value))
+    for flag, (keys, _) in MULTI_FLAGS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            overrides += [(key, value) for key in keys]
+    if args.skip_corrupt:
+        overrides.append(("data.skip_corrupt", True))
     return overrides
 
 
 def run(args: argparse.Namespace) -> int:
     from gankit.presets import resolve_config
 
-    overrides = flag_overrides(args)
-    for flag, (keys, _) in MULTI_FLAGS.items():
-        value = getattr(args, flag.lstrip("-").replace("-", "_"))
-        if value is not None:
-            overrides += [f"{key}={value}" for key in keys]
-    if args.skip_corrupt:
-        overrides.append("data.skip_corrupt=true")
+    overrides = overrides_from_args(args)
     preset = None
     if args.resume:
         config = _resume_config(args, overrides)
@@ -152,9 +158,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume_config(args: argparse.Namespace, overrides: list[str]):
+def _resume_config(args: argparse.Namespace, overrides: list):
     """The run's own config; options that would change it are refused."""
-    from gankit.config import Config
+    from gankit.config import Config, layer, read_config_file
     from gankit.errors import UserError
     from gankit.runs.files import load_run_config
 
@@ -163,25 +169,10 @@ def _resume_config(args: argparse.Namespace, overrides: list[str]):
     if args.tensorboard:
         raise UserError("--tensorboard is not available with --resume; it logs only runs started with it")
     config = load_run_config(args.resume)
-    wanted = Config.from_dict(config.to_dict())
-    if args.config:
-        from gankit.config import load_config
-
-        wanted = load_config(args.config, overrides)
-    else:
-        from gankit.config import parse_value
-
-        for item in overrides:
-            key, _, text = item.partition("=")
-            wanted.set(key.strip(), parse_value(text.strip()), where="--set")
+    raw = read_config_file(args.config) if args.config else {}
+    wanted = layer(Config() if args.config else config, raw, overrides, where=str(args.config))
     a, b = config.to_dict(), wanted.to_dict()
     changed = [f"{s}.{k} ({a[s][k]!r} in the run, {b[s][k]!r} asked)" for s in a for k in a[s] if a[s][k] != b[s][k]]
     if changed:
         raise UserError(f"--resume uses the run's config; refusing to change {', '.join(changed)}")
     return config
-
-
-def _json_text(value) -> str:
-    import json
-
-    return json.dumps(value) if not isinstance(value, str) else value

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import itertools
 import math
 import shutil
@@ -35,9 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
-from gankit.config import Config
+from gankit.config import Config, resolve_key
 from gankit.engines.fast import Divergence, run_fast, why_not_fast
 from gankit.engines.guard import Diverged
 from gankit.engines.state import Callback, TrainState
@@ -56,11 +54,12 @@ ENSEMBLE_RUNS = 1024  # largest ensemble trained at once (bounds memory)
 def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
     """``["lr_d=0.005,0.05", ...]`` -> ``[("train.lr_d", [0.005, 0.05]), ...]``.
 
-    Keys are config keys, bare or dotted; values are numbers of that key's type.
+    Keys are config keys, bare or dotted; values are of that key's type: numbers, or
+    names for keys that take a name (``loss=nonsaturating,hinge``).
 
     Raises:
         UserError: not KEY=V1,V2,...; an unknown or repeated key; ``seed``
-            (use --seeds); an empty list; a non-numeric value; a value the
+            (use --seeds); an empty list; a value of the wrong type, or one the
             key does not accept.
     """
     grid: list[tuple[str, list]] = []
@@ -69,7 +68,8 @@ def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
         key = key.strip()
         if not sep or not key:
             raise UserError(f"--grid '{item}' must look like KEY=V1,V2,...")
-        dotted = _dotted(key)
+        section, name = resolve_key(key, where="--grid")
+        dotted = f"{section}.{name}"
         if dotted == "train.seed":
             raise UserError("--grid seed: use --seeds N to sweep over seeds")
         if any(dotted == k for k, _ in grid):
@@ -81,36 +81,30 @@ def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
         for cell in cells:
             if not cell:
                 raise UserError(f"--grid {key}: empty value in '{text}'")
-            try:
-                number = float(cell)
-            except ValueError:
-                raise UserError(f"--grid {key}: '{cell}' is not a number") from None
-            if not math.isfinite(number):
-                raise UserError(f"--grid {key}: '{cell}' is not a finite number")
-            value = int(number) if number.is_integer() and "." not in cell and "e" not in cell.lower() else number
             trial = copy.deepcopy(base)
-            trial.set(dotted, value, where=f"--grid {key}")
-            values.append(getattr(getattr(trial, dotted.split(".")[0]), dotted.split(".")[1]))
+            trial.set(dotted, _grid_value(key, cell, type(getattr(getattr(base, section), name))),
+                      where=f"--grid {key}")
+            trial.validate()  # the value's own constraint, named in one line
+            values.append(getattr(getattr(trial, section), name))
         grid.append((dotted, values))
     return grid
 
 
-def _dotted(key: str) -> str:
-    """The full ``section.name`` of a config key; `UserError` if unknown."""
-    sections = [f.name for f in dataclasses.fields(Config)]
-    if "." in key:
-        section, name = key.split(".", 1)
-        owners = [section] if section in sections and name in _names(section) else []
-    else:
-        name = key
-        owners = [s for s in sections if key in _names(s)]
-    if len(owners) != 1:
-        raise UserError(f"--grid: unknown config key '{key}'")
-    return f"{owners[0]}.{name}"
-
-
-def _names(section: str) -> list[str]:
-    return [f.name for f in dataclasses.fields(getattr(Config(), section))]
+def _grid_value(key: str, cell: str, kind: type):
+    """One grid cell as the key's type: text for names (``loss=hinge,wgan``), else a finite number or a bool."""
+    if kind is str:
+        return cell
+    if kind is bool:
+        if cell.lower() not in ("true", "false"):
+            raise UserError(f"--grid {key}: '{cell}' is not true or false")
+        return cell.lower() == "true"
+    try:
+        number = float(cell)
+    except ValueError:
+        raise UserError(f"--grid {key}: '{cell}' is not a number") from None
+    if not math.isfinite(number):
+        raise UserError(f"--grid {key}: '{cell}' is not a finite number")
+    return int(number) if number.is_integer() and "." not in cell and "e" not in cell.lower() else number
 
 
 def sweep_configs(base: Config, grid: list[tuple[str, list]], seeds: int) -> list[tuple[dict, Config]]:

@@ -26,8 +26,6 @@ from gankit.models.mlp import (
 
 GENERATORS = {"linear": linear_generator, "mlp": mlp_generator, "dcgan": dcgan_generator}
 DISCRIMINATORS = {"chapter": chapter_discriminator, "mlp": mlp_discriminator, "dcgan": dcgan_discriminator}
-# What each registered network takes: "points" (d,) or "images" (C, H, W).
-DATA_KINDS = {"linear": "points", "mlp": "points", "chapter": "points", "dcgan": "images"}
 
 
 def build_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
@@ -48,5 +46,5 @@ def init_weights(net: nn.Module, std: float, generator: torch.Generator | None =
         init_normal_(net, std, generator)
 
 
-__all__ = ["ACTIVATIONS", "MLP", "DATA_KINDS", "DISCRIMINATORS", "GENERATORS",
+__all__ = ["ACTIVATIONS", "MLP", "DISCRIMINATORS", "GENERATORS",
            "build_discriminator", "build_generator", "init_normal_", "init_weights"]

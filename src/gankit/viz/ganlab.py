@@ -22,16 +22,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor, nn
 
 from gankit.errors import UserError
+from gankit.viz.style import ARROW_COLOR, FAKE_COLOR, REAL_COLOR, figure
 
-REAL_COLOR = "#1f77b4"
-FAKE_COLOR = "#ff7f0e"
-ARROW_COLOR = "#2d2d2d"
 
 
 def generator_pull(D: nn.Module, fake: Tensor, g_loss: Callable[[Tensor], Tensor]) -> Tensor:
@@ -54,11 +51,6 @@ def generator_pull(D: nn.Module, fake: Tensor, g_loss: Callable[[Tensor], Tensor
         (grad,) = torch.autograd.grad(g_loss(D(x)), x)
     return -grad.float()
 
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _arrow_scale(pull: np.ndarray, extent: Sequence[float]) -> float:
@@ -123,7 +115,7 @@ def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None
         path: also save the figure there.
     """
     _check_snapshots(snapshots)
-    fig = _figure(5.5, 4.5)
+    fig = figure(5.5, 4.5)
     pull = snapshots["pull"][index] if "pull" in snapshots else None
     draw_ganlab(fig.add_subplot(), snapshots["real"], snapshots["fake"][index], snapshots["surface"][index],
                 snapshots["extent"], pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}")
@@ -161,8 +153,9 @@ def _frames(snapshots: dict[str, Tensor], dpi: int = 100):
     One figure is laid out once and its artists are updated in place, which is
     about twice as fast as drawing a new figure per epoch.
     """
-    fig = Figure(figsize=(5.5, 4.5), dpi=dpi, layout="constrained")
-    canvas = FigureCanvasAgg(fig)
+    fig = figure(5.5, 4.5)
+    fig.set_dpi(dpi)
+    canvas = fig.canvas
     ax = fig.add_subplot()
     extent = [float(v) for v in snapshots["extent"]]
     has_pull = "pull" in snapshots

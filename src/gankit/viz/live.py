@@ -126,9 +126,10 @@ class LivePlot(Callback):
         return buffer.getvalue()
 
     def _build(self, state: TrainState, fake, epochs, losses, title) -> None:
-        from gankit.viz.plots import _figure, draw_scatter
+        from gankit.viz.plots import draw_scatter
+        from gankit.viz.style import figure
 
-        self.figure = _figure(10, 3.8)
+        self.figure = figure(10, 3.8)
         self.figure.set_dpi(72)
         self.ax_loss, self.ax_points = self.figure.subplots(1, 2)
         self.lines = [self.ax_loss.plot(epochs, values, marker=".", label=label)[0]

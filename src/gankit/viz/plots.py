@@ -11,23 +11,17 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-REAL_COLOR = "#1f77b4"
-FAKE_COLOR = "#ff7f0e"
+from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None) -> Figure:
     """Both losses (summed loss / examples) against the epoch, with ln 2 marked."""
-    fig = _figure(5, 3.5)
+    fig = figure(5, 3.5)
     ax = fig.add_subplot()
     epochs = [row["epoch"] for row in history]
     ax.plot(epochs, [row["loss_d"] for row in history], label="loss_D", marker=".")
@@ -67,7 +61,7 @@ def draw_scatter(ax, real: torch.Tensor, fake: torch.Tensor, surface: torch.Tens
 
 def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path | None = None) -> Figure:
     """The real-vs-generated panel for one recorded epoch (default: the last)."""
-    fig = _figure(5.5, 4.5)
+    fig = figure(5.5, 4.5)
     ax = fig.add_subplot()
     epoch = int(snapshots["epochs"][index])
     surface = snapshots["surface"][index] if "surface" in snapshots else None

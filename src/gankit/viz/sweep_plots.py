@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 
-from gankit.viz.plots import _figure, draw_scatter
+from gankit.viz.plots import draw_scatter
+from gankit.viz.style import figure
 
 
 def _label(value) -> str:
@@ -42,7 +43,7 @@ def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = 
     the median; the colour scale is logarithmic.
     """
     first, second, table = median_table(list(rows), keys, metric)
-    fig = _figure(1.6 + 1.1 * len(second), 1.4 + 0.6 * len(first))
+    fig = figure(1.6 + 1.1 * len(second), 1.4 + 0.6 * len(first))
     ax = fig.add_subplot()
     finite = table[np.isfinite(table) & (table > 0)]
     norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001)) if finite.size else None
@@ -75,7 +76,7 @@ def plot_sample_panel(rows: Sequence[dict[str, Any]], states: Sequence, count: i
     picks = sorted(set(np.linspace(0, len(rows) - 1, min(count, len(rows))).round().astype(int).tolist()))
     cols = min(4, len(picks))
     nrows = -(-len(picks) // cols)
-    fig = _figure(3.2 * cols, 2.9 * nrows)
+    fig = figure(3.2 * cols, 2.9 * nrows)
     z = torch.randn(points, states[0].config.model.latent_dim, generator=torch.Generator().manual_seed(0))
     for slot, index in enumerate(picks):
         ax = fig.add_subplot(nrows, cols, slot + 1)

@@ -87,9 +87,10 @@ class TensorBoardLog(Callback):
 
     def _image(self, state: TrainState, fake: torch.Tensor) -> np.ndarray:
         """The real-vs-generated panel as an (H, W, 3) uint8 array."""
-        from gankit.viz.plots import _figure, draw_scatter
+        from gankit.viz.plots import draw_scatter
+        from gankit.viz.style import figure
 
-        fig = _figure(5, 4)
+        fig = figure(5, 4)
         draw_scatter(fig.add_subplot(), state.dataset.train[: self.n_points], fake,
                      title=f"real vs generated, epoch {state.epoch}")
         buffer = io.BytesIO()

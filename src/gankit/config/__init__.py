@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import json
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from gankit.config.constraints import Each, Interval, Kind, Options, check_fields, rule
 from gankit.errors import UserError
 
 # The chapter's data: X ~ N(0, I_2), data = X A + b, so data ~ N(b, A^T A).
 CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
-# Training engines (see gankit.engines.training.train and gankit.engines.fast).
+# Training engines (see gankit.engines.training.choose_engine).
 ENGINES = ("auto", "general", "fast")
+
+
+def _registry(module: str, table: str, *extra: str):
+    """The names in a registry, read when a value is checked (models and objectives import torch)."""
+    return lambda: [*extra, *sorted(getattr(importlib.import_module(module), table))]
 
 
 @dataclass
@@ -43,29 +49,22 @@ class DataConfig:
         skip_corrupt: skip unreadable image files (counted) instead of stopping.
     """
 
-    source: str = "gaussian"
-    n: int = 1000
-    mean: list[float] = field(default_factory=lambda: list(CHAPTER_B))
-    transform: list[list[float]] = field(default_factory=lambda: [list(r) for r in CHAPTER_A])
-    holdout: float = 0.0
-    resolution: int = 0
-    skip_corrupt: bool = False
+    source: str = rule(Kind(str), "gaussian")
+    n: int = rule(Interval(int, 2), 1000)
+    mean: list[float] = rule(Each(Interval(float), min_len=1), factory=lambda: list(CHAPTER_B))
+    transform: list[list[float]] = rule(Each(Each(Interval(float), min_len=1), min_len=1),
+                                        factory=lambda: [list(r) for r in CHAPTER_A])
+    holdout: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
+    resolution: int = rule(Interval(int, 0, 1024), 0)  # 0 (keep), else 4 to 1024 (checked below)
+    skip_corrupt: bool = rule(Kind(bool), False)
 
     def validate(self) -> None:
-        _check(self.n >= 2, "data.n must be at least 2, got {}", self.n)
-        _check(self.resolution == 0 or 4 <= self.resolution <= 1024,
+        check_fields("data", self)
+        _check(self.resolution == 0 or self.resolution >= 4,
                "data.resolution must be 0 (keep) or 4 to 1024, got {}", self.resolution)
-        _check(0.0 <= self.holdout < 1.0, "data.holdout must be in [0, 1), got {}", self.holdout)
-        if self.source == "gaussian":
-            d = len(self.mean)
-            _check(d >= 1, "data.mean must not be empty")
-            _check(
-                len(self.transform) == d and all(len(row) == d for row in self.transform),
-                "data.transform must be a {0}x{0} matrix to match data.mean of length {0}",
-                d,
-            )
-            values = list(self.mean) + [v for row in self.transform for v in row]
-            _check(all(math.isfinite(v) for v in values), "data.mean and data.transform must be finite")
+        d = len(self.mean)
+        _check(len(self.transform) == d and all(len(row) == d for row in self.transform),
+               "data.transform must be a {0}x{0} matrix to match data.mean of length {0}", d)
 
 
 @dataclass
@@ -88,34 +87,21 @@ class ModelConfig:
         n_classes: classes of a conditional model (0: taken from the data).
     """
 
-    generator: str = "linear"
-    discriminator: str = "chapter"
-    latent_dim: int = 2
-    g_hidden: list[int] = field(default_factory=lambda: [16, 16])
-    d_hidden: list[int] = field(default_factory=lambda: [16, 16])
-    activation: str = "tanh"
-    init_std: float = 0.02
-    g_width: int = 64
-    d_width: int = 64
-    spectral_norm: bool = False
-    conditional: bool = False
-    n_classes: int = 0
+    generator: str = rule(Options(_registry("gankit.models", "GENERATORS"), "generator"), "linear")
+    discriminator: str = rule(Options(_registry("gankit.models", "DISCRIMINATORS"), "discriminator"), "chapter")
+    latent_dim: int = rule(Interval(int, 1), 2)
+    g_hidden: list[int] = rule(Each(Interval(int, 1)), factory=lambda: [16, 16])
+    d_hidden: list[int] = rule(Each(Interval(int, 1)), factory=lambda: [16, 16])
+    activation: str = rule(Options(_registry("gankit.models", "ACTIVATIONS"), "activation"), "tanh")
+    init_std: float = rule(Interval(float, 0.0, closed="neither"), 0.02)
+    g_width: int = rule(Interval(int, 1), 64)
+    d_width: int = rule(Interval(int, 1), 64)
+    spectral_norm: bool = rule(Kind(bool), False)
+    conditional: bool = rule(Kind(bool), False)
+    n_classes: int = rule(Interval(int, 0), 0)
 
     def validate(self) -> None:
-        from gankit.models import ACTIVATIONS, DISCRIMINATORS, GENERATORS
-
-        _check(self.generator in GENERATORS, "unknown generator '{}' (choose from {})",
-               self.generator, ", ".join(sorted(GENERATORS)))
-        _check(self.discriminator in DISCRIMINATORS, "unknown discriminator '{}' (choose from {})",
-               self.discriminator, ", ".join(sorted(DISCRIMINATORS)))
-        _check(self.activation in ACTIVATIONS, "unknown activation '{}' (choose from {})",
-               self.activation, ", ".join(sorted(ACTIVATIONS)))
-        _check(self.latent_dim >= 1, "model.latent_dim must be at least 1, got {}", self.latent_dim)
-        _check(all(w >= 1 for w in self.g_hidden + self.d_hidden), "hidden widths must be positive")
-        _check(self.init_std > 0 and math.isfinite(self.init_std),
-               "model.init_std must be positive, got {}", self.init_std)
-        _check(self.g_width >= 1 and self.d_width >= 1, "model.g_width and model.d_width must be positive")
-        _check(self.n_classes >= 0, "model.n_classes must be non-negative, got {}", self.n_classes)
+        check_fields("model", self)
 
 
 @dataclass
@@ -147,56 +133,32 @@ class TrainConfig:
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
     """
 
-    epochs: int = 20
-    batch_size: int = 8
-    lr_d: float = 0.05
-    lr_g: float = 0.005
-    beta1: float = 0.9
-    beta2: float = 0.999
-    loss: str = "nonsaturating"
-    seed: int = 0
-    checkpoint_every: int = 1
-    checkpoint_minutes: float = 0.0
-    keep_checkpoints: int = 2
-    lr_backoff: float = 0.0
-    lr_backoff_tries: int = 3
-    n_critic: int = 1
-    penalty: str = "none"
-    penalty_weight: float = 10.0
-    ema: float = 0.0
-    engine: str = "auto"
+    epochs: int = rule(Interval(int, 1), 20)
+    batch_size: int = rule(Interval(int, 1), 8)
+    lr_d: float = rule(Interval(float, 0.0, closed="neither"), 0.05)
+    lr_g: float = rule(Interval(float, 0.0, closed="neither"), 0.005)
+    beta1: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.9)
+    beta2: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.999)
+    loss: str = rule(Options(_registry("gankit.objectives", "OBJECTIVES"), "loss"), "nonsaturating")
+    seed: int = rule(Interval(int, 0, 2**63, closed="left"), 0)
+    checkpoint_every: int = rule(Interval(int, 0), 1)
+    checkpoint_minutes: float = rule(Interval(float, 0.0), 0.0)
+    keep_checkpoints: int = rule(Interval(int, 1), 2)
+    lr_backoff: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)  # 0 (off) or a factor in (0, 1)
+    lr_backoff_tries: int = rule(Interval(int, 1), 3)
+    n_critic: int = rule(Interval(int, 1), 1)
+    penalty: str = rule(Options(_registry("gankit.objectives", "PENALTIES", "none"), "penalty"), "none")
+    penalty_weight: float = rule(Interval(float, 0.0), 10.0)
+    ema: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
+    engine: str = rule(Options(ENGINES, "train.engine"), "auto")
 
     def validate(self) -> None:
-        from gankit.objectives import OBJECTIVES, PENALTIES
-
-        _check(self.epochs >= 1, "train.epochs must be at least 1, got {}", self.epochs)
-        _check(self.batch_size >= 1, "train.batch_size must be at least 1, got {}", self.batch_size)
+        check_fields("train", self)
         for name in ("lr_d", "lr_g"):
             value = getattr(self, name)
-            _check(value > 0 and math.isfinite(value), "train.{} must be a positive number, got {}", name, value)
             # Adam's first step is lr / (1 - beta1), a float32 inside torch: beyond its range torch fails.
             _check(value / (1.0 - min(self.beta1, 0.999999)) < 3e38,
                    "train.{} is too large: {} / (1 - beta1) overflows float32", name, value)
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            _check(0.0 <= value < 1.0, "train.{} must be in [0, 1), got {}", name, value)
-        _check(self.loss in OBJECTIVES, "unknown loss '{}' (choose from {})",
-               self.loss, ", ".join(sorted(OBJECTIVES)))
-        _check(0 <= self.seed < 2**63, "train.seed must be a non-negative integer, got {}", self.seed)
-        _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0, got {}", self.checkpoint_every)
-        _check(self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes),
-               "train.checkpoint_minutes must be >= 0, got {}", self.checkpoint_minutes)
-        _check(self.keep_checkpoints >= 1, "train.keep_checkpoints must be at least 1, got {}", self.keep_checkpoints)
-        _check(self.lr_backoff == 0 or 0 < self.lr_backoff < 1,
-               "train.lr_backoff must be 0 (off) or a factor in (0, 1), got {}", self.lr_backoff)
-        _check(self.lr_backoff_tries >= 1, "train.lr_backoff_tries must be at least 1, got {}", self.lr_backoff_tries)
-        _check(self.n_critic >= 1, "train.n_critic must be at least 1, got {}", self.n_critic)
-        _check(self.penalty == "none" or self.penalty in PENALTIES, "unknown penalty '{}' (choose from none, {})",
-               self.penalty, ", ".join(sorted(PENALTIES)))
-        _check(self.penalty_weight >= 0 and math.isfinite(self.penalty_weight),
-               "train.penalty_weight must be a non-negative number, got {}", self.penalty_weight)
-        _check(0.0 <= self.ema < 1.0, "train.ema must be in [0, 1), got {}", self.ema)
-        _check(self.engine in ENGINES, "unknown train.engine '{}' (choose from {})", self.engine, ", ".join(ENGINES))
 
 
 @dataclass
@@ -212,17 +174,14 @@ class QualityConfig:
             $GANKIT_CACHE, else ~/.cache/gankit).
     """
 
-    n: int = 0
-    fd_sets: int = 5
-    kid_subsets: int = 50
-    kid_subset_size: int = 500
-    cache_dir: str = ""
+    n: int = rule(Interval(int, 0), 0)
+    fd_sets: int = rule(Interval(int, 1), 5)
+    kid_subsets: int = rule(Interval(int, 1), 50)
+    kid_subset_size: int = rule(Interval(int, 2), 500)
+    cache_dir: str = rule(Kind(str, empty=True), "")
 
     def validate(self) -> None:
-        _check(self.n >= 0, "quality.n must be non-negative, got {}", self.n)
-        _check(self.fd_sets >= 1, "quality.fd_sets must be at least 1, got {}", self.fd_sets)
-        _check(self.kid_subsets >= 1 and self.kid_subset_size >= 2,
-               "quality.kid_subsets must be >= 1 and quality.kid_subset_size >= 2")
+        check_fields("quality", self)
 
 
 @dataclass
@@ -262,7 +221,7 @@ class Config:
 
     def set(self, key: str, value: Any, where: str = "override") -> None:
         """Set one dotted key (``"train.lr_d"``, or bare ``"lr_d"``), checking its type."""
-        section, name = _resolve_key(key, where)
+        section, name = resolve_key(key, where)
         target = getattr(self, section)
         hint = typing.get_type_hints(type(target))[name]
         setattr(target, name, _coerce(value, hint, f"{where}: {section}.{name}"))
@@ -271,24 +230,48 @@ class Config:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = (), base: Config | None = None) -> Config:
-    """Defaults (or ``base``, e.g. a preset), then a JSON file, then ``key=value`` overrides; validated."""
-    config = copy.deepcopy(base) if base is not None else Config()
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"config file not found: {path}")
-        try:
-            raw = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UserError(f"{path}: not valid JSON ({err})") from None
-        config = Config.from_dict(raw, where=str(path), base=config)
+def load_config(path: str | Path | None = None, overrides: Sequence[str | tuple[str, Any]] = (),
+                base: Config | None = None) -> Config:
+    """Defaults (or ``base``, e.g. a preset), then a JSON file, then overrides; validated.
+
+    Args:
+        overrides: ``"key=value"`` text (``--set``; the value parsed as JSON where it
+            is JSON) or typed ``(key, value)`` pairs (flags), applied in order.
+    """
+    raw = read_config_file(path) if path is not None else {}
+    return layer(base or Config(), raw, overrides, where=str(path)).validate()
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The JSON object of a config file; `UserError` if it is missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a JSON object of sections")
+    return raw
+
+
+def layer(base: Config, raw: dict[str, Any], overrides: Sequence[str | tuple[str, Any]] = (),
+          where: str = "config") -> Config:
+    """A copy of ``base`` with a config file's object (`read_config_file`, from ``where``) and overrides on top.
+
+    Not validated: the caller validates the finished config.
+    """
+    config = Config.from_dict(raw, where=where, base=base)
     for item in overrides:
+        if isinstance(item, tuple):
+            config.set(item[0], item[1], where="option")
+            continue
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise UserError(f"override '{item}' must look like key=value")
         config.set(key.strip(), parse_value(text.strip()), where="--set")
-    return config.validate()
+    return config
 
 
 def parse_value(text: str) -> Any:
@@ -303,7 +286,8 @@ def _sections() -> list[str]:
     return [f.name for f in dataclasses.fields(Config)]
 
 
-def _resolve_key(key: str, where: str) -> tuple[str, str]:
+def resolve_key(key: str, where: str = "config") -> tuple[str, str]:
+    """``"lr_d"`` or ``"train.lr_d"`` -> ``("train", "lr_d")``; `UserError` for an unknown or ambiguous key."""
     if "." in key:
         section, name = key.split(".", 1)
         if section in _sections() and name in _field_names(section):
