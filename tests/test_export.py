@@ -7,7 +7,7 @@ import torch
 from gankit.cli import main
 from gankit.errors import UserError
 from gankit.runs.export import export_onnx
-from gankit.runs.files import load_network
+from gankit.files import load_network
 
 ort = pytest.importorskip("onnxruntime")
 

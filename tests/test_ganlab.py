@@ -10,7 +10,7 @@ from gankit.runs.callbacks import Snapshots
 from gankit.errors import UserError
 from gankit.viz.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
 from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
-from gankit.runs.files import load_tensors
+from gankit.files import load_tensors
 from gankit.engines.training import train
 
 

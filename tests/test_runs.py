@@ -6,7 +6,7 @@ import torch
 
 from gankit.errors import UserError
 from gankit.runs.experiment import run_experiment
-from gankit.runs.files import create_run_dir, load_network, save_tensors
+from gankit.files import create_run_dir, load_network, save_tensors
 from gankit.runs.sample import sample_run, write_points
 
 

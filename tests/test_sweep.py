@@ -10,7 +10,8 @@ import torch
 from gankit import Config, train
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.engines.sweep import ROW_METRICS, csv_columns, parse_grid, run_sweep, run_sweep_dir
+from gankit.engines.sweep import ROW_METRICS, parse_grid, run_sweep
+from gankit.runs.sweep import csv_columns, run_sweep_dir
 
 
 def tiny() -> Config:

@@ -26,7 +26,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gankit.metrics.evaluate import json_safe, evaluate_run, format_report, write_report
-    from gankit.runs.files import read_summary
+    from gankit.files import read_summary
 
     if args.n is not None and args.n < 1:
         from gankit.errors import UserError
@@ -50,7 +50,7 @@ def _run_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gankit.metrics.images import evaluate_run, format_quality
-    from gankit.runs.files import write_json
+    from gankit.files import write_json
 
     quality = evaluate_run(args.run, n=args.n, seed=args.seed)
     path = Path(args.run) / "eval.json"

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     import statistics
 
     from gankit.commands.train import overrides_from_args
-    from gankit.engines.sweep import parse_grid, run_sweep_dir
+    from gankit.engines.sweep import parse_grid
+    from gankit.runs.sweep import run_sweep_dir
     from gankit.presets import resolve_config
 
     base, preset = resolve_config(args.config, overrides_from_args(args), args.preset)

@@ -162,7 +162,7 @@ def _resume_config(args: argparse.Namespace, overrides: list):
     """The run's own config; options that would change it are refused."""
     from gankit.config import Config, layer, read_config_file
     from gankit.errors import UserError
-    from gankit.runs.files import load_run_config
+    from gankit.files import load_run_config
 
     if args.out or args.name:
         raise UserError("--resume continues the run in place; drop --out / --name")

@@ -31,7 +31,7 @@ from gankit.errors import UserError
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, kl_gaussians
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.twosample import all_tests, discriminator_test
-from gankit.runs.files import load_network, load_run_config, write_json
+from gankit.files import load_network, load_run_config, write_json
 
 @torch.no_grad()
 def check_test_settings(alpha: float, seed: int, permutations: int) -> None:

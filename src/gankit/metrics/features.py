@@ -113,7 +113,7 @@ def load_or_train_classifier(images: Tensor, labels: Tensor | None,
     Returns:
         (classifier in eval mode, whether it came from the cache).
     """
-    from gankit.runs.files import load_tensors, save_tensors
+    from gankit.files import load_tensors, save_tensors
 
     path = cache_root(cache_dir) / "classifiers" / f"{data_key(images, labels)}.safetensors"
     n_classes = int(labels.max()) + 1 if labels is not None else 4

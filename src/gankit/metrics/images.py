@@ -193,7 +193,7 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict
 
     from gankit.data import make_dataset
     from gankit.errors import UserError
-    from gankit.runs.files import load_network
+    from gankit.files import load_network
 
     run_dir = Path(run_dir)
     role = "generator_ema" if (run_dir / "generator_ema.safetensors").is_file() else "generator"

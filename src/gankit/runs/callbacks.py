@@ -14,7 +14,7 @@ from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
 from gankit.objectives import get_objective
-from gankit.runs.files import MetricsWriter, save_tensors
+from gankit.files import MetricsWriter, save_tensors
 from gankit.viz.ganlab import generator_pull
 
 

@@ -40,7 +40,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from gankit.errors import UserError
-from gankit.runs.files import load_tensors, save_tensors
+from gankit.files import load_tensors, save_tensors
 from gankit.engines.state import Callback, RunningSums, TrainState
 
 FORMAT = "gankit-checkpoint"

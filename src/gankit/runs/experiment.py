@@ -20,7 +20,7 @@ from gankit.runs.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError
 from gankit.runs.health import HealthMonitor
-from gankit.runs.files import create_run_dir, save_models, write_json
+from gankit.files import create_run_dir, save_models, write_json
 from gankit.engines.state import Callback, TrainResult, TrainState
 from gankit.engines.training import build_state, train
 
@@ -105,7 +105,7 @@ def resume_experiment(
     """
     from gankit.runs.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
     from gankit.engines.distributed import world_from_env
-    from gankit.runs.files import load_run_config
+    from gankit.files import load_run_config
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)

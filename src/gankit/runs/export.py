@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.runs.files import load_network
+from gankit.files import load_network
 
 OPSET = 17
 

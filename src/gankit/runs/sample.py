@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
-from gankit.runs.files import atomic_write, load_network
+from gankit.files import atomic_write, load_network
 
 
 @torch.no_grad()

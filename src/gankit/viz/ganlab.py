@@ -211,7 +211,7 @@ def draw_ganlab_run(run_dir: Path, animate: bool = True) -> list[Path]:
     ``gankit train`` draws the still only (the animations cost seconds);
     ``gankit report`` draws the animations when they are missing.
     """
-    from gankit.runs.files import load_tensors
+    from gankit.files import load_tensors
 
     snap_path = Path(run_dir) / "snapshots.safetensors"
     if not snap_path.is_file():

@@ -131,7 +131,7 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
 def draw_run(run_dir: Path) -> list[Path]:
     """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
     still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations."""
-    from gankit.runs.files import load_tensors, read_metrics
+    from gankit.files import load_tensors, read_metrics
 
     run_dir = Path(run_dir)
     written = []

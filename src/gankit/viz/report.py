@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import UserError
-from gankit.runs.files import atomic_write, load_run_config, read_metrics, read_summary
+from gankit.files import atomic_write, load_run_config, read_metrics, read_summary
 
 # (file, caption), in the order the page shows them.
 FIGURES = [
