@@ -43,6 +43,7 @@ def _bad_inputs(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "unknown.json").write_text('{"train": {"momentum": 0.9}}')
     (tmp_path / "exists").mkdir()
+    (tmp_path / "exists" / "keep.txt").write_text("not ours")  # an empty directory would be taken
     return [
         (["--data", str(tmp_path / "missing.csv")], "data file not found"),
         (["--data", str(tmp_path / "text.csv")], "non-numeric value 'oops' at row 2, column 2"),
@@ -54,7 +55,7 @@ def _bad_inputs(tmp_path):
         (["--generator", "big"], "unknown generator 'big'"),
         (["--config", str(tmp_path / "unknown.json")], "unknown config key 'train.momentum'"),
         (["--set", "train.momentum=1"], "unknown config key 'train.momentum'"),
-        (["--out", str(tmp_path / "exists")], "run directory already exists"),
+        (["--out", str(tmp_path / "exists")], "already exists (run directory)"),
     ]
 
 
@@ -67,7 +68,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys):
         assert err.count("\n") == 1 and message in err and err.startswith("gankit: error: "), err
         assert "Traceback" not in err
         assert not runs.exists() or not any(runs.iterdir()), args
-    assert not any((tmp_path / "exists").iterdir())
+    assert [p.name for p in (tmp_path / "exists").iterdir()] == ["keep.txt"]
 
 
 def test_bad_run_for_sample(tmp_path, capsys):

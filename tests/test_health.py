@@ -8,9 +8,14 @@ from gankit.runs.health import HealthMonitor, diversity
 
 
 def _state(history, loss="nonsaturating"):
+    from gankit.engines.training import build_state
+
     config = Config()
+    config.data.n = 8
+    real = build_state(config)  # the chapter's networks and optimisers
     config.train.loss = loss
-    return SimpleNamespace(history=history, epoch=len(history), config=config)
+    return SimpleNamespace(history=history, epoch=len(history), config=config, G=real.G, D=real.D,
+                           opt_G=real.opt_G, opt_D=real.opt_D)
 
 
 def _rows(pairs):

@@ -2,7 +2,7 @@
 
 Each subcommand lives in ``gankit/commands/<name>.py`` with ``add_parser`` (which sets
 ``handler``) and ``run``; this file only lists them. Every `UserError` becomes one line on
-stderr and exit status 2.
+stderr and exit status 2, and so does a file operation the system refuses (`OSError`).
 """
 
 from __future__ import annotations
@@ -11,14 +11,21 @@ import argparse
 import sys
 from importlib import import_module
 
-from gankit.errors import UserError
+from gankit.errors import UserError, os_error_line
 
 # Subcommands, in the order --help lists them.
 COMMANDS = ["train", "sample", "eval", "twosample", "sweep", "report", "export"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line and exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gankit",
         description="Train, watch and test generative adversarial networks.",
     )
@@ -36,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except UserError as err:
         print(f"gankit: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the filesystem said no: read-only, full, a path under a file, ...
+        print(f"gankit: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

@@ -10,18 +10,24 @@
       snapshots.safetensors       per-epoch samples and D surface, for plots
       losses.png, samples.png, training.gif
 
-Files are written to a temporary name and renamed, so a reader never sees a
-half-written file. Nothing here is ever unpickled.
+Every file is written to a temporary name beside it, fsynced and renamed
+(`atomic_file`), so a reader never sees a half-written file, and a failed
+write (a full disk, a kill) leaves the old file or none. ``summary.json`` is
+written last: a run is complete only when it is there. One process owns a run
+directory at a time (`hold_run`). Nothing here is ever unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -34,26 +40,32 @@ from gankit.models import build_discriminator, build_generator
 
 
 def create_run_dir(out: str | Path | None, root: str | Path = "runs", name: str | None = None) -> Path:
-    """Make a new, empty run directory; never reuse an existing one.
+    """Make a new, empty run directory; never reuse one that holds anything.
 
     Args:
-        out: an explicit directory; it must not exist yet.
+        out: an explicit directory; it must not exist yet, or be empty (one a
+            killed process made and left).
         root: parent of generated names when ``out`` is None.
-        name: base name under ``root`` (default: a timestamp); a numeric
-            suffix is added if taken, so concurrent runs never collide.
+        name: base name under ``root`` (default: a timestamp), one path component;
+            a numeric suffix is added if taken, so concurrent runs never collide.
+
+    Raises:
+        UserError: ``out`` holds something or is a file; ``name`` is not a plain
+            name; the directory cannot be made (read-only, a path under a file, ...).
     """
     if out is not None:
         path = Path(out)
-        if path.exists():
-            raise UserError(f"run directory already exists: {path} (choose another --out, or remove it)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            path.mkdir()
-        except FileExistsError:
-            raise UserError(f"run directory already exists: {path}") from None
+        if path.is_dir() and not any(path.iterdir()):
+            return path  # empty: nothing to lose (the lock decides between two takers)
+        if path.exists() or path.is_symlink():
+            kind = "run directory" if path.is_dir() else "a file"
+            raise UserError(f"{path} already exists ({kind}); choose another --out, or remove it")
+        _mkdir(path, parents=True)
         return path
+    if name is not None and (not name or Path(name).name != name or name in (".", "..")):
+        raise UserError(f"--name must be a plain name without '/' (a folder under --runs), got {name!r}")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    _mkdir(root, parents=True, exist_ok=True)
     base = name or time.strftime("%Y%m%d-%H%M%S")
     for i in range(10_000):
         path = root / (base if i == 0 else f"{base}-{i + 1}")
@@ -62,18 +74,69 @@ def create_run_dir(out: str | Path | None, root: str | Path = "runs", name: str 
             return path
         except FileExistsError:
             continue
+        except OSError as err:
+            raise UserError(f"cannot create run directory {path}: {err.strerror}") from None
     raise UserError(f"could not find a free run name under {root}")
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file, fsync and rename: all or nothing."""
+def _mkdir(path: Path, parents: bool = False, exist_ok: bool = False) -> None:
+    try:
+        path.mkdir(parents=parents, exist_ok=exist_ok)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"cannot create directory {path}: a part of the path is a file") from None
+    except OSError as err:
+        raise UserError(f"cannot create directory {path}: {err.strerror}") from None
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: str | Path) -> Iterator[None]:
+    """Own ``run_dir`` while the block runs: a second process gets a `UserError`.
+
+    An exclusive ``flock`` on the directory itself (no lock file to leave
+    behind), which the kernel releases when the process ends, however it ends
+    (SIGKILL included), so a lock is never stale.
+    """
+    try:
+        fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as err:
+        raise UserError(f"cannot lock {run_dir}: {err.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UserError(f"{run_dir} is in use by another gankit process; wait for it to finish") from None
+            raise
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix, so writers infer the format) to write to.
+
+    On success the file is fsynced and renamed over ``path``; on any failure
+    (a full disk, an interrupt) it is removed, so ``path`` is whole or untouched.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and not err.filename:
+            err.filename = str(path)  # name the file a writer (PIL, matplotlib) failed on
+        raise
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` all or nothing (see `atomic_file`)."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -82,12 +145,8 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """safetensors, written atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -176,6 +235,28 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     return config, net.eval()
 
 
+# What each generator file is, as the commands say it.
+GENERATOR_NAMES = {"generator_ema": "G_ema, the moving average of G's weights", "generator": "G"}
+
+
+def the_generator(run_dir: str | Path) -> tuple[Config, nn.Module, str]:
+    """A run's generator: the moving average ``G_ema`` where the run keeps one, else G.
+
+    Every command that uses a run's generator (sample, eval, export, the quality
+    scores, the report) takes this one, so they judge and ship the same network.
+
+    Returns:
+        (config, generator in eval mode, its role: ``"generator_ema"`` or ``"generator"``).
+    """
+    run_dir = Path(run_dir)
+    role = "generator_ema" if (run_dir / "generator_ema.safetensors").is_file() else "generator"
+    if role == "generator" and not (run_dir / "generator.safetensors").is_file():
+        load_run_config(run_dir)  # a missing or broken run says so first
+        raise UserError(f"{run_dir}: no generator.safetensors (training did not finish?)")
+    config, G = load_network(run_dir, role)
+    return config, G, role
+
+
 def read_summary(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
@@ -196,6 +277,6 @@ def _data_shape(path: Path) -> tuple[int, ...]:
         raise UserError(f"{path}: not a gankit weights file (no data_shape in its metadata)") from None
 
 
-__all__ = ["create_run_dir", "atomic_write", "write_json", "save_tensors", "load_tensors",
+__all__ = ["create_run_dir", "hold_run", "atomic_file", "atomic_write", "write_json", "save_tensors", "load_tensors",
            "MetricsWriter", "read_metrics", "save_models", "load_run_config", "load_network",
-           "read_summary"]
+           "read_summary", "the_generator", "GENERATOR_NAMES"]

@@ -49,8 +49,8 @@ def _run_images(args: argparse.Namespace) -> int:
     """Feature-space quality of an image run (`gankit.metrics.images.evaluate_run`)."""
     from pathlib import Path
 
+    from gankit.files import GENERATOR_NAMES, write_json
     from gankit.metrics.images import evaluate_run, format_quality
-    from gankit.files import write_json
 
     quality = evaluate_run(args.run, n=args.n, seed=args.seed)
     path = Path(args.run) / "eval.json"
@@ -58,6 +58,7 @@ def _run_images(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(quality, indent=2))
     else:
+        print(f"generator: {GENERATOR_NAMES[quality['generator']]}")
         print(format_quality(quality))
         print(f"written to {path}")
     return 0

@@ -30,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"-n must be at least 1, got {args.n}")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
+    from gankit.files import GENERATOR_NAMES, the_generator
+
     points = sample_run(args.run, args.n, args.seed, args.label)
+    print(f"generator: {GENERATOR_NAMES[the_generator(args.run)[2]]}", file=sys.stderr)
     if points.dim() == 4:
         if not args.out:
             raise UserError("an image run needs --out DIR (one PNG each) or --out FILE.png (one grid)")

@@ -49,6 +49,8 @@ def add_parser(commands) -> None:
                        help="also log losses, metrics and sample images to RUN/tensorboard "
                        "(needs: pip install 'gankit[tensorboard]')")
     train.add_argument("--quiet", action="store_true", help="print only the closing line")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (it shows only where stderr is a terminal anyway)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     train.add_argument("--resume", metavar="RUN", help="continue the interrupted run RUN from its last checkpoint "
                        "to its planned end (its config is used; conflicting options are refused)")
@@ -120,14 +122,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals(stop) as received:
             if args.resume:
-                output = resume_experiment(args.resume, plots=not args.no_plots, stop=stop)
+                output = resume_experiment(args.resume, plots=False if args.no_plots else None, stop=stop,
+                                           progress=False if args.no_progress else None)
             else:
                 output = run_experiment(config, out=args.out, root=args.runs, name=args.name,
-                                        plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard)
+                                        plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard,
+                                        progress=False if args.no_progress else None)
     except Interrupted as err:
         if err.checkpoint is not None:
             run_dir = err.checkpoint.parent.parent
-            print(f"gankit: stopped at epoch {err.epoch + 1}, step {err.step}; checkpoint {err.checkpoint}\n"
+            print(f"gankit: {err}; checkpoint {err.checkpoint}\n"
                   f"resume with: gankit train --resume {run_dir}", file=sys.stderr)
         return EXIT_SIGNAL.get(received["signal"], 130)
     except Diverged as err:

@@ -54,12 +54,17 @@ class Diverged(Exception):
 
 
 class Interrupted(Exception):
-    """Training stopped on request after a complete step (``epoch`` done, ``batch`` of the next)."""
+    """A run stopped on request after a complete step (``epoch`` done, ``batch`` of the next).
 
-    def __init__(self, epoch: int, step: int, batch: int):
-        super().__init__(f"stopped at epoch {epoch + 1}, step {step}")
+    ``finishing`` is True when training had ended and the run's files were being
+    written; ``checkpoint`` is the checkpoint to resume from, once there is one.
+    """
+
+    def __init__(self, epoch: int, step: int, batch: int, finishing: bool = False, checkpoint=None):
+        where = "while writing the run's files" if finishing else f"at epoch {epoch + 1}, step {step}"
+        super().__init__(f"stopped {where}")
         self.epoch, self.step, self.batch = epoch, step, batch
-        self.checkpoint = None  # set by the runner once a checkpoint is written
+        self.finishing, self.checkpoint = finishing, checkpoint
 
 
 def check_step(state, loss_d: Tensor, loss_g: Tensor) -> None:

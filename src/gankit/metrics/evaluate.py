@@ -28,10 +28,10 @@ import torch
 from gankit import streams
 from gankit.data import TARGETS, make_dataset
 from gankit.errors import UserError
-from gankit.metrics.gaussian import frechet_distance, gaussian_fit, kl_gaussians
+from gankit.metrics.gaussian import frechet_distance, gaussian_fit, exact_gaussian, kl_gaussians
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.twosample import all_tests, discriminator_test
-from gankit.files import load_network, load_run_config, write_json
+from gankit.files import GENERATOR_NAMES, load_network, load_run_config, the_generator, write_json
 
 @torch.no_grad()
 def check_test_settings(alpha: float, seed: int, permutations: int) -> None:
@@ -64,9 +64,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
     check_test_settings(alpha, seed, permutations)
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
-    if not (run_dir / "generator.safetensors").is_file():
-        raise UserError(f"{run_dir}: no generator.safetensors (training did not finish?)")
-    _, G = load_network(run_dir, "generator")
+    _, G, role = the_generator(run_dir)
     D = load_network(run_dir, "discriminator")[1] if (run_dir / "discriminator.safetensors").is_file() else None
 
     real, reference, target, real_source = _real_points(config, n, seed)
@@ -84,6 +82,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
     different = [t for t in tests if t.p_value <= level]
     report = {
         "run": str(run_dir),
+        "generator": role,
         "n_generated": int(fake.shape[0]),
         "n_real": int(real.shape[0]),
         "real_source": real_source,
@@ -92,7 +91,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
         "seed": seed,
         "permutations": permutations,
         "tests": [{**t.to_dict(), "rejects": t.p_value <= alpha} for t in tests],
-        "gaussian": _gaussian_diagnostics(fake, real, reference, target),
+        "gaussian": _gaussian_diagnostics(fake, real, reference, target, G),
         "modes": _modes(fake, real, target),
         "distinguishable": bool(different),
         "verdict": _verdict(tests, different, level, alpha, n),
@@ -131,11 +130,14 @@ def _real_points(config, n: int, seed: int):
     return heldout[pick], dataset.train[ref_pick], None, description
 
 
-def _gaussian_diagnostics(fake, real, reference, target) -> dict[str, Any]:
+def _gaussian_diagnostics(fake, real, reference, target, G) -> dict[str, Any]:
     """FD and KL of Gaussian fits: generated vs the truth, and a real sample of the same size vs the truth.
 
     Without a known truth, the held-out points' fit plays the truth and a
-    same-size sample of training points plays the reference.
+    same-size sample of training points plays the reference. The generated
+    figures are ``sampled`` (the fit of the generated points); for an affine
+    G its exact Gaussian's figures are given beside them (``exact_fd``,
+    ``exact_kl``), as the run's summary reports them.
     """
     gen_mean, gen_cov = gaussian_fit(fake)
     if target is not None and hasattr(target, "cov"):
@@ -146,9 +148,13 @@ def _gaussian_diagnostics(fake, real, reference, target) -> dict[str, Any]:
         true_mean, true_cov, against = *gaussian_fit(real), "held-out fit"
         ref_mean, ref_cov = gaussian_fit(reference)
         ref_label = "training points of the same size (MLE)"
+    exact = exact_gaussian(G)
     return {
         "against": against,
         "reference": ref_label,
+        "sampled": True,
+        "exact_fd": frechet_distance(*exact, true_mean, true_cov) if exact else None,
+        "exact_kl": kl_gaussians(true_mean, true_cov, *exact) if exact else None,
         "generated_mean": gen_mean.tolist(),
         "generated_cov": gen_cov.tolist(),
         "fd": frechet_distance(gen_mean, gen_cov, true_mean, true_cov),
@@ -193,7 +199,7 @@ def json_safe(obj):
 def format_report(report: dict[str, Any]) -> str:
     """The readable table ``gankit eval`` prints."""
     lines = [f"{report['run']}: {report['n_generated']} generated vs {report['n_real']} real points "
-             f"({report['real_source']})", ""]
+             f"({report['real_source']})", f"generator: {GENERATOR_NAMES[report['generator']]}", ""]
     rows = [("test", "statistic", "p-value", f"at alpha={report['alpha']:g}")]
     for t in report["tests"]:
         rows.append((_test_label(t), _stat_text(t), f"{t['p_value']:.4g}",
@@ -203,7 +209,9 @@ def format_report(report: dict[str, Any]) -> str:
     g = report["gaussian"]
     lines += ["", *_table([
         ("Gaussian fit vs " + g["against"], "FD", "KL(true||fit)"),
-        ("generated", _num(g["fd"]), _num(g["kl"])),
+        (f"generated (fit of {report['n_generated']} samples)", _num(g["fd"]), _num(g["kl"])),
+        *([("generated (exact: affine G)", _num(g["exact_fd"]), _num(g["exact_kl"]))]
+          if g.get("exact_fd") is not None else []),
         (g["reference"], _num(g["reference_fd"]), _num(g["reference_kl"])),
     ])]
     if report["modes"]:

@@ -58,6 +58,15 @@ def kl_gaussians(m0: Tensor, s0: Tensor, m1: Tensor, s1: Tensor) -> float:
     return max(float(value), 0.0)
 
 
+def exact_gaussian(G: nn.Module) -> tuple[Tensor, Tensor] | None:
+    """N(bias, W W^T) in float64 for a generator that is one affine layer (y = z W^T + bias), else None."""
+    layers = [m for m in G.modules() if not list(m.children())]
+    if len(layers) == 1 and isinstance(layers[0], nn.Linear):
+        W = layers[0].weight.detach().to(torch.float64)  # (d, latent)
+        return layers[0].bias.detach().to(torch.float64).clone(), W @ W.T
+    return None
+
+
 def generator_gaussian(
     G: nn.Module, latent_dim: int, n: int = 200_000, seed: int = 0
 ) -> tuple[Tensor, Tensor, bool]:
@@ -69,10 +78,9 @@ def generator_gaussian(
     Returns:
         (mean (d,), cov (d, d), exact) in float64.
     """
-    layers = [m for m in G.modules() if not list(m.children())]
-    if len(layers) == 1 and isinstance(layers[0], nn.Linear):
-        W = layers[0].weight.detach().to(torch.float64)  # (d, latent)
-        return layers[0].bias.detach().to(torch.float64).clone(), W @ W.T, True
+    exact = exact_gaussian(G)
+    if exact is not None:
+        return *exact, True
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         z = torch.randn(n, latent_dim, generator=gen)

@@ -193,19 +193,19 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict
 
     from gankit.data import make_dataset
     from gankit.errors import UserError
-    from gankit.files import load_network
+    from gankit.files import the_generator
 
     run_dir = Path(run_dir)
-    role = "generator_ema" if (run_dir / "generator_ema.safetensors").is_file() else "generator"
-    config, G = load_network(run_dir, role)
+    config, G, role = the_generator(run_dir)
     dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
     if len(dataset.shape) != 3:
         raise UserError(f"{run_dir}: not an image run (data shape {dataset.shape})")
     m, q = config.model, config.quality
-    return evaluate_images(G, dataset, m.latent_dim, n=q.n if n is None else n,
-                           seed=config.train.seed if seed is None else seed,
-                           n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
-                           kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets)
+    scores = evaluate_images(G, dataset, m.latent_dim, n=q.n if n is None else n,
+                             seed=config.train.seed if seed is None else seed,
+                             n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
+                             kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets)
+    return {"generator": role, **scores}
 
 
 def format_quality(q: dict[str, Any]) -> str:

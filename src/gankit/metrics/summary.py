@@ -16,11 +16,15 @@ from gankit.metrics.gaussian import frechet_distance, gaussian_fit, generator_ga
 
 
 def summarize(state, examples_per_sec: float) -> dict[str, Any]:
-    """The run's ``summary.json`` contents (see README for every key)."""
+    """The run's ``summary.json`` contents (see README for every key).
+
+    What G learned is measured on the run's generator: ``G_ema`` where the run
+    keeps one (then ``sampled_from`` says so), else G.
+    """
     if len(state.dataset.shape) == 3:
         return summarize_images(state, examples_per_sec)
     cfg = state.config
-    G = state.G
+    G = state.G_ema if state.G_ema is not None else state.G
     was_training = G.training
     G.eval()
     gen_mean, gen_cov, exact = generator_gaussian(G, cfg.model.latent_dim, seed=streams.seed(cfg.train.seed, "summary.fit"))
@@ -28,6 +32,7 @@ def summarize(state, examples_per_sec: float) -> dict[str, Any]:
     mle_mean, mle_cov = gaussian_fit(state.dataset.train)
     summary: dict[str, Any] = {
         **_run_facts(state, examples_per_sec),
+        **({"sampled_from": "G_ema"} if state.G_ema is not None else {}),
         "generated_mean": gen_mean.tolist(),
         "generated_cov": gen_cov.tolist(),
         "generated_exact": exact,

@@ -202,7 +202,8 @@ class Checkpoint(Callback):
         every: epochs between checkpoints (0: only at the start, the end and on `save`).
         minutes: wall-clock minutes between checkpoints, checked after each step (0: off).
             Under torchrun it is checked at epoch ends only, so all ranks agree.
-        keep: how many of the newest checkpoints to keep (at least 1).
+        keep: how many of the newest checkpoints to keep (at least 1); the last good
+            one (`is_good`) is kept besides them.
         stateful: callbacks whose recordings go into the checkpoint, by name.
         write: False on ranks other than 0 (they take part in `save`'s reduction only).
     """
@@ -212,7 +213,8 @@ class Checkpoint(Callback):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.every, self.minutes, self.keep = every, minutes, max(1, keep)
         self.stateful, self.write = dict(stateful), write
-        self.last: Path | None = None
+        self.last: Path | None = None  # the newest checkpoint
+        self.last_good: Path | None = None  # the newest whose contents are finite and sane: where a backoff goes
         self.extra_meta: dict[str, Any] = {}
         self._since = time.monotonic()
 
@@ -220,6 +222,7 @@ class Checkpoint(Callback):
         self._since = time.monotonic()
         existing = list_checkpoints(self.run_dir) if self.run_dir is not None else []
         self.last = existing[-1] if existing else None
+        self.last_good = next((p for p in reversed(existing) if _marked_good(p)), None)
         if state.step == 0:  # a good state to fall back to, even if training diverges at once
             self.save(state)  # (decided from the state alone, so all torchrun ranks agree)
 
@@ -248,15 +251,46 @@ class Checkpoint(Callback):
             if not self.write or self.run_dir is None:
                 return None
             path = checkpoint_dir(self.run_dir) / f"step-{state.step:09d}.safetensors"
-            self.last = save_checkpoint(path, state, self.stateful, self.extra_meta)
+            good = is_good(state)
+            self.last = save_checkpoint(path, state, self.stateful, {**self.extra_meta, "good": good})
+            if good:
+                self.last_good = self.last
         finally:
             state.sums = local
         for old in list_checkpoints(self.run_dir)[:-self.keep]:
-            old.unlink(missing_ok=True)
+            if old != self.last_good:
+                old.unlink(missing_ok=True)
         return self.last
 
     def _due(self) -> bool:
         return time.monotonic() - self._since >= self.minutes * 60
+
+
+# Beyond this, a weight's square overflows float32: such a state is not one to go back to.
+SANE_LIMIT = 1.8e19
+
+
+@torch.no_grad()
+def is_good(state: TrainState) -> bool:
+    """Whether a state is one to go back to: every parameter and Adam moment finite, |parameter| < `SANE_LIMIT`."""
+    for net in _networks(state).values():
+        for p in net.parameters():
+            if p.numel() and not (torch.isfinite(p).all() and p.abs().max() < SANE_LIMIT):
+                return False
+    for opt in (state.opt_G, state.opt_D):
+        for s in opt.state.values():
+            if any(torch.is_tensor(v) and not torch.isfinite(v).all() for v in s.values()):
+                return False
+    return True
+
+
+def _marked_good(path: Path) -> bool:
+    """A checkpoint's own record of `is_good`."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads((f.metadata() or {}).get("gankit", "{}")).get("good") is True
+    except (SafetensorError, OSError, ValueError, AttributeError):
+        return False
 
 
 def clean_temporary_files(run_dir: str | Path) -> None:

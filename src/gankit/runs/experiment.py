@@ -9,6 +9,7 @@ weights bitwise; only timings differ).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import threading
@@ -18,9 +19,9 @@ from typing import Sequence
 
 from gankit.runs.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
-from gankit.errors import UserError
+from gankit.errors import UserError, os_error_line
 from gankit.runs.health import HealthMonitor
-from gankit.files import create_run_dir, save_models, write_json
+from gankit.files import create_run_dir, hold_run, save_models, write_json
 from gankit.engines.state import Callback, TrainResult, TrainState
 from gankit.engines.training import build_state, train
 
@@ -76,22 +77,27 @@ def run_experiment(
         require_tensorboard()
     state = build_state(config)  # reads and checks the data, before any file is written
     world = world_from_env()
-    run_dir = create_run_dir(out, root, name or _default_name(config)) if world.rank == 0 else None
-    try:
-        if run_dir is not None:
-            config.save(run_dir / "config.json")
+    if world.rank != 0:
+        return _train_and_write(None, state, Snapshots(), plots, progress, callbacks, stop)
+    run_dir = create_run_dir(out, root, name or _default_name(config))
+    with hold_run(run_dir):
+        if any(run_dir.iterdir()):  # an empty --out was taken meanwhile by a run that has finished
+            raise UserError(f"{run_dir} already exists (run directory); choose another --out, or remove it")
+        try:
+            write_json(run_dir / "config.json", config.to_dict())
             if tensorboard:
                 callbacks = [*callbacks, TensorBoardLog(run_dir / "tensorboard")]
-        return _train_and_write(run_dir, state, Snapshots(), plots, progress, callbacks, stop)
-    except UserError:
-        if run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+            return _train_and_write(run_dir, state, Snapshots(), plots, progress, callbacks, stop)
+        except UserError:
+            shutil.rmtree(run_dir, ignore_errors=True)  # bad input found late: leave nothing behind
+            raise
+        except OSError as err:
+            raise UserError(_kept(err, run_dir)) from None
 
 
 def resume_experiment(
     run_dir: str | Path,
-    plots: bool = True,
+    plots: bool | None = None,
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
     stop: threading.Event | None = None,
@@ -99,9 +105,14 @@ def resume_experiment(
     """Continue the run in ``run_dir`` from its newest checkpoint to its planned end.
 
     The config comes from the run. A run with no checkpoint yet starts over
-    (its seed fixes everything); a finished run is refused. Metrics logged
-    after the checkpoint are dropped and logged again, so the finished run
-    directory equals an uninterrupted run's.
+    (its seed fixes everything); a finished run (one with ``summary.json``,
+    its last file) is refused, and a run that another process holds too.
+    Metrics logged after the checkpoint are dropped and logged again, so the
+    finished run directory equals an uninterrupted run's. A run stopped while
+    its files were written resumes from its last checkpoint and writes them.
+
+    Args:
+        plots: draw the figures (default: as the run was started).
     """
     from gankit.runs.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
     from gankit.engines.distributed import world_from_env
@@ -109,19 +120,25 @@ def resume_experiment(
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
-    if (run_dir / "summary.json").is_file():
-        raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume")
-    state = build_state(config)
     world = world_from_env()
-    state.rank, state.world_size = world.rank, world.size
-    snapshots = Snapshots()
-    stateful = {} if _is_images(state) else {"snapshots": snapshots}
-    checkpoints = list_checkpoints(run_dir)
-    meta = load_checkpoint(checkpoints[-1], state, stateful) if checkpoints else {}
-    if world.rank == 0:
+    with hold_run(run_dir) if world.rank == 0 else contextlib.nullcontext():
+        if (run_dir / "summary.json").is_file():
+            raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume")
+        state = build_state(config)
+        state.rank, state.world_size = world.rank, world.size
+        snapshots = Snapshots()
+        stateful = {} if _is_images(state) else {"snapshots": snapshots}
+        checkpoints = list_checkpoints(run_dir)
+        meta = load_checkpoint(checkpoints[-1], state, stateful) if checkpoints else {}
+        plots = meta.get("plots", True) if plots is None else plots
+        if world.rank != 0:
+            return _train_and_write(None, state, snapshots, plots, progress, callbacks, stop)
         clean_temporary_files(run_dir)
-    return _train_and_write(run_dir if world.rank == 0 else None, state, snapshots, plots, progress,
-                            callbacks, stop, backoffs=list(meta.get("lr_backoffs", [])))
+        try:
+            return _train_and_write(run_dir, state, snapshots, plots, progress, callbacks, stop,
+                                    backoffs=list(meta.get("lr_backoffs", [])))
+        except OSError as err:
+            raise UserError(_kept(err, run_dir)) from None
 
 
 def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapshots, plots: bool,
@@ -143,7 +160,7 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     checkpoint = Checkpoint(run_dir, t.checkpoint_every, t.checkpoint_minutes, t.keep_checkpoints,
                             stateful, write=run_dir is not None)
     backoffs = backoffs or []  # learning-rate backoffs so far (a resumed run carries its own)
-    checkpoint.extra_meta["lr_backoffs"] = backoffs
+    checkpoint.extra_meta.update(lr_backoffs=backoffs, plots=plots)
     while True:
         if run_dir is not None:
             metrics = _restart_metrics(run_dir, state.history)
@@ -163,12 +180,12 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
             err.checkpoint = checkpoint.save(state)
             raise
         except Diverged as err:
-            err.checkpoint = checkpoint.last
-            retry = t.lr_backoff > 0 and len(backoffs) < t.lr_backoff_tries and checkpoint.last is not None
+            err.checkpoint = checkpoint.last_good
+            retry = t.lr_backoff > 0 and len(backoffs) < t.lr_backoff_tries and checkpoint.last_good is not None
             if not retry or state.world_size > 1:  # under torchrun only rank 0 holds the checkpoint: stop
                 raise
             # Go back to the last good checkpoint and retry with smaller learning rates.
-            load_checkpoint(checkpoint.last, state, stateful)
+            load_checkpoint(checkpoint.last_good, state, stateful)
             for opt in (state.opt_G, state.opt_D):
                 for group in opt.param_groups:
                     group["lr"] *= t.lr_backoff
@@ -179,18 +196,31 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     result.summary["lr_backoffs"] = backoffs
     if run_dir is None:
         return RunOutput(None, result)
+
+    # The run's files, each written atomically; summary.json last, as the mark of a complete run.
+    # A stop requested meanwhile (a signal) stops between files, and a resume writes them again.
+    def finishing_point() -> None:
+        if state.stop.is_set():
+            raise Interrupted(state.epoch, state.step, 0, finishing=True, checkpoint=checkpoint.last)
+
     save_models(run_dir, config, result.G, result.D, result.dataset.shape, G_ema=result.G_ema)
+    finishing_point()
     if not images:
         snapshots.save(run_dir / "snapshots.safetensors")
-    if "quality" in result.summary:
-        health.check_quality(result.summary["quality"], state.epoch)
-    result.summary["warnings"] = health.warnings
-    write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
     if plots:
         from gankit.viz.plots import draw_run
 
-        draw_run(run_dir)
+        draw_run(run_dir, between=finishing_point)
+    health.check_summary(result.summary, state.epoch)
+    result.summary["warnings"] = health.warnings
+    finishing_point()
+    write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
     return RunOutput(run_dir, result)
+
+
+def _kept(err: OSError, run_dir: Path) -> str:
+    """The line for a run that a failed file operation stopped: what failed, and how to go on."""
+    return f"{os_error_line(err)}; the run so far is kept: resume with gankit train --resume {run_dir}"
 
 
 def _restart_metrics(run_dir: Path, history: list[dict]) -> MetricsLog:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.files import load_network
+from gankit.files import the_generator
 
 OPSET = 17
 
@@ -42,7 +42,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Pa
         raise UserError(f"--onnx must end in .onnx, got {path}")
     if not path.parent.is_dir():
         raise UserError(f"directory not found: {path.parent}")
-    config, G = load_network(run_dir, "generator")
+    config, G, role = the_generator(run_dir)
     z = torch.zeros(2, config.model.latent_dim)  # (batch, latent): only shapes matter
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -56,7 +56,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Pa
         model = onnx.load(str(tmp))
         onnx.checker.check_model(model)
         for key, value in {"gankit.config": json.dumps(config.to_dict()),
-                           "gankit.latent_dim": str(config.model.latent_dim)}.items():
+                           "gankit.latent_dim": str(config.model.latent_dim), "gankit.generator": role}.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(model, str(tmp))

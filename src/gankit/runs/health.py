@@ -11,8 +11,18 @@
   ``diversity`` in the metrics) is below ``min_diversity`` or has fallen
   below half its best, checked after the first ``window`` epochs.
 
-After training, `check_quality` adds ``class_coverage`` when some class gets
-less than a quarter of its fair share of the generated samples.
+- ``loss_far``: a loss per example is far from the objective's equilibrium
+  value (its value when D outputs 1/2 everywhere, e.g. ln 2): beyond
+  `LOSS_LIMIT` times it (at least 1), which no sane run reaches (not ``wgan``,
+  whose losses have no scale);
+- ``exploding``: a parameter of G or D, or the root-mean-square gradient that
+  Adam keeps (its second moment), beyond `PARAM_LIMIT`.
+
+After training, `check_summary` adds ``class_coverage`` when some class gets
+less than a quarter of its fair share of the generated samples (images), and
+``fooled_far`` when D is fooled (loss_D within 0.05 of its equilibrium) while
+the generator's Gaussian is far from the truth (Fréchet distance above a tenth
+of the truth's total variance, a unit-free scale).
 """
 
 from __future__ import annotations
@@ -25,7 +35,14 @@ import torch
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
 
+LOSS_LIMIT = 50.0  # times the equilibrium loss per example
+PARAM_LIMIT = 1e4  # |parameter| or RMS gradient; the chapter's stay below 10
+
 FIXES = {
+    "loss_far": "lower the learning rates (train.lr_d, train.lr_g)",
+    "exploding": "lower the learning rates, or add model.spectral_norm=true or train.penalty=r1",
+    "fooled_far": "the discriminator is too weak to tell: widen it (--discriminator mlp), train longer, "
+                  "or check the data",
     "non_finite": "lower the learning rates, or stabilise D with train.penalty=r1 or model.spectral_norm=true",
     "d_dominates": "lower train.lr_d (or raise train.lr_g), or add model.spectral_norm=true or train.penalty=r1",
     "collapse": "use train.ema, a hinge or wgan loss with a penalty (--preset hinge-sn / wgan-gp), "
@@ -49,6 +66,7 @@ class HealthMonitor(Callback):
         self.d_floor, self.window, self.min_diversity, self.n, self.echo = d_floor, window, min_diversity, n, echo
         self.warnings: list[dict] = []
         self.best_diversity = 0.0
+        self.loss, self.equilibrium = "nonsaturating", equilibrium("nonsaturating")  # set from the run's config
 
     def warn(self, kind: str, epoch: int, message: str) -> None:
         if any(w["kind"] == kind for w in self.warnings):
@@ -73,6 +91,18 @@ class HealthMonitor(Callback):
         if not (math.isfinite(row["loss_d"]) and math.isfinite(row["loss_g"])):
             self.warn("non_finite", epoch, f"non-finite losses (loss_D {row['loss_d']}, loss_G {row['loss_g']})")
             return
+        self.loss = state.config.train.loss
+        self.equilibrium = equilibrium(self.loss)
+        if self.loss != "wgan":
+            for name, value, eq in (("loss_D", row["loss_d"], self.equilibrium[0]),
+                                    ("loss_G", row["loss_g"], self.equilibrium[1])):
+                if abs(value) > LOSS_LIMIT * max(1.0, abs(eq)):
+                    self.warn("loss_far", epoch, f"{name} is {value:.4g} per example, far from the "
+                              f"objective's equilibrium {eq:.3f}")
+        largest = max_parameter_and_gradient(state)
+        if largest[0] > PARAM_LIMIT or largest[1] > PARAM_LIMIT:
+            self.warn("exploding", epoch, f"parameters or gradients are exploding (max |w| {largest[0]:.3g}, "
+                      f"max RMS gradient {largest[1]:.3g})")
         recent = [r["loss_g"] for r in state.history[-(self.window + 1):]]
         if (state.config.train.loss != "wgan" and row["loss_d"] < self.d_floor and len(recent) > self.window
                 and all(b > a for a, b in zip(recent, recent[1:]))):
@@ -90,6 +120,20 @@ class HealthMonitor(Callback):
                           f"images' (best so far {self.best_diversity:.2f})")
             self.best_diversity = max(self.best_diversity, value)
 
+    def check_summary(self, summary: dict, epoch: int) -> None:
+        """The checks that need the finished run's summary (see the module docstring)."""
+        if "quality" in summary:
+            self.check_quality(summary["quality"], epoch)
+        fd, true_cov = summary.get("fd_to_truth"), summary.get("true_cov")
+        loss_d = summary.get("loss_d")
+        if fd is None or true_cov is None or loss_d is None or self.loss == "wgan":
+            return
+        scale = sum(true_cov[i][i] for i in range(len(true_cov)))  # the truth's total variance
+        eq = self.equilibrium[0]
+        if abs(loss_d - eq) < 0.05 and fd > 0.1 * scale:
+            self.warn("fooled_far", epoch, f"D is fooled (loss_D {loss_d:.3f}, equilibrium {eq:.3f}) but the "
+                      f"generator is far from the truth (FD {fd:.3g}, the truth's variance {scale:.3g})")
+
     def check_quality(self, quality: dict, epoch: int) -> None:
         """Warn when a class gets under a quarter of its share of the generated samples."""
         fractions = quality.get("class_fractions")
@@ -101,4 +145,26 @@ class HealthMonitor(Callback):
                           "of the generated samples")
 
 
-__all__ = ["FIXES", "HealthMonitor", "diversity"]
+def equilibrium(loss: str) -> tuple[float, float]:
+    """loss_D and loss_G per example when D outputs 1/2 (logit 0) everywhere."""
+    from gankit.objectives import get_objective
+
+    objective, zero = get_objective(loss), torch.zeros(1)
+    return float(objective.d_loss(zero, zero)), float(objective.g_loss(zero))
+
+
+@torch.no_grad()
+def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
+    """The largest |parameter| of G and D, and the largest RMS gradient Adam tracks (sqrt of exp_avg_sq)."""
+    params = [p for net in (state.G, state.D) for p in net.parameters()]
+    largest = max((float(p.abs().max()) for p in params if p.numel()), default=0.0)
+    rms = 0.0
+    for opt in (state.opt_G, state.opt_D):
+        for s in opt.state.values():
+            if "exp_avg_sq" in s and s["exp_avg_sq"].numel():
+                rms = max(rms, float(s["exp_avg_sq"].max().sqrt()))
+    return largest, rms
+
+
+__all__ = ["FIXES", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor", "diversity", "equilibrium",
+           "max_parameter_and_gradient"]

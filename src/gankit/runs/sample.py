@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
-from gankit.files import atomic_write, load_network
+from gankit.files import atomic_write, the_generator
 
 
 @torch.no_grad()
@@ -22,8 +22,7 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = N
     Returns:
         (n, d) points or (n, C, H, W) images in [-1, 1], float32.
     """
-    role = "generator_ema" if (Path(run_dir) / "generator_ema.safetensors").is_file() else "generator"
-    config, G = load_network(run_dir, role)
+    config, G, _ = the_generator(run_dir)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, config.model.latent_dim, generator=rng)  # (n, latent)
     if not config.model.conditional:

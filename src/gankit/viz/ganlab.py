@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from gankit.errors import UserError
+from gankit.files import atomic_file
 from gankit.viz.style import ARROW_COLOR, FAKE_COLOR, REAL_COLOR, figure
 
 
@@ -120,7 +121,8 @@ def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None
     draw_ganlab(fig.add_subplot(), snapshots["real"], snapshots["fake"][index], snapshots["surface"][index],
                 snapshots["extent"], pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}")
     if path is not None:
-        fig.savefig(path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 
@@ -143,7 +145,8 @@ def animate_ganlab(snapshots: dict[str, Tensor], path: Path, ms_per_frame: int =
               for rgb in _frames(snapshots, dpi=70)]
     if frames:
         durations = [ms_per_frame] * (n - 1) + [ms_per_frame * 5]  # linger on the end
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+        with atomic_file(path) as tmp:
+            frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return len(frames)
 
 

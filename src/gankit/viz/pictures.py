@@ -15,6 +15,7 @@ from PIL import Image
 from torch import Tensor
 
 from gankit import streams
+from gankit.files import atomic_file
 from gankit.engines.state import Callback, TrainState
 
 
@@ -51,7 +52,8 @@ def save_gif(frames: list[Image.Image], path: Path, ms_per_frame: int = 200) -> 
         return 0
     frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 8]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with atomic_file(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return len(frames)
 
 
@@ -109,7 +111,8 @@ class SampleGrids(Callback):
         images = G(self.z, *(() if labels is None else (labels,)))
         G.train(was_training)
         grid = image_grid(images, nrow=int(math.sqrt(self.n)))
-        grid.save(self.run_dir / "samples" / f"epoch_{state.epoch:04d}.png")
+        with atomic_file(self.run_dir / "samples" / f"epoch_{state.epoch:04d}.png") as tmp:
+            grid.save(tmp)
 
     def on_train_end(self, state: TrainState) -> None:
         # Every epoch's grid is on disk, also those written before a resume.
@@ -120,11 +123,14 @@ class SampleGrids(Callback):
         for path in paths:
             with Image.open(path) as im:
                 frames.append(im.convert("RGB"))
-        frames[-1].save(self.run_dir / "samples.png")
+        with atomic_file(self.run_dir / "samples.png") as tmp:
+            frames[-1].save(tmp)
         save_gif(frames, self.run_dir / "training.gif")
         G = state.G_ema if state.G_ema is not None else state.G
-        interpolation_strip(G, state.config.model.latent_dim, seed=streams.seed(state.config.train.seed, "interpolation"),
-                            labels=self._labels(state)).save(self.run_dir / "interpolation.png")
+        strip = interpolation_strip(G, state.config.model.latent_dim, labels=self._labels(state),
+                                    seed=streams.seed(state.config.train.seed, "interpolation"))
+        with atomic_file(self.run_dir / "interpolation.png") as tmp:
+            strip.save(tmp)
 
 
 __all__ = ["SampleGrids", "image_grid", "interpolation_strip", "save_gif", "slerp", "to_uint8"]

@@ -7,13 +7,14 @@ state, safe in threads and headless machines.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from gankit.files import atomic_file
 from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure
 
 
@@ -32,7 +33,8 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None) -> 
     ax.set_title("losses")
     ax.legend()
     if path is not None:
-        fig.savefig(path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 
@@ -68,7 +70,8 @@ def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path
     draw_scatter(ax, snapshots["real"], snapshots["fake"][index], surface, snapshots.get("extent"),
                  title=f"real vs generated, epoch {epoch}")
     if path is not None:
-        fig.savefig(path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 
@@ -112,7 +115,8 @@ def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame
         rgba = np.asarray(fig.canvas.buffer_rgba())
         frames.append(Image.fromarray(rgba[..., :3]).quantize(colors=128))
     durations = [ms_per_frame] * (n_frames - 1) + [ms_per_frame * 6]  # linger on the end
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with atomic_file(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return n_frames
 
 
@@ -124,13 +128,17 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
         fig.canvas.draw()
         frames.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).quantize(colors=128))
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 6]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with atomic_file(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return len(frames)
 
 
-def draw_run(run_dir: Path) -> list[Path]:
+def draw_run(run_dir: Path, between: Callable[[], None] = lambda: None) -> list[Path]:
     """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
-    still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations."""
+    still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations.
+
+    ``between`` is called after each file (a stop request raises there); each file is written atomically.
+    """
     from gankit.files import load_tensors, read_metrics
 
     run_dir = Path(run_dir)
@@ -139,13 +147,17 @@ def draw_run(run_dir: Path) -> list[Path]:
     if history:
         plot_losses(history, run_dir / "losses.png")
         written.append(run_dir / "losses.png")
+        between()
     snap_path = run_dir / "snapshots.safetensors"
     if snap_path.is_file():
         snapshots = load_tensors(snap_path)
         plot_samples(snapshots, -1, run_dir / "samples.png")
+        between()
         animate_samples(snapshots, run_dir / "training.gif")
+        between()
         written += [run_dir / "samples.png", run_dir / "training.gif"]
         from gankit.viz.ganlab import draw_ganlab_run
 
         written += draw_ganlab_run(run_dir, animate=False)
+        between()
     return written

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 
+from gankit.files import atomic_file
 from gankit.viz.plots import draw_scatter
 from gankit.viz.style import figure
 
@@ -62,7 +63,8 @@ def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = 
     if norm is not None:
         fig.colorbar(image, ax=ax, label=metric)
     if path is not None:
-        fig.savefig(path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 
@@ -91,5 +93,6 @@ def plot_sample_panel(rows: Sequence[dict[str, Any]], states: Sequence, count: i
         if slot and ax.get_legend() is not None:
             ax.get_legend().remove()  # one legend is enough
     if path is not None:
-        fig.savefig(path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
     return fig

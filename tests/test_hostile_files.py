@@ -1,0 +1,260 @@
+"""Files and processes under hostile conditions: read-only and full disks, signals and kills while
+files are written, two processes on one run, escaping names, poisoned checkpoints, silent explosions.
+
+Every case: one line on stderr, the documented exit status, no traceback, nothing lost or half-written.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gankit.cli import main
+
+TINY = ["--n", "64", "--epochs", "2"]
+FILES = ["config.json", "metrics.jsonl", "summary.json", "generator.safetensors", "snapshots.safetensors",
+         "losses.png", "samples.png", "training.gif", "ganlab.png"]
+
+
+def one_line(capsys, *needles) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("gankit: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert all(n in lines[0] for n in needles), (needles, lines[0])
+    return lines[0]
+
+
+def no_temporaries(folder: Path) -> bool:
+    return not [p for p in folder.rglob(".*") if ".tmp" in p.name]
+
+
+def _mount(path: Path, options: str):
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CI and the developers' machines run as root)")
+    return path
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    path = _mount(tmp_path / "ro", "ro,size=1m")
+    yield path
+    subprocess.run(["umount", str(path)])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    path = _mount(tmp_path / "small", "size=300k")
+    yield path
+    subprocess.run(["umount", "-l", str(path)])
+
+
+@pytest.fixture(scope="module")
+def done_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("done") / "run"
+    assert main(["train", *TINY, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+# -- 6. filesystem errors --------------------------------------------------------------------------
+
+def test_out_under_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["train", *TINY, "--out", str(tmp_path / "file" / "run")]) == 2
+    one_line(capsys, "a part of the path is a file")
+    assert main(["train", *TINY, "--out", str(tmp_path / "file")]) == 2
+    one_line(capsys, "already exists (a file)")
+
+
+@pytest.mark.parametrize("args", [
+    ["train", *TINY, "--out", "{ro}/run"],
+    ["train", *TINY, "--runs", "{ro}/runs"],
+    ["train", *TINY],  # the current folder, read-only
+    ["sweep", *TINY, "--seeds", "2", "--out", "{ro}/sweep"],
+    ["sample", "{run}", "-n", "5", "--out", "{ro}/s.csv"],
+    ["report", "{run}", "--out", "{ro}/report.html"],
+    ["export", "{run}", "--onnx", "{ro}/g.onnx"],
+])
+def test_a_read_only_filesystem_is_one_line(args, read_only, done_run, capsys, monkeypatch):
+    monkeypatch.chdir(read_only)
+    argv = [a.format(ro=read_only, run=done_run) for a in args]
+    assert main(argv) == 2, argv
+    one_line(capsys, "Read-only file system")
+
+
+def test_report_out_an_existing_directory(done_run, tmp_path, capsys):
+    assert main(["report", str(done_run), "--out", str(tmp_path)]) == 2
+    one_line(capsys)
+    assert no_temporaries(tmp_path) and no_temporaries(done_run)
+
+
+# -- 7. a full disk -----------------------------------------------------------------------------------
+
+def test_a_full_disk_stops_with_one_line_and_the_run_resumes_once_there_is_room(small_disk, capsys):
+    run = small_disk / "run"
+    assert main(["train", *TINY, "--out", str(run), "--quiet"]) == 2
+    line = one_line(capsys, "No space left on device", f"gankit train --resume {run}")
+    assert "(the disk is full)" in line
+    assert not (run / "summary.json").exists() and no_temporaries(run)
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_disk)], check=True)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    for name in FILES:
+        assert (run / name).stat().st_size > 0, name
+    assert no_temporaries(run)
+
+
+# -- 8. stopping while the files are written ------------------------------------------------------------
+
+def test_a_signal_while_figures_are_drawn_exits_130_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    import gankit.viz.plots as plots
+
+    drawn = plots.plot_losses
+
+    def interrupted(*args, **kwargs):  # SIGINT arrives while the first figure is drawn
+        os.kill(os.getpid(), signal.SIGINT)
+        return drawn(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_losses", interrupted)
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped while writing the run's files" in err and f"--resume {run}" in err
+    assert not (run / "summary.json").exists()
+    monkeypatch.setattr(plots, "plot_losses", drawn)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert all((run / name).is_file() for name in FILES)
+
+
+KILLER = """
+import os, signal, sys
+import gankit.viz.plots as plots
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+plots.{target} = die
+from gankit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("target", ["plot_losses", "animate_samples"])
+def test_sigkill_while_figures_are_drawn_leaves_a_run_that_resume_finishes(tmp_path, target):
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", KILLER.format(target=target), "train", *TINY, "--out", str(run),
+                           "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL
+    assert (run / "generator.safetensors").is_file() and not (run / "summary.json").exists()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert all((run / name).is_file() for name in FILES)
+    assert no_temporaries(run)
+
+
+# -- 9. one process per run ---------------------------------------------------------------------------
+
+def test_a_second_process_on_a_run_is_refused(tmp_path, capsys):
+    from gankit.files import hold_run
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--quiet"]) == 0
+    (run / "summary.json").unlink()  # as if unfinished
+    rows = (run / "metrics.jsonl").read_text()
+    with hold_run(run):  # another process (a separate open file description) owns it
+        assert main(["train", "--resume", str(run)]) == 2
+        one_line(capsys, "in use by another gankit process")
+    assert (run / "metrics.jsonl").read_text() == rows  # nothing appended
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # free again
+
+
+def test_an_empty_out_left_by_a_kill_is_taken_but_not_a_full_one(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()  # what a SIGKILL right after creating the folder leaves
+    assert main(["train", *TINY, "--out", str(empty), "--quiet"]) == 0
+    assert (empty / "summary.json").is_file()
+    assert main(["train", *TINY, "--out", str(empty), "--quiet"]) == 2
+    one_line(capsys, "already exists (run directory)")
+
+
+# -- 10. backoff never returns to a poisoned checkpoint -----------------------------------------------
+
+def test_lr_backoff_goes_back_to_a_sane_checkpoint_once(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "--n", "64", "--epochs", "20", "--lr-g", "1e37", "--set", "train.lr_backoff=0.1",
+                 "--out", str(run), "--no-plots", "--quiet"])
+    backoffs = json.loads((run / "summary.json").read_text())["lr_backoffs"] if code == 0 else None
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert len(backoffs) == 1 and backoffs[0]["resumed_from_step"] == 0  # not a checkpoint holding |G| ~ 1e37
+    from gankit.runs.checkpoint import _marked_good, list_checkpoints
+
+    kept = list_checkpoints(run)
+    assert kept[0].name == "step-000000000.safetensors" and _marked_good(kept[0])
+    assert not _marked_good(kept[-1])  # the final state is finite but not sane: never a place to go back to
+    warnings = json.loads((run / "summary.json").read_text())["warnings"]
+    assert "exploding" in {w["kind"] for w in warnings}  # and the run says so
+
+
+# -- 11. explosions are not silent --------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["general", "fast"])
+def test_exploding_losses_warn_on_both_engines(tmp_path, engine, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--lr-d", "1e3", "--engine", engine, "--out", str(run), "--no-plots",
+                 "--quiet"]) == 0
+    kinds = {w["kind"] for w in json.loads((run / "summary.json").read_text())["warnings"]}
+    assert "loss_far" in kinds
+    assert "far from the objective's equilibrium" in capsys.readouterr().err
+
+
+def test_a_healthy_run_has_no_warnings(done_run):
+    assert json.loads((done_run / "summary.json").read_text())["warnings"] == []
+
+
+def test_fooled_but_far_is_flagged():
+    from gankit.runs.health import HealthMonitor
+
+    truth = {"true_cov": [[1.0, 0.0], [0.0, 1.0]], "loss_d": 0.69}
+    h = HealthMonitor(echo=False)
+    h.check_summary({**truth, "fd_to_truth": 0.5}, epoch=20)  # FD 0.5 > a tenth of the variance, 0.2
+    assert [w["kind"] for w in h.warnings] == ["fooled_far"]
+    ok = HealthMonitor(echo=False)
+    ok.check_summary({**truth, "fd_to_truth": 0.1}, epoch=20)
+    ok.check_summary({**truth, "fd_to_truth": 0.5, "loss_d": 0.3}, epoch=20)  # D not fooled: another story
+    assert ok.warnings == []
+
+
+# -- 16. names stay under --runs ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../escape", "/abs/path", "a/b", "..", "."])
+def test_a_name_cannot_leave_runs(tmp_path, name, capsys):
+    runs = tmp_path / "deep" / "runs"
+    assert main(["train", *TINY, "--runs", str(runs), "--name", name]) == 2
+    one_line(capsys, "--name must be a plain name")
+    assert not (tmp_path / "escape").exists() and not Path("/abs").exists()
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+# -- 17. smaller ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "two"], ["train", "--lr-d", "x"], ["sample"],
+                                  ["train", "--bogus"], ["nope"]])
+def test_argument_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gankit") and "usage:" not in err, err
+
+
+def test_no_progress_and_a_resumed_no_plots_run_draws_nothing(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--no-plots", "--no-progress", "--quiet"]) == 0
+    (run / "summary.json").unlink()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert not list(run.glob("*.png")) and not list(run.glob("*.gif"))
+    (run / "summary.json").unlink()
+    assert main(["train", "--resume", str(run), "--quiet", "--no-progress"]) == 0
+    assert not list(run.glob("*.png"))
