@@ -14,7 +14,7 @@ returns a `TestResult`: statistic, p-value and sample sizes.
 - `discriminator_test`: a trained GAN discriminator's own accuracy on fresh
   real and generated points, with an exact conditional p-value.
 - `blocked`: MMD or energy on independent blocks of a large sample, p-values
-  combined by Fisher's method (bounded memory, every point used).
+  combined by Fisher's method (bounded memory, every point used once).
 
 Permutation p-values are p = (1 + #{T_perm >= T_obs}) / (1 + B). All B
 permutations are evaluated at once: each is a 0/1 row of an index matrix S
@@ -37,6 +37,8 @@ from gankit.errors import UserError
 # Rows of the (B, N) split matrix evaluated per chunk: bounds memory at
 # about this many float64 entries for S and S @ M together.
 _CHUNK_ENTRIES = 2**22
+# The fewest points per sample (and per block of `blocked`) a test accepts.
+MIN_ROWS = 4
 
 
 @dataclass
@@ -66,7 +68,7 @@ class TestResult:
         return asdict(self)
 
 
-def check_samples(x: Tensor, y: Tensor, min_rows: int = 4) -> tuple[Tensor, Tensor]:
+def check_samples(x: Tensor, y: Tensor, min_rows: int = MIN_ROWS) -> tuple[Tensor, Tensor]:
     """Validate two point clouds; return them as float64 (n, d) and (m, d) tensors.
 
     Raises:
@@ -334,11 +336,14 @@ def discriminator_test(D: nn.Module, real: Tensor, fake: Tensor) -> TestResult:
 def blocked(test, x: Tensor, y: Tensor, block_size: int = 2000, **kwargs) -> TestResult:
     """A quadratic-time test on independent blocks, for samples too big for one (N, N) matrix.
 
-    x and y are cut into k = ceil(max(n, m) / block_size) blocks of near-equal
-    size; each block pair is tested and the k independent p-values are
-    combined by Fisher's method (-2 sum ln p ~ chi^2 with 2k degrees of
-    freedom under H0; permutation p-values are never too small, so the
-    combination stays valid). Every point is used. With k = 1 this is just
+    x and y are each cut into k blocks whose sizes differ by at most one, with
+    k = ceil(max(n, m) / block_size) but no more than min(n, m) // 4, so every
+    block of the smaller sample still has the 4 points a test needs (when one
+    sample is tiny, blocks of the other can then exceed ``block_size``). Each
+    block pair is tested and the k independent p-values are combined by
+    Fisher's method (-2 sum ln p ~ chi^2 with 2k degrees of freedom under H0;
+    permutation p-values are never too small, so the combination stays
+    valid). Every point is used exactly once. With k = 1 this is just
     ``test(x, y, **kwargs)``.
 
     Args:
@@ -351,13 +356,16 @@ def blocked(test, x: Tensor, y: Tensor, block_size: int = 2000, **kwargs) -> Tes
         `TestResult` with the mean block statistic and the combined p-value;
         details list the blocks' p-values.
     """
-    k = -(-max(x.shape[0], y.shape[0]) // block_size)
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    n, m = x.shape[0], y.shape[0]
+    k = min(-(-max(n, m) // block_size), min(n, m) // MIN_ROWS)
     if k <= 1:
         return test(x, y, **kwargs)
-    parts = [test(xb, yb, **kwargs) for xb, yb in zip(x.chunk(k), y.chunk(k))]
+    # k parts each, sizes within one (chunk can return fewer than k parts, and zip then drops points)
+    parts = [test(xb, yb, **kwargs) for xb, yb in zip(x.tensor_split(k), y.tensor_split(k))]
     p = float(stats.combine_pvalues([r.p_value for r in parts], method="fisher").pvalue)
     details = {**parts[0].details, "blocks": k, "block_p_values": [r.p_value for r in parts]}
-    return TestResult(parts[0].name, sum(r.statistic for r in parts) / k, p, x.shape[0], y.shape[0], details)
+    return TestResult(parts[0].name, sum(r.statistic for r in parts) / k, p, n, m, details)
 
 
 def all_tests(
