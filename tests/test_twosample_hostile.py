@@ -7,6 +7,8 @@ import torch
 from gankit.compare import compare_files
 from gankit.metrics.twosample import (
     blocked,
+    classifier_test,
+    knn_scores,
 )
 from gankit.metrics.twosample import TestResult as Result  # a "Test..." name would be collected by pytest
 
@@ -21,6 +23,101 @@ def _one_thread():
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
+
+
+def _null_rate(test, trials, n, m, d=2, step=None, **kwargs):
+    """Rejection rate at 0.05 and mean p-value with both samples N(0, I), optionally rounded (ties)."""
+    rejected, p_sum = 0, 0.0
+    for t in range(trials):
+        g = _gen(5000 + t)
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+        y = torch.randn(m, d, generator=g, dtype=torch.float64)
+        if step is not None:
+            x, y = (x / step).round() * step, (y / step).round() * step
+        p = test(x, y, generator=_gen(t), **kwargs).p_value
+        rejected += p <= 0.05
+        p_sum += p
+    return rejected / trials, p_sum / trials
+
+
+# --- 1. the classifier test's null holds for any sizes -------------------------------------
+
+@pytest.mark.parametrize("n,m,trials", [(50, 400, 400), (200, 300, 200)])
+def test_classifier_test_size_is_right_for_unequal_samples(n, m, trials):
+    # The pooled split scored against Binomial(n_test, 1/2) rejected 100% (50 vs 400) and 18.5% (200 vs 300).
+    size, mean_p = _null_rate(classifier_test, trials, n, m, permutations=99)
+    assert 0.02 <= size <= 0.085 and 0.42 <= mean_p <= 0.58, (size, mean_p)
+
+
+def test_classifier_test_is_not_conservative_on_small_tied_samples():
+    # 20 per side in 1-D, rounded to 0.5: many ties. The old unstratified split rejected 0.5-2%.
+    size, mean_p = _null_rate(classifier_test, 1000, 20, 20, d=1, step=0.5, permutations=99)
+    assert 0.03 <= size <= 0.07 and 0.45 <= mean_p <= 0.58, (size, mean_p)
+
+
+def test_classifier_statistic_is_the_held_out_auc_and_p_the_relabelling_tail():
+    g = _gen(1)
+    far_x, far_y = torch.randn(30, 2, generator=g), torch.randn(70, 2, generator=g) + 6.0
+    result = classifier_test(far_x, far_y, permutations=99)
+    assert result.statistic == 1.0 and result.details["balanced_accuracy"] == 1.0
+    assert result.p_value == pytest.approx(1 / 100)  # (1 + 0) / (1 + B)
+    assert (result.details["n_train"], result.details["n_test"]) == (15 + 35, 15 + 35)
+    assert result.details["neighbours"] == [7, 14, 28]  # s = round(sqrt(50))
+    swapped = classifier_test(far_y, far_x, permutations=99)
+    assert swapped.statistic == 1.0 and (swapped.n_x, swapped.n_y) == (70, 30)
+    same = classifier_test(far_x, torch.randn(70, 2, generator=g), permutations=99)
+    assert 0.3 < same.statistic < 0.7 and same.p_value > 0.05
+
+
+def test_knn_scores_match_scikit_learn_and_balance_the_class_sizes():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    g = _gen(2)
+    train = torch.randn(60, 3, generator=g, dtype=torch.float64)
+    query = torch.randn(25, 3, generator=g, dtype=torch.float64)
+    is_x = torch.arange(60) % 2 == 0  # 30 and 30: the balanced share is the plain vote share
+    clf = KNeighborsClassifier(n_neighbors=7).fit(train.numpy(), is_x.numpy())
+    expected = clf.predict_proba(query.numpy())[:, 1]
+    assert np.allclose(knn_scores(query, train, is_x, [7]).numpy(), expected, atol=1e-12)
+    # 10 x and 50 y: a point whose 6 neighbours are 2 x and 4 y is x-like (2/10 > 4/50)
+    is_x = torch.arange(60) < 10
+    votes = torch.tensor(clf.kneighbors(query.numpy(), 6, return_distance=False))
+    v_x = is_x[votes].sum(1).double()
+    expected = (v_x / 10) / (v_x / 10 + (6 - v_x) / 50)
+    assert torch.allclose(knn_scores(query, train, is_x, [6]), expected, atol=1e-12)
+    both = knn_scores(query, train, is_x, [3, 6])
+    assert torch.allclose(both, (knn_scores(query, train, is_x, [3]) + expected) / 2, atol=1e-12)
+
+
+def test_knn_ties_share_the_last_votes_whatever_the_order():
+    train = torch.tensor([[0.0], [0.0], [0.0], [5.0]], dtype=torch.float64)
+    is_x = torch.tensor([True, False, False, True])
+    query = torch.zeros(1, 1, dtype=torch.float64)
+    # three training points tie at distance 0 for k = 1: x gets 1/3 of the vote, y 2/3;
+    # balanced by class size (2 and 2): score 1/3. A first-come tie-break would give 1 or 0.
+    assert float(knn_scores(query, train, is_x, [1])) == pytest.approx(1 / 3)
+    flipped = torch.tensor([2, 1, 0, 3])
+    assert float(knn_scores(query, train[flipped], is_x[flipped], [1])) == pytest.approx(1 / 3)
+
+
+def test_classifier_test_finds_what_a_coin_cannot():
+    # 50 vs 400, the second shifted by 0.8 sd: the imbalance must not hide it
+    rejected = 0
+    for t in range(20):
+        g = _gen(7000 + t)
+        x, y = torch.randn(50, 2, generator=g), torch.randn(400, 2, generator=g)
+        y[:, 0] += 0.8
+        rejected += classifier_test(x, y, permutations=99, generator=_gen(t)).p_value <= 0.05
+    assert rejected / 20 >= 0.6
+
+
+def test_bad_neighbours():
+    from gankit.errors import UserError
+
+    with pytest.raises(UserError, match="neighbours must be positive whole numbers"):
+        classifier_test(torch.randn(10, 2), torch.randn(10, 2), neighbours=[0])
+    with pytest.raises(UserError, match="permutations must be at least 1"):
+        classifier_test(torch.randn(10, 2), torch.randn(10, 2), permutations=0)
 
 
 # --- 2. blocks use every point exactly once ------------------------------------------------

@@ -9,8 +9,9 @@ returns a `TestResult`: statistic, p-value and sample sizes.
   p-value.
 - `energy_test`: energy distance (V-statistic); permutation p-value.
 - `classifier_test`: the classifier two-sample test of Lopez-Paz and Oquab
-  (ICLR 2017): a small MLP trained on half of the pooled sample, its accuracy
-  on the other half, p-value from Binomial(n_test, 1/2).
+  (ICLR 2017): a k-nearest-neighbour classifier trained on half of each
+  sample, its AUC on the other halves, p-value from relabelling the held-out
+  points (exact for any sample sizes).
 - `discriminator_test`: a trained GAN discriminator's own accuracy on fresh
   real and generated points, with an exact conditional p-value.
 - `blocked`: MMD or energy on independent blocks of a large sample, p-values
@@ -24,7 +25,6 @@ pooled matrix M (kernel or distance) follow from one product S @ M.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -249,54 +249,113 @@ def energy_test(
 def classifier_test(
     x: Tensor,
     y: Tensor,
-    hidden: int = 32,
-    steps: int = 300,
-    lr: float = 0.01,
+    neighbours: Sequence[int] | None = None,
+    permutations: int = 999,
     generator: torch.Generator | None = None,
 ) -> TestResult:
-    """Classifier two-sample test (Lopez-Paz and Oquab, ICLR 2017).
+    """Classifier two-sample test (Lopez-Paz and Oquab, ICLR 2017) with a k-NN classifier.
 
-    The pooled sample is shuffled and split in halves; an MLP (d -> hidden ->
-    hidden -> 1, ReLU) learns x-vs-y on the first half (full-batch Adam,
-    inputs standardised with the first half's statistics) and is scored on
-    the second. Under H0 its test accuracy is that of a coin: the p-value is
-    P(Binomial(n_test, 1/2) >= correct).
+    Each sample is split at random in halves: the first halves (n // 2 points
+    of x, m // 2 of y) train, the other halves are held out. Coordinates are
+    standardised with the pooled sample's mean and standard deviation, in
+    float64, so units and offsets cancel. Each held-out point is scored by
+    `knn_scores`: its class-balanced share of x among its k nearest training
+    points, averaged over k in ``neighbours``. The statistic is the held-out
+    AUC, P(score of a held-out x > score of a held-out y) with ties counting
+    1/2: 1/2 under H0 whatever the sizes, 1 for a perfect separation.
+
+    Under H0 the held-out points are exchangeable given the training half, so
+    their labels can be relabelled at random: p = (1 + #{AUC_perm >= AUC_obs})
+    / (1 + B), exact for any n and m (a pooled split scored against
+    Binomial(n_test, 1/2) is not: with unequal sizes the classifier learns
+    which sample is bigger).
 
     Args:
         x: (n, d) and y: (m, d) samples.
-        hidden, steps, lr: the classifier's width, Adam steps and learning rate.
-        generator: randomness of the split and the initial weights (default: seed 0).
+        neighbours: the k's whose scores are averaged. Default s, 2s, 4s with
+            s = round(sqrt(n_train)): small k for local differences, large k
+            for smooth ones. Capped at n_train.
+        permutations: B, the number of random relabellings of the held-out points.
+        generator: randomness of the split and the relabellings (default: seed 0).
 
     Returns:
-        `TestResult` whose statistic is the test accuracy.
+        `TestResult` whose statistic is the held-out AUC; details hold the
+        balanced accuracy of the rule "x when the score is above 1/2".
     """
     x, y = check_samples(x, y)
+    if permutations < 1:
+        raise UserError(f"permutations must be at least 1, got {permutations}")
     generator = _generator(generator)
-    z = torch.cat([x, y]).float()  # (N, d)
-    labels = torch.cat([torch.ones(x.shape[0]), torch.zeros(y.shape[0])])  # (N,) 1 = x
-    order = torch.randperm(z.shape[0], generator=generator)
-    half = z.shape[0] // 2
-    train_idx, test_idx = order[:half], order[half:]
-    mean, std = z[train_idx].mean(0), z[train_idx].std(0).clamp_min(1e-12)
-    z = (z - mean) / std
-    net = _classifier(z.shape[1], hidden, generator)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = nn.BCEWithLogitsLoss()
-    z_train, y_train = z[train_idx], labels[train_idx]
-    with torch.enable_grad(), _one_thread():  # callers may be inside no_grad
-        for _ in range(steps):
-            loss = loss_fn(net(z_train).squeeze(1), y_train)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        predicted = net(z[test_idx]).squeeze(1) > 0
-    n_test = int(test_idx.numel())
-    correct = int((predicted == labels[test_idx].bool()).sum())
-    p = float(stats.binom.sf(correct - 1, n_test, 0.5))
-    return TestResult("classifier", correct / n_test, p, x.shape[0], y.shape[0],
-                      {"accuracy": correct / n_test, "n_test": n_test, "n_train": half,
-                       "hidden": hidden, "steps": steps})
+    n, m = x.shape[0], y.shape[0]
+    z = torch.cat([x, y])  # (N, d) float64
+    std = z.std(0)
+    z = (z - z.mean(0)) / torch.where(std > 0, std, 1.0)  # a constant column stays 0
+    is_x = torch.arange(n + m) < n  # (N,)
+    order_x, order_y = torch.randperm(n, generator=generator), n + torch.randperm(m, generator=generator)
+    train = torch.cat([order_x[: n // 2], order_y[: m // 2]])
+    test = torch.cat([order_x[n // 2:], order_y[m // 2:]])  # held-out x first, then y
+    n_train = int(train.numel())
+    ks = _neighbour_counts(neighbours, n_train)
+    score = knn_scores(z[test], z[train], is_x[train], ks)  # (n_test,)
+
+    n_test, n1 = int(test.numel()), n - n // 2
+    n0 = n_test - n1
+    # The AUC is the Mann-Whitney U of the scores: (rank sum of x - n1 (n1 + 1) / 2) / (n1 n0),
+    # average ranks for ties. Rank sums are multiples of 1/2, exact in float64: no tolerance needed.
+    ranks = torch.from_numpy(stats.rankdata(score.numpy()))  # (n_test,) float64
+    observed = float(ranks[:n1].sum())
+    chunk = max(1, _CHUNK_ENTRIES // n_test)
+    exceed = done = 0
+    while done < permutations:
+        b = min(chunk, permutations - done)
+        S = random_splits(b, n_test, n1, generator)  # (b, n_test): the relabelled x's
+        exceed += int((S.to(torch.float64) @ ranks >= observed).sum())
+        done += b
+    auc = (observed - n1 * (n1 + 1) / 2) / (n1 * n0)
+    called_x = (score > 0.5).double() + 0.5 * (score == 0.5).double()  # (n_test,) a tie: half right
+    balanced = 0.5 * (float(called_x[:n1].mean()) + float(1.0 - called_x[n1:].mean()))
+    return TestResult("classifier", auc, (1 + exceed) / (1 + permutations), n, m,
+                      {"auc": auc, "balanced_accuracy": balanced, "neighbours": ks,
+                       "n_train": n_train, "n_test": n_test, "permutations": permutations})
+
+
+def knn_scores(query: Tensor, train: Tensor, train_is_x: Tensor, ks: Sequence[int]) -> Tensor:
+    """Class-balanced k-NN scores: how x-like is each query point, in [0, 1]?
+
+    With v_x of its k nearest training points in x and k - v_x in y, a point's
+    score for one k is (v_x / n_x) / (v_x / n_x + (k - v_x) / n_y), where n_x
+    and n_y count the training points of each sample: 1/2 where the two
+    samples are equally dense, whatever their sizes. Training points tied with
+    the k-th nearest share its remaining votes (the expected vote of a random
+    tie-break), so the order of the points never matters.
+
+    Args:
+        query: (q, d) and train: (t, d) points, float64.
+        train_is_x: (t,) bool, True for training points from x.
+        ks: neighbour counts, each in [1, t]; the scores are averaged over them.
+
+    Returns:
+        (q,) float64 scores.
+    """
+    n_x = float(train_is_x.sum())
+    n_y = train.shape[0] - n_x
+    is_x = train_is_x[None, :]  # (1, t)
+    scores = torch.zeros(query.shape[0], dtype=torch.float64)
+    rows = max(1, _CHUNK_ENTRIES // train.shape[0])
+    for start in range(0, query.shape[0], rows):
+        # exact differences, not the Gram trick: duplicates are at distance 0
+        d = torch.cdist(query[start:start + rows], train, compute_mode="donot_use_mm_for_euclid_dist")  # (c, t)
+        nearest = d.topk(max(ks), dim=1, largest=False).values  # (c, max k), ascending
+        for k in ks:
+            r = nearest[:, k - 1:k]  # (c, 1): distance to the k-th nearest
+            slack = 1e-9 * r  # distances equal but for rounding are ties
+            closer = d < r - slack
+            at = ~closer & (d <= r + slack)  # tied with the k-th nearest
+            left = k - closer.sum(1)  # (c,) votes the ties share, >= 1
+            votes_x = (closer & is_x).sum(1) + left * (at & is_x).sum(1) / at.sum(1)  # (c,)
+            share_x, share_y = votes_x / n_x, (k - votes_x) / n_y
+            scores[start:start + rows] += share_x / (share_x + share_y) / len(ks)
+    return scores
 
 
 @torch.no_grad()
@@ -381,35 +440,19 @@ def all_tests(
     return [
         blocked(mmd_test, x, y, block_size, permutations=permutations, generator=generator),
         blocked(energy_test, x, y, block_size, permutations=permutations, generator=generator),
-        classifier_test(x, y, generator=generator),
+        classifier_test(x, y, permutations=permutations, generator=generator),
     ]
 
 
-def _classifier(d: int, hidden: int, generator: torch.Generator) -> nn.Module:
-    net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    with torch.no_grad():
-        for layer in net:
-            if isinstance(layer, nn.Linear):  # PyTorch's default ranges, drawn from our generator
-                bound = layer.in_features ** -0.5
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                layer.bias.uniform_(-bound, bound, generator=generator)
-    return net
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run tiny tensor ops on one thread, then restore the setting.
-
-    The classifier's tensors hold a few hundred numbers: spreading each op over
-    threads only adds synchronisation, and on a busy machine a step became
-    10 to 40 times slower with two threads than with one.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _neighbour_counts(neighbours: Sequence[int] | None, n_train: int) -> list[int]:
+    """The k's of `classifier_test`: s, 2s, 4s with s = round(sqrt(n_train)) by default, capped at n_train."""
+    if neighbours is None:
+        s = max(1, round(n_train ** 0.5))
+        neighbours = [s, 2 * s, 4 * s]
+    ks = list(neighbours)
+    if not ks or any(isinstance(k, bool) or int(k) != k or k < 1 for k in ks):
+        raise UserError(f"neighbours must be positive whole numbers, got {ks}")
+    return sorted({min(int(k), n_train) for k in ks})
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:
@@ -418,4 +461,5 @@ def _generator(generator: torch.Generator | None) -> torch.Generator:
 
 __all__ = ["TestResult", "check_samples", "squared_distances", "median_bandwidth", "gaussian_kernel",
            "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test",
-           "mmd_test", "energy_test", "classifier_test", "discriminator_test", "blocked", "all_tests"]
+           "mmd_test", "energy_test", "classifier_test", "knn_scores", "discriminator_test", "blocked",
+           "all_tests", "MIN_ROWS"]
