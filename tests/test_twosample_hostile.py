@@ -8,7 +8,11 @@ from gankit.compare import compare_files
 from gankit.metrics.twosample import (
     blocked,
     classifier_test,
+    energy_test,
     knn_scores,
+    median_bandwidth,
+    mmd_test,
+    squared_distances,
 )
 from gankit.metrics.twosample import TestResult as Result  # a "Test..." name would be collected by pytest
 
@@ -155,3 +159,58 @@ def test_twosample_runs_on_a_large_file_against_a_small_one(tmp_path):
     assert c2st["details"]["n_train"] + c2st["details"]["n_test"] == 4011
 
 
+# --- 3. units and offsets cancel ------------------------------------------------------------
+
+def _zero_inflated(n, shift, g, p0=0.8):
+    """80% of the points at the origin, the rest N((shift, 0), I): the median distance is 0."""
+    v = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    v[:, 0] += shift
+    return torch.where(torch.rand(n, 1, generator=g, dtype=torch.float64) < p0, 0.0, v)
+
+
+def test_median_heuristic_keeps_the_units_of_zero_inflated_data():
+    g = _gen(4)
+    z = torch.cat([_zero_inflated(100, 0.0, g), _zero_inflated(100, 1.0, g)])
+    width = median_bandwidth(squared_distances(z))
+    assert 0.5 < width < 5.0  # the median nonzero distance, not the old fallback of 1
+    assert median_bandwidth(squared_distances(z * 1000)) == pytest.approx(1000 * width, rel=1e-9)
+    assert median_bandwidth(squared_distances(z * 1e-3)) == pytest.approx(1e-3 * width, rel=1e-9)
+    assert median_bandwidth(torch.zeros(5, 5)) == 1.0  # all points equal: any width
+
+
+def test_mmd_power_on_zero_inflated_data_does_not_depend_on_units():
+    # the issue's figures: power 0.50 in the original units, 0.02 after multiplying by 1000
+    p_values = {1.0: [], 1000.0: []}
+    for t in range(40):
+        g = _gen(t)
+        x, y = _zero_inflated(100, 0.0, g), _zero_inflated(100, 1.0, g)
+        for scale in p_values:
+            p_values[scale].append(mmd_test(x * scale, y * scale, permutations=99, generator=_gen(t)).p_value)
+    assert p_values[1.0] == pytest.approx(p_values[1000.0], abs=1e-12)
+    power = np.mean(np.array(p_values[1000.0]) <= 0.05)
+    assert 0.35 <= power <= 0.75
+
+
+@pytest.mark.parametrize("transform,unit", [(lambda z: z * 1000, 1000.0), (lambda z: z + 1e8, 1.0),
+                                            (lambda z: z * 1e-3 - 300, 1e-3)])
+@pytest.mark.parametrize("test", [mmd_test, energy_test, classifier_test])
+def test_tests_do_not_depend_on_units_or_offsets(test, transform, unit):
+    g = _gen(8)
+    x = torch.randn(60, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(50, 2, generator=g, dtype=torch.float64) * 1.3
+    y[:, 0] += 0.4
+    plain = test(x, y, permutations=199, generator=_gen(9))
+    moved = test(transform(x), transform(y), permutations=199, generator=_gen(9))
+    assert 0.005 < plain.p_value < 0.5  # a p-value between the extremes, so agreement means something
+    # energy distance is in the data's units; MMD^2 (median width) and the AUC carry none
+    scale = unit if test is energy_test else 1.0
+    assert moved.statistic == pytest.approx(plain.statistic * scale, rel=1e-6)
+    assert moved.p_value == pytest.approx(plain.p_value, abs=1e-12)
+
+
+def test_identical_points_are_at_distance_zero_at_any_offset():
+    z = torch.tensor([[1.0, 2.0], [1.0, 2.0], [3.0, -1.0]], dtype=torch.float64)
+    for moved in (z, z + 1e8, z * 1e6):
+        d2 = squared_distances(moved)
+        assert d2[0, 1] == 0.0 and d2[1, 0] == 0.0
+        assert float(d2[0, 2]) == pytest.approx(float((moved[0] - moved[2]).square().sum()), rel=1e-6)

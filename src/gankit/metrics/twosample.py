@@ -90,10 +90,21 @@ def check_samples(x: Tensor, y: Tensor, min_rows: int = MIN_ROWS) -> tuple[Tenso
 
 
 def squared_distances(z: Tensor) -> Tensor:
-    """(N, N) squared Euclidean distances of (N, d) points, zero diagonal, float64."""
+    """(N, N) squared Euclidean distances of (N, d) points, zero diagonal, float64.
+
+    Invariant to a common offset and equivariant to a common scale: the points
+    are centred first, and identical points are at distance exactly 0.
+    """
     z = z.to(torch.float64)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b loses everything to cancellation when
+    # |a| is far above |a - b| (data around 1e8): centre, so |a| is the spread.
+    z = z - z.mean(0)
     sq = (z * z).sum(1)  # (N,)
-    d2 = (sq[:, None] + sq[None, :] - 2.0 * z @ z.T).clamp_min_(0.0)
+    norms = sq[:, None] + sq[None, :]  # (N, N)
+    d2 = norms - 2.0 * z @ z.T
+    # What is left of identical points is rounding, below 1e-12 of |a|^2 + |b|^2:
+    # make it exactly 0, so ties stay ties whatever the units.
+    d2.masked_fill_(d2 <= 1e-12 * norms, 0.0)
     d2.fill_diagonal_(0.0)
     return d2
 
@@ -101,13 +112,21 @@ def squared_distances(z: Tensor) -> Tensor:
 def median_bandwidth(d2: Tensor) -> float:
     """The median heuristic: the (lower) median of the pooled pairwise distances.
 
+    When most pairs coincide (zero-inflated or heavily tied data) that median
+    is 0; the width is then the median of the nonzero distances, so it keeps
+    the data's units (scaling the points scales the width). Only when all
+    points are equal, and any width gives the same kernel, is it 1.
+
     Args:
         d2: (N, N) squared distances.
     """
     n = d2.shape[0]
-    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
-    median = float(d2[upper].median().sqrt())
-    return median if median > 0 else 1.0  # all points equal: any width will do
+    pairs = d2[torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)]  # (N (N - 1) / 2,)
+    median = float(pairs.median())
+    if median == 0.0:
+        nonzero = pairs[pairs > 0]
+        median = float(nonzero.median()) if nonzero.numel() else 1.0
+    return median ** 0.5
 
 
 def gaussian_kernel(d2: Tensor, bandwidths: Sequence[float]) -> Tensor:
