@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from gankit.cli import main
 from gankit.compare import compare_files
 from gankit.metrics.twosample import (
     blocked,
@@ -214,3 +215,16 @@ def test_identical_points_are_at_distance_zero_at_any_offset():
         d2 = squared_distances(moved)
         assert d2[0, 1] == 0.0 and d2[1, 0] == 0.0
         assert float(d2[0, 2]) == pytest.approx(float((moved[0] - moved[2]).square().sum()), rel=1e-6)
+
+
+# --- the command line: every bad file is named ----------------------------------------------
+
+def test_twosample_names_a_file_whose_values_overflow_float32(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    np.savetxt(tmp_path / "ok.csv", rng.normal(size=(10, 2)), delimiter=",")
+    (tmp_path / "huge.csv").write_text("x,y\n1,2\n3,4\n1e39,6\n7,8\n9,1\n")
+    for a, b in (("ok.csv", "huge.csv"), ("huge.csv", "ok.csv")):
+        assert main(["twosample", str(tmp_path / a), str(tmp_path / b)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("gankit: error: "), err
+        assert str(tmp_path / "huge.csv") in err and "out of float32 range" in err and "point 3, column 1" in err
