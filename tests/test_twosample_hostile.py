@@ -228,3 +228,17 @@ def test_twosample_names_a_file_whose_values_overflow_float32(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("gankit: error: "), err
         assert str(tmp_path / "huge.csv") in err and "out of float32 range" in err and "point 3, column 1" in err
+
+
+@pytest.mark.slow
+def test_classifier_test_at_least_as_powerful_as_a_plain_knn_c2st():
+    """Ours against scikit-learn's KNeighborsClassifier, k = sqrt(n_train), with the same split and relabelling."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from c2st_power import SCENARIOS, power
+
+    for name in SCENARIOS:
+        rates = power(name, trials=200, permutations=99)
+        assert rates["gankit"] >= max(v for k, v in rates.items() if k != "gankit") - 0.05, (name, rates)
