@@ -123,7 +123,8 @@ def main() -> None:
                "power": rate(test, name, "power", args.shift, args.power_trials)}
         row["calibrated"] = all(0.03 <= r["rate"] <= 0.07 for r in row["null"].values())
         results[name] = row
-        nulls = "  ".join(f"{s} {r['rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]" for s, r in row["null"].items())
+        nulls = "  ".join(f"{s} {r['rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+                          for s, r in row["null"].items())
         seconds = sum(r["seconds"] for r in row["null"].values()) + row["power"]["seconds"]
         print(f"{name:13s}  null rejection: {nulls}  ({'all in' if row['calibrated'] else 'NOT all in'} "
               f"[0.03, 0.07])   power at n = {args.n}, shift {args.shift} sd: {row['power']['rate']:.3f}   "

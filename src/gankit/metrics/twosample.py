@@ -189,8 +189,7 @@ def permutation_test(
     Returns:
         (T_obs, p) with p = (1 + #{T_perm >= T_obs}) / (1 + B).
     """
-    if permutations < 1:
-        raise UserError(f"permutations must be at least 1, got {permutations}")
+    _check_permutations(permutations)
     n_total = M.shape[0]
     m = n_total - n
     observed = torch.zeros(1, n_total, dtype=torch.bool)
@@ -199,15 +198,29 @@ def permutation_test(
     # Equal statistics computed along different float paths may differ in the
     # last bits; count them as ties (scipy.stats.permutation_test does the same).
     threshold = t_obs - 100 * torch.finfo(M.dtype).eps * abs(t_obs)
+    exceed = count_at_least(lambda S: statistic(*block_sums(M, S), n, m), threshold, n_total, n,
+                            permutations, generator)
+    return t_obs, (1 + exceed) / (1 + permutations)
+
+
+def count_at_least(statistic, threshold: float, n_total: int, n_x: int, permutations: int,
+                   generator: torch.Generator) -> int:
+    """#{b : statistic(S_b) >= threshold} over random splits S_b, drawn and evaluated in chunks.
+
+    Args:
+        statistic: ``f(S) -> (b,)`` for a (b, n_total) bool split matrix (see `random_splits`).
+        threshold: the observed statistic (less any tolerance for rounding).
+        n_total, n_x: pooled size and how many points each split marks as x.
+        permutations: how many splits in all.
+        generator: source of the splits.
+    """
     chunk = max(1, _CHUNK_ENTRIES // (2 * n_total))
-    exceed = 0
-    done = 0
+    exceed = done = 0
     while done < permutations:
         b = min(chunk, permutations - done)
-        S = random_splits(b, n_total, n, generator)
-        exceed += int((statistic(*block_sums(M, S), n, m) >= threshold).sum())
+        exceed += int((statistic(random_splits(b, n_total, n_x, generator)) >= threshold).sum())
         done += b
-    return t_obs, (1 + exceed) / (1 + permutations)
+    return exceed
 
 
 def mmd_test(
@@ -302,8 +315,7 @@ def classifier_test(
         balanced accuracy of the rule "x when the score is above 1/2".
     """
     x, y = check_samples(x, y)
-    if permutations < 1:
-        raise UserError(f"permutations must be at least 1, got {permutations}")
+    _check_permutations(permutations)
     generator = _generator(generator)
     n, m = x.shape[0], y.shape[0]
     z = torch.cat([x, y])  # (N, d) float64
@@ -323,13 +335,8 @@ def classifier_test(
     # average ranks for ties. Rank sums are multiples of 1/2, exact in float64: no tolerance needed.
     ranks = torch.from_numpy(stats.rankdata(score.numpy()))  # (n_test,) float64
     observed = float(ranks[:n1].sum())
-    chunk = max(1, _CHUNK_ENTRIES // n_test)
-    exceed = done = 0
-    while done < permutations:
-        b = min(chunk, permutations - done)
-        S = random_splits(b, n_test, n1, generator)  # (b, n_test): the relabelled x's
-        exceed += int((S.to(torch.float64) @ ranks >= observed).sum())
-        done += b
+    # each split marks the held-out points relabelled x; their rank sum is its statistic
+    exceed = count_at_least(lambda S: S.to(torch.float64) @ ranks, observed, n_test, n1, permutations, generator)
     auc = (observed - n1 * (n1 + 1) / 2) / (n1 * n0)
     called_x = (score > 0.5).double() + 0.5 * (score == 0.5).double()  # (n_test,) a tie: half right
     balanced = 0.5 * (float(called_x[:n1].mean()) + float(1.0 - called_x[n1:].mean()))
@@ -474,11 +481,16 @@ def _neighbour_counts(neighbours: Sequence[int] | None, n_train: int) -> list[in
     return sorted({min(int(k), n_train) for k in ks})
 
 
+def _check_permutations(permutations: int) -> None:
+    if permutations < 1:
+        raise UserError(f"permutations must be at least 1, got {permutations}")
+
+
 def _generator(generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator().manual_seed(0)
 
 
 __all__ = ["TestResult", "check_samples", "squared_distances", "median_bandwidth", "gaussian_kernel",
-           "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test",
+           "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test", "count_at_least",
            "mmd_test", "energy_test", "classifier_test", "knn_scores", "discriminator_test", "blocked",
            "all_tests", "MIN_ROWS"]
