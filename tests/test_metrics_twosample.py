@@ -120,9 +120,9 @@ def test_permutation_tests_are_calibrated_and_powerful(test):
 
 
 def test_classifier_test_is_calibrated_and_powerful():
-    size, mean_p = _rejection_rate(classifier_test, 60, 60, 0.0, steps=60)
-    assert size <= 0.12 and 0.35 <= mean_p <= 0.7
-    power, _ = _rejection_rate(classifier_test, 10, 200, 1.5, steps=100)
+    size, mean_p = _rejection_rate(classifier_test, 300, 60, 0.0, permutations=99)
+    assert 0.02 <= size <= 0.09 and 0.42 <= mean_p <= 0.58
+    power, _ = _rejection_rate(classifier_test, 30, 200, 0.6, permutations=99)
     assert power >= 0.9
 
 
@@ -188,5 +188,5 @@ def test_blocked_tests_combine_independent_blocks():
 
 @pytest.mark.slow
 def test_full_classifier_calibration():
-    size, _ = _rejection_rate(classifier_test, 400, 250, 0.0)
+    size, _ = _rejection_rate(classifier_test, 1000, 250, 0.0, permutations=199)
     assert 0.03 <= size <= 0.07

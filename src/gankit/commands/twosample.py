@@ -14,8 +14,9 @@ def add_parser(commands) -> None:
     p.add_argument("a", metavar="A", help="first point file (.csv or .npy)")
     p.add_argument("b", metavar="B", help="second point file (.csv or .npy)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the tests (0.05)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the permutations and the classifier (0)")
-    p.add_argument("--permutations", type=int, default=999, help="permutations for MMD and energy (999)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the permutations and the classifier test's split (0)")
+    p.add_argument("--permutations", type=int, default=999,
+                   help="permutations for MMD, energy and the classifier test (999)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(handler=run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from gankit.data import load_points
 from gankit.errors import UserError
 from gankit.metrics.evaluate import check_test_settings
-from gankit.metrics.twosample import all_tests, check_samples
+from gankit.metrics.twosample import MIN_ROWS, all_tests, check_samples
 
 
 def compare_files(a: str | Path, b: str | Path, alpha: float = 0.05, seed: int = 0,
@@ -18,18 +19,25 @@ def compare_files(a: str | Path, b: str | Path, alpha: float = 0.05, seed: int =
     """MMD, energy and classifier tests of the points in file ``a`` against file ``b``.
 
     Raises:
-        UserError: unreadable files, NaNs, non-numeric cells, fewer than 4
-            rows, different dimensions, or invalid settings.
+        UserError: unreadable files, NaNs, values beyond float32's range,
+            non-numeric cells, fewer than 4 rows, different dimensions, or
+            invalid settings; each message names the file at fault.
 
     Returns:
         ``{"a", "b", "alpha", "seed", "permutations", "tests": [...], "different": bool}``;
         each test has ``rejects`` at level alpha.
     """
     check_test_settings(alpha, seed, permutations)
-    x, y = load_points(a), load_points(b)
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # overflow: reported below, by file
+        x, y = load_points(a), load_points(b)
     for path, points in ((a, x), (b, y)):
-        if points.shape[0] < 4:
-            raise UserError(f"{path}: {points.shape[0]} points; a two-sample test needs at least 4")
+        if points.shape[0] < MIN_ROWS:
+            raise UserError(f"{path}: {points.shape[0]} points; a two-sample test needs at least {MIN_ROWS}")
+        if not torch.isfinite(points).all():
+            # load_points rejects NaN and inf in the file; a finite value beyond
+            # float32's range (|v| > 3.4e38) becomes inf only when it is cast
+            row, col = map(int, (~torch.isfinite(points)).nonzero()[0])
+            raise UserError(f"{path}: value out of float32 range (|v| > 3.4e38) in point {row + 1}, column {col + 1}")
     if x.shape[1] != y.shape[1]:
         raise UserError(f"{a} has {x.shape[1]} columns but {b} has {y.shape[1]}: the dimensions must match")
     check_samples(x, y)

@@ -228,7 +228,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _test_label(t) -> str:
     return {"mmd": "MMD^2 (unbiased, Gaussian kernel)", "energy": "energy distance",
-            "classifier": "classifier (C2ST) accuracy", "discriminator": "trained D's accuracy"}[t["name"]]
+            "classifier": "classifier (C2ST) held-out AUC", "discriminator": "trained D's accuracy"}[t["name"]]
 
 
 def _stat_text(t) -> str:

@@ -9,12 +9,13 @@ returns a `TestResult`: statistic, p-value and sample sizes.
   p-value.
 - `energy_test`: energy distance (V-statistic); permutation p-value.
 - `classifier_test`: the classifier two-sample test of Lopez-Paz and Oquab
-  (ICLR 2017): a small MLP trained on half of the pooled sample, its accuracy
-  on the other half, p-value from Binomial(n_test, 1/2).
+  (ICLR 2017): a k-nearest-neighbour classifier trained on half of each
+  sample, its AUC on the other halves, p-value from relabelling the held-out
+  points (exact for any sample sizes).
 - `discriminator_test`: a trained GAN discriminator's own accuracy on fresh
   real and generated points, with an exact conditional p-value.
 - `blocked`: MMD or energy on independent blocks of a large sample, p-values
-  combined by Fisher's method (bounded memory, every point used).
+  combined by Fisher's method (bounded memory, every point used once).
 
 Permutation p-values are p = (1 + #{T_perm >= T_obs}) / (1 + B). All B
 permutations are evaluated at once: each is a 0/1 row of an index matrix S
@@ -24,7 +25,6 @@ pooled matrix M (kernel or distance) follow from one product S @ M.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -37,6 +37,8 @@ from gankit.errors import UserError
 # Rows of the (B, N) split matrix evaluated per chunk: bounds memory at
 # about this many float64 entries for S and S @ M together.
 _CHUNK_ENTRIES = 2**22
+# The fewest points per sample (and per block of `blocked`) a test accepts.
+MIN_ROWS = 4
 
 
 @dataclass
@@ -66,7 +68,7 @@ class TestResult:
         return asdict(self)
 
 
-def check_samples(x: Tensor, y: Tensor, min_rows: int = 4) -> tuple[Tensor, Tensor]:
+def check_samples(x: Tensor, y: Tensor, min_rows: int = MIN_ROWS) -> tuple[Tensor, Tensor]:
     """Validate two point clouds; return them as float64 (n, d) and (m, d) tensors.
 
     Raises:
@@ -88,10 +90,21 @@ def check_samples(x: Tensor, y: Tensor, min_rows: int = 4) -> tuple[Tensor, Tens
 
 
 def squared_distances(z: Tensor) -> Tensor:
-    """(N, N) squared Euclidean distances of (N, d) points, zero diagonal, float64."""
+    """(N, N) squared Euclidean distances of (N, d) points, zero diagonal, float64.
+
+    Invariant to a common offset and equivariant to a common scale: the points
+    are centred first, and identical points are at distance exactly 0.
+    """
     z = z.to(torch.float64)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b loses everything to cancellation when
+    # |a| is far above |a - b| (data around 1e8): centre, so |a| is the spread.
+    z = z - z.mean(0)
     sq = (z * z).sum(1)  # (N,)
-    d2 = (sq[:, None] + sq[None, :] - 2.0 * z @ z.T).clamp_min_(0.0)
+    norms = sq[:, None] + sq[None, :]  # (N, N)
+    d2 = norms - 2.0 * z @ z.T
+    # What is left of identical points is rounding, below 1e-12 of |a|^2 + |b|^2:
+    # make it exactly 0, so ties stay ties whatever the units.
+    d2.masked_fill_(d2 <= 1e-12 * norms, 0.0)
     d2.fill_diagonal_(0.0)
     return d2
 
@@ -99,13 +112,21 @@ def squared_distances(z: Tensor) -> Tensor:
 def median_bandwidth(d2: Tensor) -> float:
     """The median heuristic: the (lower) median of the pooled pairwise distances.
 
+    When most pairs coincide (zero-inflated or heavily tied data) that median
+    is 0; the width is then the median of the nonzero distances, so it keeps
+    the data's units (scaling the points scales the width). Only when all
+    points are equal, and any width gives the same kernel, is it 1.
+
     Args:
         d2: (N, N) squared distances.
     """
     n = d2.shape[0]
-    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
-    median = float(d2[upper].median().sqrt())
-    return median if median > 0 else 1.0  # all points equal: any width will do
+    pairs = d2[torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)]  # (N (N - 1) / 2,)
+    median = float(pairs.median())
+    if median == 0.0:
+        nonzero = pairs[pairs > 0]
+        median = float(nonzero.median()) if nonzero.numel() else 1.0
+    return median ** 0.5
 
 
 def gaussian_kernel(d2: Tensor, bandwidths: Sequence[float]) -> Tensor:
@@ -168,8 +189,7 @@ def permutation_test(
     Returns:
         (T_obs, p) with p = (1 + #{T_perm >= T_obs}) / (1 + B).
     """
-    if permutations < 1:
-        raise UserError(f"permutations must be at least 1, got {permutations}")
+    _check_permutations(permutations)
     n_total = M.shape[0]
     m = n_total - n
     observed = torch.zeros(1, n_total, dtype=torch.bool)
@@ -178,15 +198,29 @@ def permutation_test(
     # Equal statistics computed along different float paths may differ in the
     # last bits; count them as ties (scipy.stats.permutation_test does the same).
     threshold = t_obs - 100 * torch.finfo(M.dtype).eps * abs(t_obs)
+    exceed = count_at_least(lambda S: statistic(*block_sums(M, S), n, m), threshold, n_total, n,
+                            permutations, generator)
+    return t_obs, (1 + exceed) / (1 + permutations)
+
+
+def count_at_least(statistic, threshold: float, n_total: int, n_x: int, permutations: int,
+                   generator: torch.Generator) -> int:
+    """#{b : statistic(S_b) >= threshold} over random splits S_b, drawn and evaluated in chunks.
+
+    Args:
+        statistic: ``f(S) -> (b,)`` for a (b, n_total) bool split matrix (see `random_splits`).
+        threshold: the observed statistic (less any tolerance for rounding).
+        n_total, n_x: pooled size and how many points each split marks as x.
+        permutations: how many splits in all.
+        generator: source of the splits.
+    """
     chunk = max(1, _CHUNK_ENTRIES // (2 * n_total))
-    exceed = 0
-    done = 0
+    exceed = done = 0
     while done < permutations:
         b = min(chunk, permutations - done)
-        S = random_splits(b, n_total, n, generator)
-        exceed += int((statistic(*block_sums(M, S), n, m) >= threshold).sum())
+        exceed += int((statistic(random_splits(b, n_total, n_x, generator)) >= threshold).sum())
         done += b
-    return t_obs, (1 + exceed) / (1 + permutations)
+    return exceed
 
 
 def mmd_test(
@@ -247,54 +281,107 @@ def energy_test(
 def classifier_test(
     x: Tensor,
     y: Tensor,
-    hidden: int = 32,
-    steps: int = 300,
-    lr: float = 0.01,
+    neighbours: Sequence[int] | None = None,
+    permutations: int = 999,
     generator: torch.Generator | None = None,
 ) -> TestResult:
-    """Classifier two-sample test (Lopez-Paz and Oquab, ICLR 2017).
+    """Classifier two-sample test (Lopez-Paz and Oquab, ICLR 2017) with a k-NN classifier.
 
-    The pooled sample is shuffled and split in halves; an MLP (d -> hidden ->
-    hidden -> 1, ReLU) learns x-vs-y on the first half (full-batch Adam,
-    inputs standardised with the first half's statistics) and is scored on
-    the second. Under H0 its test accuracy is that of a coin: the p-value is
-    P(Binomial(n_test, 1/2) >= correct).
+    Each sample is split at random in halves: the first halves (n // 2 points
+    of x, m // 2 of y) train, the other halves are held out. Coordinates are
+    standardised with the pooled sample's mean and standard deviation, in
+    float64, so units and offsets cancel. Each held-out point is scored by
+    `knn_scores`: its class-balanced share of x among its k nearest training
+    points, averaged over k in ``neighbours``. The statistic is the held-out
+    AUC, P(score of a held-out x > score of a held-out y) with ties counting
+    1/2: 1/2 under H0 whatever the sizes, 1 for a perfect separation.
+
+    Under H0 the held-out points are exchangeable given the training half, so
+    their labels can be relabelled at random: p = (1 + #{AUC_perm >= AUC_obs})
+    / (1 + B), exact for any n and m (a pooled split scored against
+    Binomial(n_test, 1/2) is not: with unequal sizes the classifier learns
+    which sample is bigger).
 
     Args:
         x: (n, d) and y: (m, d) samples.
-        hidden, steps, lr: the classifier's width, Adam steps and learning rate.
-        generator: randomness of the split and the initial weights (default: seed 0).
+        neighbours: the k's whose scores are averaged. Default s, 2s, 4s with
+            s = round(sqrt(n_train)): small k for local differences, large k
+            for smooth ones. Capped at n_train.
+        permutations: B, the number of random relabellings of the held-out points.
+        generator: randomness of the split and the relabellings (default: seed 0).
 
     Returns:
-        `TestResult` whose statistic is the test accuracy.
+        `TestResult` whose statistic is the held-out AUC; details hold the
+        balanced accuracy of the rule "x when the score is above 1/2".
     """
     x, y = check_samples(x, y)
+    _check_permutations(permutations)
     generator = _generator(generator)
-    z = torch.cat([x, y]).float()  # (N, d)
-    labels = torch.cat([torch.ones(x.shape[0]), torch.zeros(y.shape[0])])  # (N,) 1 = x
-    order = torch.randperm(z.shape[0], generator=generator)
-    half = z.shape[0] // 2
-    train_idx, test_idx = order[:half], order[half:]
-    mean, std = z[train_idx].mean(0), z[train_idx].std(0).clamp_min(1e-12)
-    z = (z - mean) / std
-    net = _classifier(z.shape[1], hidden, generator)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = nn.BCEWithLogitsLoss()
-    z_train, y_train = z[train_idx], labels[train_idx]
-    with torch.enable_grad(), _one_thread():  # callers may be inside no_grad
-        for _ in range(steps):
-            loss = loss_fn(net(z_train).squeeze(1), y_train)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        predicted = net(z[test_idx]).squeeze(1) > 0
-    n_test = int(test_idx.numel())
-    correct = int((predicted == labels[test_idx].bool()).sum())
-    p = float(stats.binom.sf(correct - 1, n_test, 0.5))
-    return TestResult("classifier", correct / n_test, p, x.shape[0], y.shape[0],
-                      {"accuracy": correct / n_test, "n_test": n_test, "n_train": half,
-                       "hidden": hidden, "steps": steps})
+    n, m = x.shape[0], y.shape[0]
+    z = torch.cat([x, y])  # (N, d) float64
+    std = z.std(0)
+    z = (z - z.mean(0)) / torch.where(std > 0, std, 1.0)  # a constant column stays 0
+    is_x = torch.arange(n + m) < n  # (N,)
+    order_x, order_y = torch.randperm(n, generator=generator), n + torch.randperm(m, generator=generator)
+    train = torch.cat([order_x[: n // 2], order_y[: m // 2]])
+    test = torch.cat([order_x[n // 2:], order_y[m // 2:]])  # held-out x first, then y
+    n_train = int(train.numel())
+    ks = _neighbour_counts(neighbours, n_train)
+    score = knn_scores(z[test], z[train], is_x[train], ks)  # (n_test,)
+
+    n_test, n1 = int(test.numel()), n - n // 2
+    n0 = n_test - n1
+    # The AUC is the Mann-Whitney U of the scores: (rank sum of x - n1 (n1 + 1) / 2) / (n1 n0),
+    # average ranks for ties. Rank sums are multiples of 1/2, exact in float64: no tolerance needed.
+    ranks = torch.from_numpy(stats.rankdata(score.numpy()))  # (n_test,) float64
+    observed = float(ranks[:n1].sum())
+    # each split marks the held-out points relabelled x; their rank sum is its statistic
+    exceed = count_at_least(lambda S: S.to(torch.float64) @ ranks, observed, n_test, n1, permutations, generator)
+    auc = (observed - n1 * (n1 + 1) / 2) / (n1 * n0)
+    called_x = (score > 0.5).double() + 0.5 * (score == 0.5).double()  # (n_test,) a tie: half right
+    balanced = 0.5 * (float(called_x[:n1].mean()) + float(1.0 - called_x[n1:].mean()))
+    return TestResult("classifier", auc, (1 + exceed) / (1 + permutations), n, m,
+                      {"auc": auc, "balanced_accuracy": balanced, "neighbours": ks,
+                       "n_train": n_train, "n_test": n_test, "permutations": permutations})
+
+
+def knn_scores(query: Tensor, train: Tensor, train_is_x: Tensor, ks: Sequence[int]) -> Tensor:
+    """Class-balanced k-NN scores: how x-like is each query point, in [0, 1]?
+
+    With v_x of its k nearest training points in x and k - v_x in y, a point's
+    score for one k is (v_x / n_x) / (v_x / n_x + (k - v_x) / n_y), where n_x
+    and n_y count the training points of each sample: 1/2 where the two
+    samples are equally dense, whatever their sizes. Training points tied with
+    the k-th nearest share its remaining votes (the expected vote of a random
+    tie-break), so the order of the points never matters.
+
+    Args:
+        query: (q, d) and train: (t, d) points, float64.
+        train_is_x: (t,) bool, True for training points from x.
+        ks: neighbour counts, each in [1, t]; the scores are averaged over them.
+
+    Returns:
+        (q,) float64 scores.
+    """
+    n_x = float(train_is_x.sum())
+    n_y = train.shape[0] - n_x
+    is_x = train_is_x[None, :]  # (1, t)
+    scores = torch.zeros(query.shape[0], dtype=torch.float64)
+    rows = max(1, _CHUNK_ENTRIES // train.shape[0])
+    for start in range(0, query.shape[0], rows):
+        # exact differences, not the Gram trick: duplicates are at distance 0
+        d = torch.cdist(query[start:start + rows], train, compute_mode="donot_use_mm_for_euclid_dist")  # (c, t)
+        nearest = d.topk(max(ks), dim=1, largest=False).values  # (c, max k), ascending
+        for k in ks:
+            r = nearest[:, k - 1:k]  # (c, 1): distance to the k-th nearest
+            slack = 1e-9 * r  # distances equal but for rounding are ties
+            closer = d < r - slack
+            at = ~closer & (d <= r + slack)  # tied with the k-th nearest
+            left = k - closer.sum(1)  # (c,) votes the ties share, >= 1
+            votes_x = (closer & is_x).sum(1) + left * (at & is_x).sum(1) / at.sum(1)  # (c,)
+            share_x, share_y = votes_x / n_x, (k - votes_x) / n_y
+            scores[start:start + rows] += share_x / (share_x + share_y) / len(ks)
+    return scores
 
 
 @torch.no_grad()
@@ -334,11 +421,14 @@ def discriminator_test(D: nn.Module, real: Tensor, fake: Tensor) -> TestResult:
 def blocked(test, x: Tensor, y: Tensor, block_size: int = 2000, **kwargs) -> TestResult:
     """A quadratic-time test on independent blocks, for samples too big for one (N, N) matrix.
 
-    x and y are cut into k = ceil(max(n, m) / block_size) blocks of near-equal
-    size; each block pair is tested and the k independent p-values are
-    combined by Fisher's method (-2 sum ln p ~ chi^2 with 2k degrees of
-    freedom under H0; permutation p-values are never too small, so the
-    combination stays valid). Every point is used. With k = 1 this is just
+    x and y are each cut into k blocks whose sizes differ by at most one, with
+    k = ceil(max(n, m) / block_size) but no more than min(n, m) // 4, so every
+    block of the smaller sample still has the 4 points a test needs (when one
+    sample is tiny, blocks of the other can then exceed ``block_size``). Each
+    block pair is tested and the k independent p-values are combined by
+    Fisher's method (-2 sum ln p ~ chi^2 with 2k degrees of freedom under H0;
+    permutation p-values are never too small, so the combination stays
+    valid). Every point is used exactly once. With k = 1 this is just
     ``test(x, y, **kwargs)``.
 
     Args:
@@ -351,13 +441,16 @@ def blocked(test, x: Tensor, y: Tensor, block_size: int = 2000, **kwargs) -> Tes
         `TestResult` with the mean block statistic and the combined p-value;
         details list the blocks' p-values.
     """
-    k = -(-max(x.shape[0], y.shape[0]) // block_size)
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    n, m = x.shape[0], y.shape[0]
+    k = min(-(-max(n, m) // block_size), min(n, m) // MIN_ROWS)
     if k <= 1:
         return test(x, y, **kwargs)
-    parts = [test(xb, yb, **kwargs) for xb, yb in zip(x.chunk(k), y.chunk(k))]
+    # k parts each, sizes within one (chunk can return fewer than k parts, and zip then drops points)
+    parts = [test(xb, yb, **kwargs) for xb, yb in zip(x.tensor_split(k), y.tensor_split(k))]
     p = float(stats.combine_pvalues([r.p_value for r in parts], method="fisher").pvalue)
     details = {**parts[0].details, "blocks": k, "block_p_values": [r.p_value for r in parts]}
-    return TestResult(parts[0].name, sum(r.statistic for r in parts) / k, p, x.shape[0], y.shape[0], details)
+    return TestResult(parts[0].name, sum(r.statistic for r in parts) / k, p, n, m, details)
 
 
 def all_tests(
@@ -373,35 +466,24 @@ def all_tests(
     return [
         blocked(mmd_test, x, y, block_size, permutations=permutations, generator=generator),
         blocked(energy_test, x, y, block_size, permutations=permutations, generator=generator),
-        classifier_test(x, y, generator=generator),
+        classifier_test(x, y, permutations=permutations, generator=generator),
     ]
 
 
-def _classifier(d: int, hidden: int, generator: torch.Generator) -> nn.Module:
-    net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    with torch.no_grad():
-        for layer in net:
-            if isinstance(layer, nn.Linear):  # PyTorch's default ranges, drawn from our generator
-                bound = layer.in_features ** -0.5
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                layer.bias.uniform_(-bound, bound, generator=generator)
-    return net
+def _neighbour_counts(neighbours: Sequence[int] | None, n_train: int) -> list[int]:
+    """The k's of `classifier_test`: s, 2s, 4s with s = round(sqrt(n_train)) by default, capped at n_train."""
+    if neighbours is None:
+        s = max(1, round(n_train ** 0.5))
+        neighbours = [s, 2 * s, 4 * s]
+    ks = list(neighbours)
+    if not ks or any(isinstance(k, bool) or int(k) != k or k < 1 for k in ks):
+        raise UserError(f"neighbours must be positive whole numbers, got {ks}")
+    return sorted({min(int(k), n_train) for k in ks})
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run tiny tensor ops on one thread, then restore the setting.
-
-    The classifier's tensors hold a few hundred numbers: spreading each op over
-    threads only adds synchronisation, and on a busy machine a step became
-    10 to 40 times slower with two threads than with one.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _check_permutations(permutations: int) -> None:
+    if permutations < 1:
+        raise UserError(f"permutations must be at least 1, got {permutations}")
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:
@@ -409,5 +491,6 @@ def _generator(generator: torch.Generator | None) -> torch.Generator:
 
 
 __all__ = ["TestResult", "check_samples", "squared_distances", "median_bandwidth", "gaussian_kernel",
-           "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test",
-           "mmd_test", "energy_test", "classifier_test", "discriminator_test", "blocked", "all_tests"]
+           "random_splits", "block_sums", "mmd2_from_sums", "energy_from_sums", "permutation_test", "count_at_least",
+           "mmd_test", "energy_test", "classifier_test", "knn_scores", "discriminator_test", "blocked",
+           "all_tests", "MIN_ROWS"]
