@@ -23,3 +23,22 @@ def test_guide_quotes_the_current_docstrings_and_its_figures_exist():
         assert (ROOT / "docs" / "figures" / name).stat().st_size > 1000
     for section in ("## Getting started", "## Data", "## Objectives", "## Evaluation", "## Reports"):
         assert section in guide
+
+
+def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
+    """README, the guide and the exercise quote seed 0 of the default run; tests/data holds what that run
+    produces (tests/test_engines.py checks it against a fresh run)."""
+    import json
+
+    s = json.loads((ROOT / "tests" / "data" / "default_summaries.json").read_text())["0"]
+    mean = ", ".join(f"{v:7.3f}" for v in s["generated_mean"])
+    table_row = f"generator    [{mean}]"
+    exact = f"{s['fd_to_truth']:.4f}", f"{s['kl_to_truth']:.4f}"
+    for doc in ("README.md", "docs/guide.md"):
+        rows = [line for line in (ROOT / doc).read_text().splitlines() if line.startswith(table_row)]
+        assert rows and all(exact[0] in r and exact[1] in r for r in rows), doc
+    exercise = (ROOT / "docs" / "exercise.md").read_text()
+    (row,) = [line for line in exercise.splitlines() if line.startswith("| generator (exact")]
+    assert f"| {exact[0]} | {exact[1]} |" in row
+    # Negative control: the check would see the stale figure the exercise once quoted.
+    assert "0.1549" not in row and f"| {float(exact[0]) + 1e-4:.4f} |" not in row

@@ -242,3 +242,17 @@ def test_classifier_test_at_least_as_powerful_as_a_plain_knn_c2st():
     for name in SCENARIOS:
         rates = power(name, trials=200, permutations=99)
         assert rates["gankit"] >= max(v for k, v in rates.items() if k != "gankit") - 0.05, (name, rates)
+
+
+def test_twosample_files_with_a_common_offset_give_the_same_answer(tmp_path):
+    """Files are read in float64 and centred before the tests' float32: an offset of 1e8 changes nothing."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + [0.4, 0.0]
+    results = []
+    for offset in (0.0, 1e8):
+        np.savetxt(tmp_path / "a.csv", a + offset, delimiter=",")
+        np.savetxt(tmp_path / "b.csv", b + offset, delimiter=",")
+        results.append(compare_files(tmp_path / "a.csv", tmp_path / "b.csv", permutations=99))
+    plain, shifted = ([(t["name"], round(t["statistic"], 4), t["p_value"]) for t in r["tests"]] for r in results)
+    assert plain == shifted
+    assert results[0]["different"]  # and the shift is found, so agreement is not two blind tests

@@ -129,15 +129,16 @@ def holdout_split(n: int, holdout: float, generator: torch.Generator, too_few: s
     return order[n_out:], order[:n_out]
 
 
-def load_points(path: str | Path) -> Tensor:
-    """Read an (N, d) point cloud from ``.npy`` or ``.csv`` (header optional).
+def load_points(path: str | Path, dtype: np.dtype = np.float32) -> Tensor:
+    """Read an (N, d) point cloud from ``.npy`` or ``.csv`` (header optional), as ``dtype``.
 
     Raises:
         UserError: missing or empty file, a non-numeric cell, ragged rows,
             NaN or infinite values, or fewer than 2 points.
 
     Returns:
-        (N, d) float32 tensor.
+        (N, d) tensor of ``dtype`` (float32 for training; float64 keeps what a
+        file's large offsets would lose in float32).
     """
     path = Path(path)
     if not path.is_file():
@@ -160,7 +161,7 @@ def load_points(path: str | Path) -> Tensor:
         row, col = map(int, np.argwhere(bad)[0])
         where = lines[row] if lines is not None else row + 1
         raise UserError(f"{path}: non-finite value {array[row, col]} at row {where}, column {col + 1}")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
 
 
 def _read_npy(path: Path) -> np.ndarray:
