@@ -92,7 +92,7 @@ def test_a_sweep_keeps_a_diverged_run_as_a_row_and_never_writes_nan(tmp_path, ca
     assert all(r["diverged_at_epoch"] is None and r["fd_to_truth"] > 0 for r in fine)
     assert all(r["diverged_at_epoch"] >= 1 and r["fd_to_truth"] is None and r["loss_d"] is None for r in broken)
     csv_rows = (out / "runs.csv").read_text().splitlines()
-    assert csv_rows[0].split(",")[4:6] == ["diverged_at_epoch", "diverged_at_step"] and len(csv_rows) == 5
+    assert csv_rows[0].split(",")[4:7] == ["status", "diverged_at_epoch", "diverged_at_step"] and len(csv_rows) == 5
 
 
 def test_a_run_diverges_at_the_same_step_in_a_sweep_as_alone():

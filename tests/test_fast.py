@@ -177,3 +177,35 @@ def test_a_callback_that_edits_the_state_between_epochs_is_honoured():
         config.train.engine = engine
         results[engine] = params(train(config, [Nudge()]).D)
     assert (results["general"] - results["fast"]).abs().max() < TOL
+
+
+@pytest.mark.parametrize("schedule, ema, n_critic", [("cosine", 0.0, 1), ("linear", 0.9, 1), ("constant", 0.0, 3),
+                                                     ("cosine", 0.99, 2)])
+def test_fast_equals_general_with_schedules_averaging_and_n_critic(schedule, ema, n_critic):
+    config = Config()
+    config.data.n, config.train.epochs, config.train.batch_size = 40, 3, 8  # 15 steps
+    config.train.lr_schedule, config.train.lr_floor, config.train.ema, config.train.n_critic = schedule, 0.1, ema, n_critic
+    general, fast = both_engines(config)
+    start = build_state(config)
+    nets = ("G", "D", "G_ema") if ema else ("G", "D")
+    for net in nets:
+        a, b = params(getattr(general, net)), params(getattr(fast, net))
+        assert (a - b).abs().max() < TOL, net
+        assert (b - params(getattr(start, net))).abs().max() > 100 * TOL, net  # moved: agreement is not trivial
+    for row_g, row_f in zip(general.history, fast.history):
+        assert row_f["loss_g"] == pytest.approx(row_g["loss_g"], rel=1e-5)
+    # Negative control: the schedule matters (a constant rate ends elsewhere).
+    config.train.lr_schedule = "constant"
+    config.train.engine = "fast"
+    if schedule != "constant":
+        assert (params(train(config).G) - params(fast.G)).abs().max() > 100 * TOL
+
+
+def test_lr_factor_ends_at_the_floor():
+    from gankit.engines.state import lr_factor
+
+    assert lr_factor("constant", 0.1, 5, 10) == 1.0
+    assert lr_factor("linear", 0.1, 0, 10) == 1.0 and lr_factor("linear", 0.1, 9, 10) == pytest.approx(0.1)
+    assert lr_factor("cosine", 0.0, 9, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor("cosine", 0.2, 0, 10) == 1.0 and lr_factor("cosine", 0.2, 9, 10) == pytest.approx(0.2)
+    assert lr_factor("cosine", 0.0, 5, 11) == pytest.approx(0.5)

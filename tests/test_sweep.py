@@ -145,3 +145,31 @@ def test_cli_sweep_and_its_errors(tmp_path, capsys):
         assert not (tmp_path / "t").exists()
     assert main(["sweep", "--seeds", "0", "--out", str(tmp_path / "t")]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_a_sweep_over_names_with_averaging_and_n_critic_on_the_fast_path():
+    base = tiny()
+    base.train.ema = 0.9
+    grid = parse_grid(["loss=nonsaturating,minimax", "n_critic=1,2", "lr_schedule=constant,cosine"], base)
+    result = run_sweep(base, grid, 2, progress=False)
+    assert result.engines == {"fast": 16}
+    assert {r["train.loss"] for r in result.rows} == {"nonsaturating", "minimax"}
+    assert all(r["status"] == "done" and r["fd_to_truth"] > 0 for r in result.rows)
+    # Each cell is its own runs: the two schedules end apart.
+    by = {(r["train.loss"], r["train.n_critic"], r["train.lr_schedule"], r["seed"]): r["fd_to_truth"] for r in result.rows}
+    assert by[("nonsaturating", 1, "constant", 0)] != by[("nonsaturating", 1, "cosine", 0)]
+
+
+def test_a_spent_budget_skips_the_groups_left(tmp_path, capsys):
+    from gankit.cli import main
+
+    out = tmp_path / "s"
+    assert main(["sweep", "--n", "16", "--epochs", "1", "--seeds", "2", "--grid", "batch_size=4,8",
+                 "--budget", "1e-9", "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "runs.json").read_text())
+    assert [r["status"] for r in rows] == ["skipped"] * 4 and all(r["fd_to_truth"] is None for r in rows)
+    assert "4 runs skipped" in capsys.readouterr().out
+    assert main(["sweep", "--budget", "-1", "--out", str(tmp_path / "t")]) == 2
+    assert main(["sweep", "--n", "16", "--epochs", "1", "--seeds", "2", "--grid", "batch_size=4,8", "--budget", "60",
+                 "--out", str(tmp_path / "u"), "--no-progress", "--no-plots"]) == 0
+    assert {r["status"] for r in json.loads((tmp_path / "u" / "runs.json").read_text())} == {"done"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gankit.errors import UserError
+
 
 def add_parser(commands) -> None:
     from gankit.commands.train import add_config_options
@@ -28,6 +30,9 @@ def add_parser(commands) -> None:
     sweep.add_argument("--name", help="directory name under --runs (default: sweep-<data>-<time>)")
     sweep.add_argument("--no-plots", action="store_true", help="skip heatmap.png and samples.png")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                       help="wall-clock budget: no group of runs starts after it is spent; "
+                       "the runs left are rows with status 'skipped'")
     sweep.set_defaults(handler=run)
 
 
@@ -43,13 +48,29 @@ def run(args: argparse.Namespace) -> int:
     if preset:
         print(f"preset: {preset}")
     grid = parse_grid(args.grid, base)
+    if args.budget is not None and not args.budget > 0:
+        raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
     run_dir, result = run_sweep_dir(base, grid, args.seeds, out=args.out, root=args.runs, name=args.name,
-                                    plots=not args.no_plots, progress=False if args.no_progress else None)
-    fds = [row["fd_to_truth"] for row in result.rows if row["fd_to_truth"] is not None]
+                                    plots=not args.no_plots, progress=False if args.no_progress else None,
+                                    budget=args.budget)
     engines = ", ".join(f"{k} {v}" for k, v in result.engines.items())
     print(f"sweep saved to {run_dir}")
     print(f"{len(result.rows)} runs ({engines}) in {result.seconds:.1f} s, "
           f"{result.examples_per_sec:.0f} examples/sec in aggregate")
-    if fds:
+    for status in ("diverged", "skipped"):
+        count = sum(row["status"] == status for row in result.rows)
+        if count:
+            print(f"{count} runs {status}" + (" (the time budget ran out)" if status == "skipped" else ""))
+    keys = [k for k, _ in result.grid]
+    cells: dict[tuple, list[float]] = {}
+    for row in result.rows:
+        if row["fd_to_truth"] is not None:
+            cells.setdefault(tuple(row[k] for k in keys), []).append(row["fd_to_truth"])
+    if len(cells) > 1 and len(cells) <= 24:  # a median per grid point
+        for point, fds in cells.items():
+            where = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, point))
+            print(f"  {where}: fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs")
+    elif cells:
+        fds = [fd for values in cells.values() for fd in values]
         print(f"fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs")
     return 0

@@ -25,6 +25,8 @@ CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
 # Training engines (see gankit.engines.training.choose_engine).
 ENGINES = ("auto", "general", "fast")
+# Learning-rate schedules over the whole run (see gankit.engines.state.lr_factor).
+LR_SCHEDULES = ("constant", "linear", "cosine")
 
 
 def _registry(module: str, table: str, *extra: str):
@@ -128,6 +130,10 @@ class TrainConfig:
         penalty_weight: its weight (lambda of WGAN-GP, gamma of R1).
         ema: decay of an exponential moving average of G's weights used for
             sampling and evaluation (0: off; e.g. 0.999).
+        lr_schedule: both learning rates over the run's steps: ``"constant"``
+            (the chapter's), ``"linear"`` or ``"cosine"`` decay to ``lr_floor``
+            times the initial rate at the last step.
+        lr_floor: the schedule's last learning rate, as a fraction of the first.
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
@@ -150,6 +156,8 @@ class TrainConfig:
     penalty: str = rule(Options(_registry("gankit.objectives", "PENALTIES", "none"), "penalty"), "none")
     penalty_weight: float = rule(Interval(float, 0.0), 10.0)
     ema: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
+    lr_schedule: str = rule(Options(LR_SCHEDULES, "train.lr_schedule"), "constant")
+    lr_floor: float = rule(Interval(float, 0.0, 1.0), 0.0)
     engine: str = rule(Options(ENGINES, "train.engine"), "auto")
 
     def validate(self) -> None:

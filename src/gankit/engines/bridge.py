@@ -80,17 +80,23 @@ def ensemble_for(states: Sequence[TrainState]) -> Ensemble:
     first = states[0]
     cfg = first.config
 
+    # The rate a schedule multiplies; without one, the rate itself (a callback may have set it).
+    rate = "lr" if cfg.train.lr_schedule == "constant" else "initial_lr"
+
     def hyper(opt_name: str) -> dict[str, list[float]]:  # per-run Adam settings of one optimiser
         groups = [getattr(s, opt_name).param_groups[0] for s in states]
-        return {"lr": [g["lr"] for g in groups], "beta1": [g["betas"][0] for g in groups],
+        return {"lr": [g.get(rate, g["lr"]) for g in groups], "beta1": [g["betas"][0] for g in groups],
                 "beta2": [g["betas"][1] for g in groups]}
 
     ens = Ensemble(mlp_widths(first.G), mlp_widths(first.D), mlp_activation(first.G), mlp_activation(first.D),
-                   cfg.train.loss, hyper("opt_G"), hyper("opt_D"), len(states))
+                   cfg.train.loss, hyper("opt_G"), hyper("opt_D"), len(states), ema=cfg.train.ema,
+                   n_critic=cfg.train.n_critic)
     for r, s in enumerate(states):
         for net, flat, opt, adam in ((s.G, ens.G, s.opt_G, ens.opt_G), (s.D, ens.D, s.opt_D, ens.opt_D)):
             load(flat, r, net)
             _load_adam(flat, adam, r, opt, net)
+        if ens.G_ema is not None:
+            load(ens.G_ema, r, s.G_ema)
     return ens
 
 
@@ -100,6 +106,8 @@ def store_run(ens: Ensemble, run: int, state: TrainState) -> None:
         store(flat, run, net)
         for p, m, v in zip(net.parameters(), _unpack(flat, adam.m, run), _unpack(flat, adam.v, run)):
             opt.state[p] = {"step": torch.tensor(float(adam.step_count)), "exp_avg": m, "exp_avg_sq": v}
+    if ens.G_ema is not None:
+        store(ens.G_ema, run, state.G_ema)
 
 
 def _load_adam(flat: FlatMLP, adam: Adam, run: int, opt: torch.optim.Optimizer, net: nn.Module) -> None:

@@ -158,14 +158,18 @@ class Adam:
         self._one_minus_b2 = (1.0 - self.beta2).astype(np.float32)[:, None]
         self._tmp = np.empty_like(theta)
 
-    def schedule(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    def schedule(self, steps: int, factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bias corrections of the next ``steps`` steps, computed in float64 as torch does.
+
+        Args:
+            factors: (steps,) multipliers of the learning rate at each step (a schedule), or None.
 
         Returns:
             step_size lr / (1 - beta1^t) and sqrt(1 - beta2^t), each (steps, R, 1) float32.
         """
         t = np.arange(self.step_count + 1, self.step_count + steps + 1, dtype=np.float64)[:, None]
-        step_size = self.lr / (1.0 - self.beta1 ** t)  # (steps, R)
+        lr = self.lr if factors is None else self.lr * np.asarray(factors, np.float64)[:, None]  # (R,) or (steps, R)
+        step_size = lr / (1.0 - self.beta1 ** t)  # (steps, R)
         bc2_sqrt = np.sqrt(1.0 - self.beta2 ** t)
         return step_size.astype(np.float32)[..., None], bc2_sqrt.astype(np.float32)[..., None]
 
@@ -195,12 +199,14 @@ class EpochLosses:
     Attributes:
         loss_d, loss_g: summed over the epoch, (R,) float64 (divide by n for the per-example figures).
         step_d, step_g: each step's summed loss, (R, S) in `SUM_DTYPE`, as the general loop adds them up.
+        g_seen: examples seen by G steps (the epoch's n, or fewer with n_critic > 1).
     """
 
     loss_d: np.ndarray
     loss_g: np.ndarray
     step_d: np.ndarray
     step_g: np.ndarray
+    g_seen: int
 
 
 class Ensemble:
@@ -213,41 +219,63 @@ class Ensemble:
         adam_g, adam_d: each network's Adam settings ``{"lr": ..., "beta1": ..., "beta2": ...}``,
             each a scalar or one value per run (R,).
         runs: R.
+        ema: decay of a moving average of G's weights (``G_ema``), or 0 for none; it
+            follows G after every G step with the general loop's warm-up.
+        n_critic: D steps per G step.
     """
 
     def __init__(self, g_widths, d_widths, g_activation, d_activation, g_loss, adam_g: dict, adam_d: dict,
-                 runs: int):
+                 runs: int, ema: float = 0.0, n_critic: int = 1):
         if g_loss not in G_LOSSES:
             raise ValueError(f"no hand-derived gradient for the '{g_loss}' objective")
         self.G = FlatMLP(g_widths, g_activation, runs)
         self.D = FlatMLP(d_widths, d_activation, runs)
+        self.G_ema = FlatMLP(g_widths, g_activation, runs) if ema > 0 else None
         self.opt_G = Adam(self.G.theta, self.G.grad, **adam_g)
         self.opt_D = Adam(self.D.theta, self.D.grad, **adam_d)
-        self.g_loss = g_loss
+        self.g_loss, self.ema, self.n_critic = g_loss, ema, n_critic
         self.runs = runs
+
+    def _follow(self) -> None:
+        """G_ema <- lerp(G_ema, G, 1 - d), d = min(ema, (1 + k) / (10 + k)) after the k-th G step.
+
+        torch's ``lerp_`` formula, in float32, so the average matches the general loop's.
+        """
+        k = self.opt_G.step_count
+        w = np.float32(1.0 - min(self.ema, (1 + k) / (10 + k)))
+        ema, theta = self.G_ema.theta, self.G.theta
+        if w < 0.5:
+            ema += w * (theta - ema)
+        else:
+            ema[:] = theta - (theta - ema) * (np.float32(1.0) - w)
 
     def finite(self) -> bool:
         """Whether every weight of every run is finite."""
         return bool(np.isfinite(self.G.theta).all() and np.isfinite(self.D.theta).all())
 
-    def epoch(self, real: np.ndarray, z: np.ndarray, batch_size: int) -> EpochLosses:
+    def epoch(self, real: np.ndarray, z: np.ndarray, batch_size: int,
+              lr_factors: np.ndarray | None = None) -> EpochLosses:
         """One pass over the data, batch by batch, as the chapter does.
 
         Args:
             real: (R, n, d) each run's training points, already in this epoch's order.
             z: (R, n, k) each run's noise for this epoch, one row per example.
             batch_size: B; a last partial batch is used as it is.
+            lr_factors: (S,) the learning rates' multiplier at each of the epoch's S steps, or None.
 
         Returns:
             The per-run losses (`EpochLosses`).
         """
         n = real.shape[1]
         starts = range(0, n, batch_size)
-        d_sizes, d_bc2 = self.opt_D.schedule(len(starts))  # (steps, R, 1) each
-        g_sizes, g_bc2 = self.opt_G.schedule(len(starts))
+        # A G step follows every n_critic-th D step (counted over the run), on that batch's z.
+        with_g = np.array([(self.opt_D.step_count + i + 1) % self.n_critic == 0 for i in range(len(starts))])
+        d_sizes, d_bc2 = self.opt_D.schedule(len(starts), lr_factors)  # (steps, R, 1) each
+        g_sizes, g_bc2 = self.opt_G.schedule(int(with_g.sum()), None if lr_factors is None else lr_factors[with_g])
         # Labels of the stacked [real; fake] batch: 1 for real rows, 0 for fake.
         labels = np.concatenate([np.ones(batch_size, np.float32), np.zeros(batch_size, np.float32)])
         d_signed, g_logits = [], []  # per step, for the epoch's losses
+        g_step = 0
         for i, start in enumerate(starts):
             x = real[:, start:start + batch_size]  # (R, B, d)
             zb = z[:, start:start + batch_size]  # (R, B, k)
@@ -264,6 +292,8 @@ class Ensemble:
             self.opt_D.update(d_sizes[i], d_bc2[i])
             d_signed.append(logits * (1.0 - 2.0 * y))  # softplus of this sums to 2 loss_D
 
+            if not with_g[i]:
+                continue
             # Generator step: same z, the updated D; gradient flows through D into G.
             d_out = self.D.forward(fake)
             logits = d_out[-1]  # (R, B, 1)
@@ -271,18 +301,26 @@ class Ensemble:
             d_logits = G_LOSSES[self.g_loss][1](p_real)  # d loss_G / d o, (R, B, 1)
             d_fake = self.D.backward(d_out, d_logits, param_grads=False, input_grad=True)  # (R, B, d)
             self.G.backward(g_out, d_fake, param_grads=True)
-            self.opt_G.update(g_sizes[i], g_bc2[i])
+            self.opt_G.update(g_sizes[g_step], g_bc2[g_step])
+            g_step += 1
+            if self.G_ema is not None:
+                self._follow()
             g_logits.append(logits)
 
         d_each = np.logaddexp(0.0, np.concatenate(d_signed, axis=1))  # (R, 2n, 1): 2 loss_D per pair
-        g_each = G_LOSSES[self.g_loss][0](np.concatenate(g_logits, axis=1))  # (R, n, 1)
-        # Each step's losses in the losses' own precision, for the divergence rule.
         offsets = np.arange(0, n, batch_size)
         dtype = np.dtype(SUM_DTYPE)
+        # Each step's losses in the losses' own precision, for the divergence rule; 0 for G where it did not step.
         step_d = np.add.reduceat(d_each[..., 0], 2 * offsets, axis=1, dtype=dtype) / dtype.type(2)  # (R, S)
-        step_g = np.add.reduceat(g_each[..., 0], offsets, axis=1, dtype=dtype)  # (R, S)
-        return EpochLosses(d_each.sum(axis=(1, 2), dtype=np.float64) / 2, g_each.sum(axis=(1, 2), dtype=np.float64),
-                           step_d, step_g)
+        step_g = np.zeros_like(step_d)
+        sizes = np.diff(np.append(offsets, n))  # (S,) each batch's size
+        loss_g, g_seen = np.zeros(self.runs), int(sizes[with_g].sum())
+        if g_logits:
+            g_each = G_LOSSES[self.g_loss][0](np.concatenate(g_logits, axis=1))  # (R, examples seen by G, 1)
+            g_offsets = np.concatenate([[0], np.cumsum(sizes[with_g])[:-1]])
+            step_g[:, with_g] = np.add.reduceat(g_each[..., 0], g_offsets, axis=1, dtype=dtype)
+            loss_g = g_each.sum(axis=(1, 2), dtype=np.float64)
+        return EpochLosses(d_each.sum(axis=(1, 2), dtype=np.float64) / 2, loss_g, step_d, step_g, g_seen)
 
 
 __all__ = ["ACTIVATIONS", "G_LOSSES", "Adam", "Ensemble", "EpochLosses", "FlatMLP"]

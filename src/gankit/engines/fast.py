@@ -28,13 +28,14 @@ from gankit.config import Config
 from gankit.engines.bridge import ensemble_for, mlp_activation, store_run
 from gankit.engines.ensemble import ACTIVATIONS, G_LOSSES
 from gankit.engines.guard import Interrupted, first_divergent_step
-from gankit.engines.state import Callback, TrainState, end_epoch
+from gankit.engines.state import Callback, TrainState, end_epoch, lr_factor
 
 # Config keys the fast path implements, with any value (all others must keep their default).
 FAST_KEYS = {
     "data": {"source", "n", "mean", "transform", "holdout"},
     "model": {"generator", "discriminator", "latent_dim", "g_hidden", "d_hidden", "activation", "init_std"},
-    "train": {"epochs", "batch_size", "lr_d", "lr_g", "beta1", "beta2", "loss", "seed", "engine"},
+    "train": {"epochs", "batch_size", "lr_d", "lr_g", "beta1", "beta2", "loss", "seed", "engine", "ema", "n_critic",
+              "lr_schedule", "lr_floor"},
 }
 HOOKS = {"on_train_start", "on_epoch_end", "on_train_end"}  # the callback hooks it calls
 
@@ -136,6 +137,8 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
     config = first.config
     n, batch_size = first.dataset.train.shape[0], config.train.batch_size
     latent_dim, steps = config.model.latent_dim, math.ceil(n / batch_size)
+    t = config.train
+    total = t.epochs * steps
     outcome: list[Divergence | None] = [None] * len(states)
     ens = ensemble_for(states)
     while first.epoch < config.train.epochs:
@@ -148,8 +151,11 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
         blank = next(d for d in draws if d is not None)
         real = np.stack([(d or blank)[0] for d in draws])  # (R, n, d); a diverged run's rows are a stand-in
         z = np.stack([(d or blank)[1] for d in draws])  # (R, n, k)
+        factors = None
+        if t.lr_schedule != "constant":
+            factors = np.array([lr_factor(t.lr_schedule, t.lr_floor, first.step + i, total) for i in range(steps)])
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # judged just below
-            losses = ens.epoch(real, z, batch_size)
+            losses = ens.epoch(real, z, batch_size, factors)
         bad_step = first_divergent_step(losses.step_d, losses.step_g)  # (R,), -1 where none
         seconds = time.perf_counter() - started  # each run's training time: the lockstep epoch's
         for r in live:
@@ -160,8 +166,11 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
                 continue
             if sync:
                 store_run(ens, r, state)
+                if factors is not None:  # the rates as the general loop leaves them, after the last step
+                    for opt in (state.opt_D, state.opt_G):
+                        opt.param_groups[0]["lr"] = opt.param_groups[0]["initial_lr"] * factors[-1]
             state.step += steps
-            end_epoch(state, seconds, float(losses.loss_d[r]), float(losses.loss_g[r]), n)
+            end_epoch(state, seconds, float(losses.loss_d[r]), float(losses.loss_g[r]), losses.g_seen)
             for cb in callbacks:
                 cb.on_epoch_end(state)
         if on_epoch is not None:

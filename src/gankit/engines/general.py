@@ -18,7 +18,7 @@ from torch import nn
 from gankit import streams
 from gankit.config import Config
 from gankit.engines.guard import check_step
-from gankit.engines.state import Callback, RunningSums, TrainState, end_epoch
+from gankit.engines.state import Callback, RunningSums, TrainState, end_epoch, lr_factor, steps_per_epoch
 from gankit.objectives import PENALTIES, get_objective
 
 
@@ -77,6 +77,8 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
     latent_dim = config.model.latent_dim
     global_batch = batch_size * state.world_size
     mine = slice(state.rank * batch_size, (state.rank + 1) * batch_size)  # this rank's rows of a global batch
+    t = config.train
+    total_steps = config.train.epochs * steps_per_epoch(state)
     loss_g = torch.zeros(())  # until the first G step
 
     while state.epoch < config.train.epochs:
@@ -98,6 +100,11 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
             x = real[batch]  # (B, d) or (B, C, H, W)
             z = z_epoch[start:start + global_batch][mine]  # (B, latent)
             y = () if labels is None else (labels[batch],)  # a conditional network's (B,) labels
+
+            if t.lr_schedule != "constant":  # both rates for this step (set before it, as the fast path does)
+                factor = lr_factor(t.lr_schedule, t.lr_floor, state.step, total_steps)
+                for opt in (opt_D, opt_G):
+                    opt.param_groups[0]["lr"] = opt.param_groups[0]["initial_lr"] * factor
 
             # Discriminator step: real -> 1, fake -> 0; G is held fixed.
             fake = G(z, *y)  # (B, d) or (B, C, H, W)

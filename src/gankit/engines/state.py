@@ -7,6 +7,7 @@ and nothing of each other, so no engine depends on another.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,25 @@ class TrainResult:
     G_ema: nn.Module | None = None
 
 
+def lr_factor(schedule: str, floor: float, step: int, total: int) -> float:
+    """The learning rates' multiplier at (0-based) ``step`` of ``total``, the same on every engine.
+
+    ``"constant"``: 1. ``"linear"``: from 1 down to ``floor`` at the last step.
+    ``"cosine"``: ``floor + (1 - floor) (1 + cos(pi t)) / 2`` with t from 0 to 1 over the steps.
+    """
+    if schedule == "constant" or total <= 1:
+        return 1.0
+    t = min(step, total - 1) / (total - 1)
+    if schedule == "linear":
+        return 1.0 - (1.0 - floor) * t
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def steps_per_epoch(state: "TrainState") -> int:
+    """Batches per epoch: a global batch is ``batch_size`` rows per process."""
+    return math.ceil(state.dataset.train.shape[0] / (state.config.train.batch_size * state.world_size))
+
+
 def end_epoch(state: TrainState, seconds: float, sum_d: float, sum_g: float, g_seen: int,
               sum_penalty: float | None = None) -> dict[str, float]:
     """Close an epoch on ``state`` (its steps already counted): append and return its history row.
@@ -142,4 +162,5 @@ def end_epoch(state: TrainState, seconds: float, sum_d: float, sum_g: float, g_s
     return row
 
 
-__all__ = ["SUM_DTYPE", "Callback", "RunningSums", "TrainResult", "TrainState", "end_epoch"]
+__all__ = ["SUM_DTYPE", "Callback", "RunningSums", "TrainResult", "TrainState", "end_epoch", "lr_factor",
+           "steps_per_epoch"]

@@ -134,7 +134,8 @@ class SweepResult:
         return self.examples / self.seconds if self.seconds > 0 else math.inf
 
 
-def run_sweep(base: Config, grid: list[tuple[str, list]], seeds: int, progress: bool | None = None) -> SweepResult:
+def run_sweep(base: Config, grid: list[tuple[str, list]], seeds: int, progress: bool | None = None,
+              budget: float | None = None) -> SweepResult:
     """Train every run of the sweep; no files written.
 
     Args:
@@ -142,10 +143,12 @@ def run_sweep(base: Config, grid: list[tuple[str, list]], seeds: int, progress: 
         grid: from `parse_grid`.
         seeds: runs per grid point.
         progress: show a progress bar over all runs' epochs (default: if stderr is a terminal).
+        budget: wall-clock seconds; once spent, no further group of runs is started
+            and the runs left are rows with ``status`` ``"skipped"`` (None: no limit).
     """
     runs = sweep_configs(base, grid, seeds)
     with _torch_threads(1):
-        return _run_sweep(runs, grid, progress)
+        return _run_sweep(runs, grid, progress, budget)
 
 
 @contextlib.contextmanager
@@ -168,19 +171,25 @@ def _torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], progress: bool | None) -> SweepResult:
+def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], progress: bool | None,
+               budget: float | None) -> SweepResult:
     from tqdm.auto import tqdm
 
     disable = (not progress) if progress is not None else not sys.stderr.isatty()
-    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep (building runs)", unit="run-epoch",
+    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep", unit="run-epoch",
                disable=disable, file=sys.stderr, smoothing=0)
     rows: list[dict | None] = [None] * len(runs)
+    states: list[TrainState | None] = [None] * len(runs)
     engines: dict[str, int] = {}
-    seconds = 0.0
+    seconds, began = 0.0, time.perf_counter()
     try:
-        states = [build_state(config) for _, config in runs]  # data and weights, from each run's seed
-        bar.set_description("sweep")
         for group in _groups([c for _, c in runs], ENSEMBLE_RUNS):
+            if budget is not None and time.perf_counter() - began > budget:
+                for i in group:
+                    rows[i] = _skipped(i, runs[i][0], runs[i][1])
+                continue
+            for i in group:  # data and weights, from each run's seed
+                states[i] = build_state(runs[i][1])
             started = time.perf_counter()
             engine, outcome = _train_group([states[i] for i in group], bar)
             seconds += time.perf_counter() - started
@@ -189,7 +198,7 @@ def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], pr
                 rows[i] = _row(i, runs[i][0], states[i], engine, divergence)
     finally:
         bar.close()
-    examples = sum(s.dataset.train.shape[0] * s.epoch for s in states)
+    examples = sum(s.dataset.train.shape[0] * s.epoch for s in states if s is not None)
     return SweepResult(grid, rows, states, seconds, examples, engines)
 
 
@@ -231,15 +240,22 @@ def _train_group(states: list, bar) -> tuple[str, list[Divergence | None]]:
 def _row(index: int, point: dict, state: TrainState, engine: str, divergence: Divergence | None) -> dict[str, Any]:
     """One run's row: its grid point and seed, then its metrics (null for a run that diverged)."""
     row: dict[str, Any] = {"run": index, "seed": state.config.train.seed, **point, "engine": engine,
-                           "diverged_at_epoch": None, "diverged_at_step": None}
+                           "status": "done", "diverged_at_epoch": None, "diverged_at_step": None}
     if divergence is not None:
-        row.update(diverged_at_epoch=divergence.epoch, diverged_at_step=divergence.step)
+        row.update(status="diverged", diverged_at_epoch=divergence.epoch, diverged_at_step=divergence.step)
         row.update({k: None for k in ROW_METRICS}, generated_mean=None, generated_cov=None)
         return row
     summary = summarize(state, math.nan)
     row.update({k: _finite(summary[k]) for k in ROW_METRICS})
     row.update(generated_mean=summary["generated_mean"], generated_cov=summary["generated_cov"])
     return row
+
+
+def _skipped(index: int, point: dict, config: Config) -> dict[str, Any]:
+    """The row of a run the time budget left untrained."""
+    return {"run": index, "seed": config.train.seed, **point, "engine": None, "status": "skipped",
+            "diverged_at_epoch": None, "diverged_at_step": None, **{k: None for k in ROW_METRICS},
+            "generated_mean": None, "generated_cov": None}
 
 
 def _finite(value):

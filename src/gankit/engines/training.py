@@ -74,6 +74,8 @@ def build_state(config: Config) -> TrainState:
     t = config.train
     opt_G = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+    for opt in (opt_G, opt_D):  # the rate a schedule multiplies (train.lr_schedule)
+        opt.param_groups[0]["initial_lr"] = opt.param_groups[0]["lr"]
     G_ema = copy.deepcopy(G).requires_grad_(False) if t.ema > 0 else None
     return TrainState(config, dataset, G, D, opt_G, opt_D, rng, G_ema=G_ema)
 

@@ -189,6 +189,7 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
             for opt in (state.opt_G, state.opt_D):
                 for group in opt.param_groups:
                     group["lr"] *= t.lr_backoff
+                    group["initial_lr"] = group.get("initial_lr", group["lr"] / t.lr_backoff) * t.lr_backoff
             backoffs.append({"diverged_at_step": err.step, "resumed_from_step": state.step,
                              "lr_d": state.opt_D.param_groups[0]["lr"], "lr_g": state.opt_G.param_groups[0]["lr"]})
             print(f"gankit: {err}; backing off: lr_d {backoffs[-1]['lr_d']:g}, lr_g {backoffs[-1]['lr_g']:g}, "

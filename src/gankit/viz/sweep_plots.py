@@ -15,7 +15,9 @@ from gankit.viz.style import figure
 
 
 def _label(value) -> str:
-    return "-" if value is None else f"{value:g}"
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def median_table(rows: list[dict], keys: list[str], metric: str = "fd_to_truth"):
@@ -75,17 +77,21 @@ def plot_sample_panel(rows: Sequence[dict[str, Any]], states: Sequence, count: i
     Generated points come from fixed noise (seed 0), real ones are each run's
     first ``points`` training points.
     """
-    picks = sorted(set(np.linspace(0, len(rows) - 1, min(count, len(rows))).round().astype(int).tolist()))
+    trained = [i for i, row in enumerate(rows) if row.get("status", "done") == "done"]
+    if not trained:
+        return None
+    spread = np.linspace(0, len(trained) - 1, min(count, len(trained))).round().astype(int)
+    picks = sorted({trained[j] for j in spread.tolist()})
     cols = min(4, len(picks))
     nrows = -(-len(picks) // cols)
     fig = figure(3.2 * cols, 2.9 * nrows)
-    z = torch.randn(points, states[0].config.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(points, states[picks[0]].config.model.latent_dim, generator=torch.Generator().manual_seed(0))
     for slot, index in enumerate(picks):
         ax = fig.add_subplot(nrows, cols, slot + 1)
         state, row = states[index], rows[index]
         with torch.no_grad():
             fake = state.G(z).float()
-        varied = ", ".join(f"{k.split('.')[-1]}={row[k]:g}" for k in row if "." in k)
+        varied = ", ".join(f"{k.split('.')[-1]}={_label(row[k])}" for k in row if "." in k)
         fd = row.get("fd_to_truth")
         title = f"seed {row['seed']}" + (f", {varied}" if varied else "") + (f"\nFD {fd:.3g}" if fd is not None else "")
         draw_scatter(ax, state.dataset.train[:points], fake, title=title)
