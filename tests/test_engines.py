@@ -19,6 +19,7 @@ from gankit.objectives import OBJECTIVES
 
 STORED = Path(__file__).parent / "data" / "default_summaries.json"
 TIMING = {"examples_per_sec", "train_seconds", "seconds"}
+WHERE = {"device", "precision", "compile"}  # facts added later (where it ran), not numbers
 
 
 def test_the_default_run_is_bitwise_unchanged_for_seeds_0_to_9(tmp_path):
@@ -31,7 +32,9 @@ def test_the_default_run_is_bitwise_unchanged_for_seeds_0_to_9(tmp_path):
         config = Config()
         config.train.seed = int(seed)
         run_experiment(config, out=tmp_path / seed, plots=False, progress=False)
-        got = {k: v for k, v in json.loads((tmp_path / seed / "summary.json").read_text()).items() if k not in TIMING}
+        summary = json.loads((tmp_path / seed / "summary.json").read_text())
+        assert (summary["device"], summary["precision"], summary["compile"]) == ("cpu", "32", False)
+        got = {k: v for k, v in summary.items() if k not in TIMING | WHERE}
         assert got == expected, f"seed {seed}"
     # Negative control: the comparison sees a change in the last bit of one number.
     nudged = dict(expected, fd_to_truth=np.nextafter(expected["fd_to_truth"], 1.0))

@@ -44,7 +44,7 @@ def _mount(path: Path, options: str):
 def read_only(tmp_path):
     path = _mount(tmp_path / "ro", "ro,size=1m")
     yield path
-    subprocess.run(["umount", str(path)])
+    subprocess.run(["umount", "-l", str(path)])
 
 
 @pytest.fixture

@@ -154,7 +154,8 @@ def gradient_penalty(D: Callable, real: Tensor, fake: Tensor, generator: torch.G
     Returns:
         A scalar, the sum over the batch (multiply by lambda, e.g. 10).
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator)  # (B, 1, ...)
+    # (B, 1, ...), drawn where the generator lives (the CPU), then moved to the batch
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator).to(real.device)
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     norms = _input_grad(D, x_hat, labels).flatten(1).norm(dim=1)  # (B,)
     return (norms - 1).pow(2).sum()

@@ -23,6 +23,8 @@ TRAIN_FLAGS = {
     "--n-critic": ("train.n_critic", int, "D steps per G step (1)"),
     "--ema": ("train.ema", float, "decay of the moving average of G's weights (0: off)"),
     "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
+    "--device": ("train.device", str, "auto (a GPU when there is one), cpu, cuda, cuda:N or mps"),
+    "--precision": ("train.precision", str, "32, bf16 or 16 (autocast; 16 with a gradient scaler)"),
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {
@@ -70,6 +72,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                             help=f"{text} [{key}]")
     for flag, (keys, text) in MULTI_FLAGS.items():
         parser.add_argument(flag, default=None, metavar="NAME", help=f"{text} [{', '.join(keys)}]")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile G and D (general loop; falls back to eager with a warning) [train.compile]")
     parser.add_argument("--skip-corrupt", action="store_true",
                         help="skip unreadable image files (and print their count) instead of stopping "
                         "[data.skip_corrupt]")
@@ -91,6 +95,8 @@ def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, objec
             overrides += [(key, value) for key in keys]
     if args.skip_corrupt:
         overrides.append(("data.skip_corrupt", True))
+    if args.compile:
+        overrides.append(("train.compile", True))
     return overrides
 
 

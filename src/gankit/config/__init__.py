@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from gankit.config.constraints import Each, Interval, Kind, Options, check_fields, rule
+from gankit.config.constraints import Each, Interval, Kind, Matches, Options, check_fields, rule
 from gankit.errors import UserError
 
 # The chapter's data: X ~ N(0, I_2), data = X A + b, so data ~ N(b, A^T A).
@@ -25,6 +25,7 @@ CHAPTER_A = [[1.0, 2.0], [-0.1, 0.5]]
 CHAPTER_B = [1.0, 2.0]
 # Training engines (see gankit.engines.training.choose_engine).
 ENGINES = ("auto", "general", "fast")
+PRECISIONS = ("32", "bf16", "16")  # train.precision: float32, or autocast to bfloat16 / float16
 # Learning-rate schedules over the whole run (see gankit.engines.state.lr_factor).
 LR_SCHEDULES = ("constant", "linear", "cosine")
 
@@ -134,6 +135,10 @@ class TrainConfig:
             (the chapter's), ``"linear"`` or ``"cosine"`` decay to ``lr_floor``
             times the initial rate at the last step.
         lr_floor: the schedule's last learning rate, as a fraction of the first.
+        device: ``"auto"`` (a GPU when there is one, else the CPU), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see gankit.engines.device).
+        precision: ``"32"``, ``"bf16"`` or ``"16"`` (autocast; fp16 with a gradient scaler).
+        compile: ``torch.compile`` G and D (the general loop; a failure falls back to eager).
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
@@ -158,6 +163,9 @@ class TrainConfig:
     ema: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
     lr_schedule: str = rule(Options(LR_SCHEDULES, "train.lr_schedule"), "constant")
     lr_floor: float = rule(Interval(float, 0.0, 1.0), 0.0)
+    device: str = rule(Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps"), "auto")
+    precision: str = rule(Options(PRECISIONS, "train.precision"), "32")
+    compile: bool = rule(Kind(bool), False)
     engine: str = rule(Options(ENGINES, "train.engine"), "auto")
 
     def validate(self) -> None:

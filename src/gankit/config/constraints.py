@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,23 @@ class Kind:
         return [2.5] + ([""] if self.kind is str and not self.empty else [])
 
 
+@dataclass(frozen=True)
+class Matches:
+    """A string matching a regular expression in full, described as ``what``."""
+
+    pattern: str
+    what: str
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
+
+    def describe(self) -> str:
+        return self.what
+
+    def invalid(self) -> list[Any]:
+        return ["no-such-thing", 3]
+
+
 def rule(constraint: Any, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
     """A dataclass field with its constraint: ``n: int = rule(Interval(int, 2), 1000)``."""
     return field(default=default, default_factory=factory, metadata={"constraint": constraint})
@@ -125,4 +143,4 @@ def check_fields(section: str, obj: Any) -> None:
             raise UserError(f"{section}.{f.name} must be {constraint.describe()}, got {value!r}")
 
 
-__all__ = ["Each", "Interval", "Kind", "Options", "check_fields", "rule"]
+__all__ = ["Each", "Interval", "Kind", "Matches", "Options", "check_fields", "rule"]

@@ -35,7 +35,7 @@ FAST_KEYS = {
     "data": {"source", "n", "mean", "transform", "holdout"},
     "model": {"generator", "discriminator", "latent_dim", "g_hidden", "d_hidden", "activation", "init_std"},
     "train": {"epochs", "batch_size", "lr_d", "lr_g", "beta1", "beta2", "loss", "seed", "engine", "ema", "n_critic",
-              "lr_schedule", "lr_floor"},
+              "lr_schedule", "lr_floor", "device"},
 }
 HOOKS = {"on_train_start", "on_epoch_end", "on_train_end"}  # the callback hooks it calls
 

@@ -59,7 +59,12 @@ class RunningSums:
 
     def to_tensor(self) -> Tensor:
         """(4,) float32: d, g, penalty, g_seen, the form that is reduced and checkpointed."""
-        return torch.stack([self.d, self.g, self.penalty, torch.tensor(float(self.g_seen))]).float()
+        seen = torch.tensor(float(self.g_seen), device=self.d.device)
+        return torch.stack([self.d, self.g, self.penalty, seen]).float()
+
+    def to(self, device: torch.device) -> "RunningSums":
+        """The same sums, held on ``device`` (where the losses are)."""
+        return RunningSums(self.d.to(device), self.g.to(device), self.penalty.to(device), self.g_seen)
 
     @classmethod
     def from_tensor(cls, values: Tensor) -> "RunningSums":
@@ -107,6 +112,9 @@ class TrainState:
     rank: int = 0
     world_size: int = 1
     G_ema: nn.Module | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where G, D and the batches live
+    # float16 only: one gradient scaler per optimiser (their state goes into checkpoints)
+    scalers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -46,6 +46,8 @@ import torch
 
 from gankit.config import Config
 from gankit.data import make_dataset
+from gankit.engines.device import channels_last, grad_scaler, resolve_device
+from gankit.engines.distributed import world_from_env
 from gankit.engines.fast import run_fast, why_not_fast
 from gankit.engines.general import run_epochs
 from gankit.engines.state import Callback, TrainResult, TrainState
@@ -69,15 +71,20 @@ def build_state(config: Config) -> TrainState:
                             f"{int(dataset.labels.max())}")
     G = build_generator(config.model, dataset.shape)
     D = build_discriminator(config.model, dataset.shape)
-    init_weights(G, config.model.init_std, rng)
+    init_weights(G, config.model.init_std, rng)  # on the CPU, from the run's stream, whatever the device
     init_weights(D, config.model.init_std, rng)
     t = config.train
+    device = resolve_device(t.device, world_from_env().local_rank)
+    for net in (G, D):
+        net.to(device)
+        channels_last(net, device)
     opt_G = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
     for opt in (opt_G, opt_D):  # the rate a schedule multiplies (train.lr_schedule)
         opt.param_groups[0]["initial_lr"] = opt.param_groups[0]["lr"]
     G_ema = copy.deepcopy(G).requires_grad_(False) if t.ema > 0 else None
-    return TrainState(config, dataset, G, D, opt_G, opt_D, rng, G_ema=G_ema)
+    scalers = {name: grad_scaler(device, t.precision) for name in ("G", "D")} if t.precision == "16" else {}
+    return TrainState(config, dataset, G, D, opt_G, opt_D, rng, G_ema=G_ema, device=device, scalers=scalers)
 
 
 def choose_engine(config: Config, state: TrainState, callbacks: Sequence[Callback] = ()) -> str:

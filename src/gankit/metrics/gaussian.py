@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gankit.models import device_of
+
 
 def gaussian_fit(x: Tensor) -> tuple[Tensor, Tensor]:
     """Maximum-likelihood mean (d,) and covariance (d, d) of (N, d) samples, float64.
@@ -62,8 +64,8 @@ def exact_gaussian(G: nn.Module) -> tuple[Tensor, Tensor] | None:
     """N(bias, W W^T) in float64 for a generator that is one affine layer (y = z W^T + bias), else None."""
     layers = [m for m in G.modules() if not list(m.children())]
     if len(layers) == 1 and isinstance(layers[0], nn.Linear):
-        W = layers[0].weight.detach().to(torch.float64)  # (d, latent)
-        return layers[0].bias.detach().to(torch.float64).clone(), W @ W.T
+        W = layers[0].weight.detach().cpu().to(torch.float64)  # (d, latent)
+        return layers[0].bias.detach().cpu().to(torch.float64).clone(), W @ W.T
     return None
 
 
@@ -84,5 +86,5 @@ def generator_gaussian(
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         z = torch.randn(n, latent_dim, generator=gen)
-        mean, cov = gaussian_fit(G(z))
+        mean, cov = gaussian_fit(G(z.to(device_of(G))).cpu())
     return mean, cov, False

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit import streams
+from gankit.models import device_of
 from gankit.metrics.features import FEATURE_DIM, extract, load_or_train_classifier
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit
 
@@ -103,7 +104,10 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: in
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent_dim, generator=rng)
     labels = torch.arange(n) % n_classes if n_classes else None
-    out = torch.cat([G(z[s:s + batch_size], *(() if labels is None else (labels[s:s + batch_size],)))
+    device = device_of(G)
+    z = z.to(device)
+    labels = labels.to(device) if labels is not None else None
+    out = torch.cat([G(z[s:s + batch_size], *(() if labels is None else (labels[s:s + batch_size],))).cpu()
                      for s in range(0, n, batch_size)])
     G.train(was_training)
     return out.clamp(-1, 1)

@@ -97,6 +97,10 @@ def _run_facts(state, examples_per_sec: float) -> dict[str, Any]:
         "steps": state.step,
         "data": state.dataset.source,
         "n_train": int(state.dataset.train.shape[0]),
+        # Where and how it ran (the engine is added by `train`).
+        "device": str(state.device),
+        "precision": state.config.train.precision,
+        "compile": state.config.train.compile,
     }
 
 

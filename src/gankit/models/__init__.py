@@ -38,6 +38,12 @@ def build_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
     return DISCRIMINATORS[model.discriminator](model, tuple(data_shape))
 
 
+def device_of(net: nn.Module) -> torch.device:
+    """Where a network's parameters live (inputs drawn on the CPU are moved there); the CPU if it has none."""
+    first = next(net.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def init_weights(net: nn.Module, std: float, generator: torch.Generator | None = None) -> None:
     """Initialise ``net`` from ``generator``: its own scheme if it has one, else `init_normal_`."""
     if hasattr(net, "init_weights"):
@@ -47,4 +53,4 @@ def init_weights(net: nn.Module, std: float, generator: torch.Generator | None =
 
 
 __all__ = ["ACTIVATIONS", "MLP", "DISCRIMINATORS", "GENERATORS",
-           "build_discriminator", "build_generator", "init_normal_", "init_weights"]
+           "build_discriminator", "build_generator", "device_of", "init_normal_", "init_weights"]

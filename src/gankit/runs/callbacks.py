@@ -13,6 +13,7 @@ from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not
 
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
+from gankit.models import device_of
 from gankit.objectives import get_objective
 from gankit.files import MetricsWriter, save_tensors
 from gankit.viz.ganlab import generator_pull
@@ -92,13 +93,14 @@ class Snapshots(Callback):
         modes = G.training, D.training
         G.eval()
         D.eval()
-        fake = G(self.z).float()
-        self.fake.append(fake)
+        device = device_of(G)
+        fake = G(self.z.to(device)).float()
+        self.fake.append(fake.cpu())
         if self.points is not None:
-            prob = torch.sigmoid(D(self.points)).reshape(self.grid, self.grid)
+            prob = torch.sigmoid(D(self.points.to(device))).reshape(self.grid, self.grid).cpu()
             self.surface.append(prob)
             g_loss = get_objective(state.config.train.loss).g_loss
-            self.pull.append(generator_pull(D, fake, g_loss))
+            self.pull.append(generator_pull(D, fake, g_loss).cpu())
         G.train(modes[0])
         D.train(modes[1])
         self.epochs.append(state.epoch)

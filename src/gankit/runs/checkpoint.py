@@ -108,6 +108,7 @@ def save_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
         "numpy_rng": {"kind": np_kind, "pos": int(np_pos), "has_gauss": int(np_has_gauss),
                       "cached_gaussian": float(np_gauss)},
         "python_rng": {"version": py_version, "gauss_next": py_gauss},
+        "scalers": {name: scaler.state_dict() for name, scaler in state.scalers.items()},  # float16 runs
         **extra_meta,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,9 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     pym = meta["python_rng"]
     random.setstate((pym["version"], tuple(int(v) for v in rng["python"].tolist()), pym["gauss_next"]))
 
+    for name, scaler in state.scalers.items():  # float16: the loss scale goes on where it was
+        if name in meta.get("scalers", {}):
+            scaler.load_state_dict(meta["scalers"][name])
     state.epoch, state.step, state.batch = int(meta["epoch"]), int(meta["step"]), int(meta["batch"])
     state.train_seconds = float(meta["train_seconds"])
     state.history = list(meta["history"])

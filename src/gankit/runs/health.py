@@ -34,6 +34,7 @@ import torch
 
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
+from gankit.models import device_of
 
 LOSS_LIMIT = 50.0  # times the equilibrium loss per example
 PARAM_LIMIT = 1e4  # |parameter| or RMS gradient; the chapter's stay below 10
@@ -112,7 +113,8 @@ class HealthMonitor(Callback):
             G = state.G_ema if state.G_ema is not None else state.G
             was_training = G.training
             G.eval()
-            value = diversity(G(self.z, *self.labels)) / self.real_diversity
+            device = device_of(G)
+            value = diversity(G(self.z.to(device), *(y.to(device) for y in self.labels)).cpu()) / self.real_diversity
             G.train(was_training)
             row["diversity"] = value
             if epoch > self.window and (value < self.min_diversity or value < 0.5 * self.best_diversity):

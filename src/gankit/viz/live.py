@@ -16,6 +16,7 @@ from PIL import Image
 
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
+from gankit.models import device_of
 
 
 def in_notebook() -> bool:
@@ -97,7 +98,7 @@ class LivePlot(Callback):
         """
         was_training = state.G.training
         state.G.eval()
-        fake = state.G(self.z).float()  # (n_points, d)
+        fake = state.G(self.z.to(device_of(state.G))).float().cpu()  # (n_points, d)
         state.G.train(was_training)
         epochs = [row["epoch"] for row in state.history]
         losses = [[row["loss_d"] for row in state.history], [row["loss_g"] for row in state.history]]

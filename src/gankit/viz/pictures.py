@@ -17,6 +17,7 @@ from torch import Tensor
 from gankit import streams
 from gankit.files import atomic_file
 from gankit.engines.state import Callback, TrainState
+from gankit.models import device_of
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -77,7 +78,8 @@ def interpolation_strip(G, latent_dim: int, rows: int = 6, steps: int = 10, seed
     extra = () if labels is None else (labels[:rows].repeat_interleave(steps),)
     was_training = G.training
     G.eval()
-    images = G(z, *extra)
+    device = device_of(G)
+    images = G(z.to(device), *(e.to(device) for e in extra)).cpu()
     G.train(was_training)
     return image_grid(images, nrow=steps)
 
@@ -108,7 +110,8 @@ class SampleGrids(Callback):
         was_training = G.training
         G.eval()
         labels = self._labels(state)
-        images = G(self.z, *(() if labels is None else (labels,)))
+        device = device_of(G)
+        images = G(self.z.to(device), *(() if labels is None else (labels.to(device),))).cpu()
         G.train(was_training)
         grid = image_grid(images, nrow=int(math.sqrt(self.n)))
         with atomic_file(self.run_dir / "samples" / f"epoch_{state.epoch:04d}.png") as tmp:

@@ -25,6 +25,7 @@ from PIL import Image
 from gankit.errors import UserError
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
+from gankit.models import device_of
 
 
 def require_tensorboard() -> None:
@@ -80,7 +81,7 @@ class TensorBoardLog(Callback):
         self.writer.add_scalar(self.metric, frechet_distance(mean, cov, *self.reference), epoch)
         if epoch % self.image_every == 0 or epoch == state.config.train.epochs:
             with torch.no_grad():
-                fake = state.G(self.z).float()  # (n_points, d)
+                fake = state.G(self.z.to(device_of(state.G))).float().cpu()  # (n_points, d)
             self.writer.add_image("samples", self._image(state, fake), epoch, dataformats="HWC")
         state.G.train(was_training)
         self.writer.flush()

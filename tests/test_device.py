@@ -1,0 +1,167 @@
+"""Devices, mixed precision and compilation, as far as a CPU can check them (GPU checks: benchmarks/gpu_check.sh)."""
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.engines.device import DeviceData, resolve_device
+from gankit.engines.general import run_epochs
+from gankit.engines.training import build_state
+from gankit.errors import UserError
+from imagefixtures import write_idx_folder
+from test_training_images import tiny_image_config
+
+STORED = Path(__file__).parent / "data" / "image_runs.json"
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_check.sh)")
+
+
+@pytest.fixture(scope="module")
+def idx_folder(tmp_path_factory):
+    return write_idx_folder(tmp_path_factory.mktemp("idx") / "m", n=32)
+
+
+def _image_run(folder, seed, **train_keys):
+    config = tiny_image_config(f"idx:{folder}")
+    config.train.seed = seed
+    for key, value in train_keys.items():
+        setattr(config.train, key, value)
+    state = build_state(config)
+    run_epochs(config, [], state)
+    return state
+
+
+def _weights_sha256(state) -> str:
+    h = hashlib.sha256()
+    for net in (state.G, state.D, state.G_ema):
+        for v in net.state_dict().values():
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_cpu_image_runs_are_bitwise_unchanged_for_seeds_0_to_9(idx_folder):
+    """Tiny DCGAN runs (data, init, losses, weights) against values recorded before devices existed."""
+    stored = json.loads(STORED.read_text())
+    for seed in range(10):
+        state = _image_run(idx_folder, seed, device="cpu")
+        history = [{k: v for k, v in row.items() if k != "seconds"} for row in state.history]
+        assert history == stored[str(seed)]["history"], seed
+        assert _weights_sha256(state) == stored[str(seed)]["weights_sha256"], seed
+    assert stored["0"]["weights_sha256"] != stored["1"]["weights_sha256"]  # the check can tell runs apart
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["train", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA device on this machine" in err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(UserError, match="cuda:7"):
+        resolve_device("cuda:7")
+    assert resolve_device("auto") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")
+
+
+def test_a_bad_device_or_precision_name(tmp_path, capsys):
+    for args, needle in ((["--device", "gpu"], "train.device must be auto, cpu, cuda"),
+                         (["--precision", "8"], "unknown train.precision '8'")):
+        assert main(["train", *args, "--out", str(tmp_path / "r")]) == 2
+        assert needle in capsys.readouterr().err
+
+
+def test_device_data_on_the_cpu_is_the_dataset_itself():
+    data = torch.rand(10, 1, 4, 4) * 2 - 1
+    feed = DeviceData(data, torch.device("cpu"))
+    assert feed.data is data and torch.equal(feed[torch.tensor([3, 1])], data[[3, 1]])
+
+
+def test_uint8_levels_are_recognised_exactly():
+    """On a GPU, images that are exact levels of 255 are kept as uint8 and give back the same floats."""
+    levels = torch.randint(0, 256, (6, 1, 4, 4), dtype=torch.uint8)
+    data = levels.float() / 127.5 - 1.0
+    assert torch.equal(torch.round((data + 1.0) * 127.5).to(torch.uint8), levels)
+    assert torch.equal(torch.round((data + 1.0) * 127.5).to(torch.uint8).float() / 127.5 - 1.0, data)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+def test_mixed_precision_trains_on_the_cpu(idx_folder, precision):
+    full = _image_run(idx_folder, 0, device="cpu")
+    mixed = _image_run(idx_folder, 0, device="cpu", precision=precision)
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in mixed.history)
+    a, b = full.history[-1]["loss_d"], mixed.history[-1]["loss_d"]
+    assert a != b and abs(a - b) < 0.2 * abs(a)  # autocast ran, and it trains the same problem
+    assert (precision == "16") == bool(mixed.scalers)
+
+
+def test_bf16_cli_run_trains_evaluates_and_records_where_it_ran(idx_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["train", "--data", f"idx:{idx_folder}", "--model", "dcgan", "--device", "cpu", "--precision", "bf16",
+                 "--epochs", "2", "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "model.latent_dim=8",
+                 "--batch-size", "8", "--set", "quality.kid_subsets=3", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["device"], summary["precision"], summary["compile"], summary["engine"]) == \
+        ("cpu", "bf16", False, "general")
+    assert summary["quality"]["fd"] > 0
+    assert main(["eval", str(out), "--json"]) == 0
+
+
+def test_float16_resumes_bitwise_with_its_scaler(idx_folder, tmp_path):
+    from gankit.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    config = tiny_image_config(f"idx:{idx_folder}")
+    config.train.precision, config.train.epochs = "16", 3
+    straight = build_state(config)
+    run_epochs(config, [], straight)
+    config.train.epochs = 1
+    first = build_state(config)
+    run_epochs(config, [], first)
+    path = save_checkpoint(tmp_path / "c.safetensors", first)
+    config.train.epochs = 3
+    resumed = build_state(config)
+    load_checkpoint(path, resumed)
+    assert resumed.scalers["D"].get_scale() == first.scalers["D"].get_scale()
+    run_epochs(config, [], resumed)
+    for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@cuda
+@pytest.mark.gpu
+def test_gpu_placement_and_a_short_run_sample_on_the_cpu(idx_folder, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *"--n 64 --epochs 2 --device cuda --quiet --no-plots".split(), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["device"].startswith("cuda")
+    assert main(["sample", str(out), "-n", "5", "--out", str(tmp_path / "s.csv")]) == 0  # on the CPU
+
+
+@cuda
+@pytest.mark.gpu
+def test_gpu_resume_is_bitwise(idx_folder, tmp_path):
+    from gankit.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    config = tiny_image_config(f"idx:{idx_folder}")
+    config.train.device, config.train.epochs = "cuda", 2
+    straight = build_state(config)
+    run_epochs(config, [], straight)
+    config.train.epochs = 1
+    first = build_state(config)
+    run_epochs(config, [], first)
+    path = save_checkpoint(tmp_path / "c.safetensors", first)
+    config.train.epochs = 2
+    resumed = build_state(config)
+    load_checkpoint(path, resumed)
+    run_epochs(config, [], resumed)
+    for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+def test_gpu_mixed_precision_and_compile(idx_folder, precision):
+    state = _image_run(idx_folder, 0, device="cuda", precision=precision, compile=True)
+    assert all(math.isfinite(r["loss_d"]) for r in state.history)
