@@ -273,7 +273,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
     if hosts is None:
         print(f"gankit lab: warning: listening on {host or 'every address'}, any Host header is accepted; "
               "anyone who can reach this port and has the URL can use the lab", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio"))
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:

@@ -26,7 +26,7 @@ from gankit.metrics.gaussian import exact_gaussian, frechet_distance, gaussian_f
 from gankit.objectives import get_objective
 from gankit.viz.ganlab import generator_pull
 
-GRID = 48  # D's surface is GRID x GRID values
+GRID = 64  # D's surface is GRID x GRID values
 N_FAKE = 256  # generated points shown, from fixed noise
 N_REAL = 600  # real points shown (the first of the training set)
 MANIFOLD = 11  # the latent grid is MANIFOLD x MANIFOLD nodes ...

@@ -84,7 +84,10 @@ const LabDraw = (() => {
     if (show.real) dots(ctx, problem.real, sx, sy, REAL, 2.2, 0.55, null);
     if (!frame) return;
     if (show.manifold) manifold(ctx, frame.manifold, problem.manifold, sx, sy);
-    if (show.fake) dots(ctx, frame.fake, sx, sy, FAKE, 3, 0.95, "#fff");
+    if (show.fake) {
+      dots(ctx, frame.fake, sx, sy, FAKE, 3, 0.95, "#fff");
+      outside(ctx, frame.fake, sx, sy, w, h);
+    }
     if (show.pull) arrows(ctx, frame.fake, frame.pull, problem, sx, sy, w);
   }
 
@@ -120,6 +123,20 @@ const LabDraw = (() => {
       if (edge) ctx.stroke();
     }
     ctx.globalAlpha = 1;
+  }
+
+  /** Generated points beyond the view, marked where they leave it (hollow, on the border). */
+  function outside(ctx, points, sx, sy, w, h) {
+    ctx.strokeStyle = FAKE;
+    ctx.lineWidth = 1.5;
+    for (const p of points) {
+      if (p[0] === null || p[1] === null) continue;
+      const x = sx(p[0]), y = sy(p[1]);
+      if (x >= 0 && x <= w && y >= 0 && y <= h) continue;
+      ctx.beginPath();
+      ctx.arc(Math.min(w - 4, Math.max(4, x)), Math.min(h - 4, Math.max(4, y)), 3.5, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
   }
 
   function manifold(ctx, nodes, size, sx, sy) {
@@ -253,7 +270,9 @@ const LabDraw = (() => {
       ctx.fillText(label, x + 20, 9);
       x += 28 + ctx.measureText(label).width;
     }
-    ctx.fillText("epoch", w - pad.r - 32, h - pad.b - 8);
+    ctx.textAlign = "right";
+    ctx.fillText("epoch →", w - pad.r, 9);
+    ctx.textAlign = "left";
   }
 
   /** Data coordinates of a pointer event on a canvas showing `extent`. */

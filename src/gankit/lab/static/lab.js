@@ -225,8 +225,8 @@
     const name = event.target.name;
     showFields();
     if (name === "lr_d" || name === "lr_g") {
-      const value = Number(event.target.value);
-      await command("lr", { [name]: value }).catch(() => {});
+      if (event.target.value.trim() === "") return; // still typing
+      await command("lr", { [name]: Number(event.target.value) }).catch(() => {});
       return;
     }
     if (name === "target") {
