@@ -16,7 +16,6 @@ pytest.importorskip("httpx2")
 from starlette.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from gankit import Config  # noqa: E402
 from gankit.cli import main  # noqa: E402
 from gankit.engines.fast import run_fast  # noqa: E402
 from gankit.engines.training import build_state, train  # noqa: E402

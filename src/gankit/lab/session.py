@@ -8,16 +8,10 @@ objective's equilibrium) and a *frame* after every unit of training (D's
 surface, G's points and their pull, the manifold, the live figures), both
 already encoded as JSON, plus the per-epoch loss rows.
 
-Training is gankit's own, never a copy of its math:
-
-- whole epochs take the fast path (`gankit.engines.fast.run_fast`, R = 1)
-  where it applies (`gankit.engines.training.choose_engine`), several per
-  frame when they are quick;
-- single steps, slow speeds, the rest of an epoch begun step by step, and
-  runs the fast path does not implement take the general loop
-  (`gankit.engines.general.run_epochs`), stopped after the wanted number of
-  steps through ``state.stop``, the way a signal stops ``gankit train``; the
-  next call resumes mid-epoch exactly as a resumed run does.
+Training is gankit's own, never a copy of its math (`gankit.lab.stepping`):
+whole epochs on the fast path where it applies, several per frame when they
+are quick; single steps, slow speeds and what the fast path does not
+implement on the general loop.
 
 A learning rate set while training is written into the optimiser between two
 units, so the next step the thread takes uses it (a unit is at most one frame,
@@ -42,16 +36,15 @@ from typing import Any, Callable
 import torch
 
 from gankit.config import Config
-from gankit.engines.fast import run_fast
-from gankit.engines.general import run_epochs
-from gankit.engines.guard import Diverged, Interrupted
-from gankit.engines.state import Callback, TrainState
+from gankit.engines.guard import Diverged
+from gankit.engines.state import TrainState
 from gankit.engines.training import build_state, choose_engine
 from gankit.errors import UserError
 from gankit.lab import views
 from gankit.lab.livetest import LiveTest
 from gankit.lab.problem import DataFiles, problem_of, to_config
 from gankit.lab.record import Recorder, save_run
+from gankit.lab.stepping import train_unit
 from gankit.runs.health import equilibrium
 
 log = logging.getLogger("gankit.lab")
@@ -59,23 +52,6 @@ log = logging.getLogger("gankit.lab")
 SPEEDS = (1, 4, 16, 0)  # steps per frame; 0: as fast as it goes (whole epochs on the fast path)
 MAX_FPS = 20.0  # frames published per second while playing, at most
 RATE_WINDOW = 2.0  # seconds over which the examples/sec figure is measured
-
-
-class StepLimit(Callback):
-    """Stops the general loop after ``steps`` steps or once ``deadline`` (perf_counter) has passed.
-
-    The loop checks ``state.stop`` after each step and before this hook, so the
-    flag is raised one step early (for one step, the caller raises it first).
-    """
-
-    def __init__(self, steps: int | None, deadline: float | None):
-        self.steps, self.deadline, self.done = steps, deadline, 0
-
-    def on_step_end(self, state: TrainState) -> None:
-        self.done += 1
-        if (self.steps is not None and self.done >= self.steps - 1) or (
-                self.deadline is not None and time.perf_counter() >= self.deadline):
-            state.stop.set()
 
 
 @dataclass
@@ -329,43 +305,31 @@ class LabSession:
     # ---- training ----------------------------------------------------------------------------------
 
     def _advance(self, steps: int | None = None, deadline: float | None = None) -> None:
-        """Train ``steps`` steps, or until ``deadline``, or (neither) to the end of the epoch."""
+        """Train ``steps`` steps, or until ``deadline``, or (neither) to the end of the epoch.
+
+        At full speed on the fast path the deadline becomes whole epochs: as many as
+        the last epochs' pace says fit before it.
+        """
         state, started = self.state, time.perf_counter()
-        config = state.config
+        epochs = 1
+        if steps is None and self.engine == "fast" and state.batch == 0:
+            if deadline is not None and self.epoch_seconds:
+                epochs = max(1, min(1000, int((deadline - started) / self.epoch_seconds)))
+            deadline = None
         try:
-            if steps is None and state.batch == 0 and self.engine == "fast":
-                budget = (deadline - started) if deadline is not None else 0.0
-                k = 1 if not budget or not self.epoch_seconds else max(1, min(1000, int(budget / self.epoch_seconds)))
-                config.train.epochs = state.epoch + k
-                self._used("fast")
-                if run_fast([state], [self.recorder], sync=True)[0] is not None:
-                    # An epoch broke the divergence rule: the general loop redoes it to stop at the very step.
-                    config.train.epochs = state.epoch + 1
-                    self._used("general")
-                    run_epochs(config, [self.recorder], state)
-                per_epoch = (time.perf_counter() - started) / k
-                self.epoch_seconds = per_epoch if self.epoch_seconds is None else 0.7 * self.epoch_seconds + 0.3 * per_epoch
-            else:
-                config.train.epochs = state.epoch + 1  # never past the end of this epoch
-                self._used("general")
-                if steps == 1:
-                    state.stop.set()  # checked after the step: exactly one step
-                try:
-                    run_epochs(config, [self.recorder, StepLimit(steps, deadline)], state)
-                except Interrupted:
-                    pass
-                finally:
-                    state.stop.clear()
+            for engine in train_unit(state, [self.recorder], self.engine, steps, deadline, epochs):
+                if engine not in self.engines_used:
+                    self.engines_used.append(engine)
+            if steps is None and deadline is None and self.engine == "fast":
+                per_epoch = (time.perf_counter() - started) / epochs
+                self.epoch_seconds = per_epoch if self.epoch_seconds is None else \
+                    0.7 * self.epoch_seconds + 0.3 * per_epoch
         except Diverged as err:
             self.playing, self.diverged = False, True
             self.status = {"level": "error", "text": f"{err}. Reset to start again."}
         finally:
             self.train_seconds += time.perf_counter() - started
             self._note_rate()
-
-    def _used(self, engine: str) -> None:
-        if engine not in self.engines_used:
-            self.engines_used.append(engine)
 
     def seen(self) -> int:
         """Examples trained on so far (whole epochs, plus the batches of the epoch in progress)."""
@@ -436,4 +400,4 @@ HANDLERS: dict[str, Callable[..., dict]] = {
     "lr": LabSession._set_lr, "save": LabSession._save, "close": lambda self: {},
 }
 
-__all__ = ["HANDLERS", "LabSession", "MAX_FPS", "SPEEDS", "Seen", "StepLimit"]
+__all__ = ["HANDLERS", "LabSession", "MAX_FPS", "SPEEDS", "Seen"]
