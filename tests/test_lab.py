@@ -356,3 +356,20 @@ def test_play_trains_until_paused(lab):
     assert epoch >= 3 and session.latest()["playing"] is False
     time.sleep(0.2)
     assert session.latest()["epoch"] == epoch
+
+
+def test_a_huge_epoch_of_tiny_batches_does_not_block_the_page(lab):
+    """20,000 points in batches of 1: at full speed the general loop trains against the clock, so
+    frames keep coming and a pause is answered at once, long before the epoch ends."""
+    session, client = lab
+    post(client, "reset", problem={"n": 20000, "batch_size": 1})
+    post(client, "play")
+    deadline = time.monotonic() + 10
+    while session.latest()["step"] < 50 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    post(client, "pause")
+    assert time.monotonic() - started < 1.0
+    frame = session.latest()
+    assert 50 <= frame["step"] < 20000 and frame["epoch"] == 0 and frame["engine"] == "general"
+    post(client, "reset", problem=SMALL)

@@ -66,6 +66,8 @@ class DataFiles:
         if not isinstance(points, list) or not all(
                 isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_number(v) for v in p) for p in points):
             raise UserError("drawn points must be a list of [x, y] number pairs")
+        if len(points) > MAX_POINTS:
+            raise UserError(f"{len(points)} drawn points; the lab takes at most {MAX_POINTS}")
         text = "x1,x2\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in points)
         return self.add_bytes(text.encode(), "drawn.csv")
 

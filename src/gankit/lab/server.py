@@ -216,7 +216,7 @@ def create_app(session: LabSession, token: str, port: int | None = None,
         Route("/", index), Route("/api/command", command, methods=["POST"]),
         Route("/api/points", points, methods=["POST"]), Route("/api/upload", upload, methods=["POST"]),
         WebSocketRoute("/ws", frames), Mount("/static", StaticFiles(directory=STATIC)),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, max_body_size=MAX_UPLOAD_BYTES + 1024 * 1024)  # any body; uploads say it first
     return Guard(app, token, port, hosts)
 
 

@@ -52,6 +52,8 @@ log = logging.getLogger("gankit.lab")
 SPEEDS = (1, 4, 16, 0)  # steps per frame; 0: as fast as it goes (whole epochs on the fast path)
 MAX_FPS = 20.0  # frames published per second while playing, at most
 RATE_WINDOW = 2.0  # seconds over which the examples/sec figure is measured
+MAX_UNIT_SECONDS = 1.0  # a fast epoch longer than this gives way to the general loop against the clock
+MAX_FAST_STEPS = 2500  # ... and so does a first epoch of more steps than this (20,000 points, batch 8)
 
 
 @dataclass
@@ -312,15 +314,16 @@ class LabSession:
         """
         state, started = self.state, time.perf_counter()
         epochs = 1
-        if steps is None and self.engine == "fast" and state.batch == 0:
+        if steps is None and self._fast_epochs_fit() and state.batch == 0:
             if deadline is not None and self.epoch_seconds:
                 epochs = max(1, min(1000, int((deadline - started) / self.epoch_seconds)))
             deadline = None
         try:
-            for engine in train_unit(state, [self.recorder], self.engine, steps, deadline, epochs):
+            used = train_unit(state, [self.recorder], self.engine, steps, deadline, epochs)
+            for engine in used:
                 if engine not in self.engines_used:
                     self.engines_used.append(engine)
-            if steps is None and deadline is None and self.engine == "fast":
+            if used == ["fast"]:
                 per_epoch = (time.perf_counter() - started) / epochs
                 self.epoch_seconds = per_epoch if self.epoch_seconds is None else \
                     0.7 * self.epoch_seconds + 0.3 * per_epoch
@@ -330,6 +333,16 @@ class LabSession:
         finally:
             self.train_seconds += time.perf_counter() - started
             self._note_rate()
+
+    def _fast_epochs_fit(self) -> bool:
+        """Whether whole fast epochs are short enough (under `MAX_UNIT_SECONDS`) to keep frames and
+        commands flowing; else the general loop trains against the clock (a huge epoch of tiny batches)."""
+        if self.engine != "fast":
+            return False
+        if self.epoch_seconds is not None:
+            return self.epoch_seconds <= MAX_UNIT_SECONDS
+        steps = math.ceil(self.state.dataset.train.shape[0] / self.state.config.train.batch_size)
+        return steps <= MAX_FAST_STEPS
 
     def seen(self) -> int:
         """Examples trained on so far (whole epochs, plus the batches of the epoch in progress)."""
