@@ -148,6 +148,8 @@ def test_bad_commands_and_settings_are_one_message(lab):
         ({"action": "reset", "problem": {"g_hidden": "16"}}, "model.g_hidden must be list"),
         ({"action": "reset", "problem": {"colour": "red"}}, "unknown setting 'colour'"),
     ]
+    huge = client.post(f"/api/command?token={TOKEN}", content=b"[" + b"0," * (3 * MAX_UPLOAD_BYTES // 2) + b"0]")
+    assert huge.status_code == 413
     for body, message in cases:
         response = client.post(f"/api/command?token={TOKEN}", json=body)
         assert response.status_code == 400 and message in response.json()["error"], (body, response.json())

@@ -64,7 +64,13 @@
     problem = message;
     frame = null;
     rows = [];
-    if (!editing) fillForm(message.problem);
+    if (!editing) {
+      fillForm(message.problem);
+      if (message.problem.target === "file" && message.data_name === "drawn.csv") {
+        form.elements.target.value = "draw";
+        showFields();
+      }
+    }
     if (message.problem.target === "file") dataId = message.problem.data;
     const p = message.problem;
     const nets = `G ${p.generator === "mlp" ? "MLP " + p.g_hidden.join("-") : "linear"}, ` +
