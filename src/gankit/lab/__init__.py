@@ -2,6 +2,7 @@
 
 - `gankit.lab.problem`: the page's settings, checked into a `Config`; drawn and dropped point files;
 - `gankit.lab.session`: the training session, gankit's engines in a thread of their own;
+- `gankit.lab.stepping`: one unit of training (fast-path epochs, or general-loop steps);
 - `gankit.lab.views`: what a frame shows (D's surface, the pull, the manifold, the Gaussian gap);
 - `gankit.lab.livetest`: a two-sample p-value every few epochs, off the hot path;
 - `gankit.lab.record`: bounded snapshots, and "save as run";
