@@ -1,0 +1,377 @@
+"""gankit lab without a browser: the server's guards, uploads, the session's math, save as run."""
+
+import base64
+import json
+import math
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx2")
+from starlette.testclient import TestClient  # noqa: E402
+from starlette.websockets import WebSocketDisconnect  # noqa: E402
+
+from gankit.cli import main  # noqa: E402
+from gankit.engines.fast import run_fast  # noqa: E402
+from gankit.engines.training import build_state, train  # noqa: E402
+from gankit.errors import UserError  # noqa: E402
+from gankit.lab.livetest import LiveTest  # noqa: E402
+from gankit.lab.problem import MAX_UPLOAD_BYTES, to_config  # noqa: E402
+from gankit.lab.record import Recorder  # noqa: E402
+from gankit.lab.server import create_app, serve, split_host  # noqa: E402
+from gankit.lab.session import LabSession  # noqa: E402
+from gankit.lab.views import GRID, MANIFOLD, N_FAKE, geometry, nice  # noqa: E402
+
+TOKEN = "s3cret-token"
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+SMALL = {"n": 64, "batch_size": 8}  # 8 steps an epoch
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One session behind the app, and a client that speaks to it as the page would."""
+    session = LabSession(runs=tmp_path_factory.mktemp("runs"), problem=SMALL)
+    with TestClient(create_app(session, TOKEN, PORT), base_url=BASE) as client:
+        yield session, client
+
+
+def post(client, action, **args):
+    return client.post(f"/api/command?token={TOKEN}", json={"action": action, **args})
+
+
+def params(session):
+    return [p.detach().clone() for net in (session.state.G, session.state.D) for p in net.parameters()]
+
+
+# ---- the guards -----------------------------------------------------------------------------------
+
+def test_requests_without_the_token_get_403(lab):
+    _, client = lab
+    for path in ("/", "/static/lab.js", "/static/lab.css"):
+        assert client.get(path).status_code == 403
+        assert client.get(f"{path}?token=wrong").status_code == 403
+        assert client.get(f"{path}?token={TOKEN}").status_code == 200
+    assert client.post("/api/command", json={"action": "pause"}).status_code == 403
+    assert client.post("/api/command", json={"action": "pause"}, headers={"X-Lab-Token": TOKEN}).status_code == 200
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws"):
+            pass
+    page = client.get(f"/?token={TOKEN}")
+    assert "refused" in client.get("/").text and TOKEN in page.text  # the page passes the token on
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_foreign_host_is_refused(lab):
+    """DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends Host: evil.example."""
+    _, client = lab
+    url = f"/?token={TOKEN}"
+    for host in ("evil.example:8765", "evil.example", "127.0.0.1:9999", "127.0.0.1", "127.0.0.1.evil.example:8765"):
+        response = client.get(url, headers={"host": host})
+        assert response.status_code == 403 and "Host" in response.text, host
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST:8765"):
+        assert client.get(url, headers={"host": host}).status_code == 200, host
+    assert split_host("[::1]:8765") == ("::1", 8765) and split_host("a:b") is None and split_host("") is None
+
+
+def test_cross_origin_post_and_websocket_are_refused(lab):
+    session, client = lab
+    for origin in ("http://evil.example", "http://127.0.0.1:9999", "https://127.0.0.1:8765", "null"):
+        assert post_from(client, origin).status_code == 403, origin
+        with pytest.raises(WebSocketDisconnect):
+            with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws?token={TOKEN}", headers={"origin": origin}):
+                pass
+    assert post_from(client, BASE).status_code == 200
+    with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws?token={TOKEN}", headers={"origin": BASE}) as ws:
+        first, second = json.loads(ws.receive_text()), json.loads(ws.receive_text())
+    assert first["type"] == "problem" and second["type"] == "frame" and second["problem"] == first["version"]
+
+
+def post_from(client, origin):
+    return client.post(f"/api/command?token={TOKEN}", json={"action": "pause"}, headers={"origin": origin})
+
+
+def test_bad_uploads_get_one_clear_message_and_the_server_keeps_serving(lab, tmp_path):
+    session, client = lab
+
+    def upload(name, data):
+        return client.post(f"/api/upload?token={TOKEN}&name={name}", content=data)
+
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, {"b": 2}]), allow_pickle=True)
+    np.save(tmp_path / "three.npy", np.zeros((10, 3)))
+    bad = {
+        "letters.csv": (b"x1,x2\n1,2\n3,oops\n", "letters.csv: non-numeric value 'oops' at row 3, column 2"),
+        "nan.csv": (b"1,2\nnan,3\n4,5\n", "nan.csv: non-finite value nan at row 2, column 1"),
+        "empty.csv": (b"", "empty.csv: file is empty"),
+        "ragged.csv": (b"1,2\n3\n", "ragged.csv: row 2 has 1 columns, expected 2"),
+        "three.npy": ((tmp_path / "three.npy").read_bytes(), "three.npy: the lab shows 2-D points, and this file has 3"),
+        "objects.npy": ((tmp_path / "objects.npy").read_bytes(), "objects.npy: not a numeric .npy array"),
+        "points.png": (b"\x89PNG....", "points.png: the lab reads .csv, .txt or .npy"),
+    }
+    for name, (data, message) in bad.items():
+        response = upload(name, data)
+        assert response.status_code == 400, name
+        error = response.json()["error"]
+        assert error.startswith(message) and "\n" not in error and "gankit-lab-" not in error, error
+    too_big = upload("big.csv", b"1,2\n" * (MAX_UPLOAD_BYTES // 4 + 1))
+    assert too_big.status_code == 413 and "larger than 4 MiB" in too_big.json()["error"]
+    assert client.post(f"/api/points?token={TOKEN}", json={"points": [[0, 1], ["a", 2]]}).status_code == 400
+    assert client.post(f"/api/points?token={TOKEN}", json={"points": [[0, 1]]}).json()["error"].endswith(
+        "need at least 2 points, got 1")
+
+    # Still serving, and a good file trains.
+    assert client.get(f"/?token={TOKEN}").status_code == 200
+    good = upload("good.csv", b"a,b\n" + b"".join(f"{i % 7},{i % 5}\n".encode() for i in range(40)))
+    assert good.json()["n"] == 40 and good.json()["name"] == "good.csv"
+    answer = post(client, "reset", problem={"target": "file", "data": good.json()["data"]}).json()
+    assert answer["problem"]["target"] == "file"
+    assert post(client, "step").json() == {"step": 1}
+    assert session.state.dataset.train.shape == (32, 2)  # 8 of the 40 held out
+    post(client, "reset", problem=SMALL)
+
+
+def test_bad_commands_and_settings_are_one_message(lab):
+    _, client = lab
+    cases = [
+        ({"action": "fly"}, "unknown action 'fly'"),
+        ({"action": "step", "steps": 3}, "step takes no argument 'steps'"),
+        ({"action": "speed", "speed": 7}, "speed must be one of (1, 4, 16, 0)"),
+        ({"action": "lr", "lr_d": -1}, "train.lr_d"),
+        ({"action": "reset", "problem": {"target": "ring9"}}, "unknown target 'ring9'"),
+        ({"action": "reset", "problem": {"loss": "wgan"}}, "the lab offers the objectives"),
+        ({"action": "reset", "problem": {"batch_size": 0}}, "train.batch_size"),
+        ({"action": "reset", "problem": {"g_hidden": "16"}}, "model.g_hidden must be list"),
+        ({"action": "reset", "problem": {"colour": "red"}}, "unknown setting 'colour'"),
+    ]
+    huge = client.post(f"/api/command?token={TOKEN}", content=b"[" + b"0," * (3 * MAX_UPLOAD_BYTES // 2) + b"0]")
+    assert huge.status_code == 413
+    for body, message in cases:
+        response = client.post(f"/api/command?token={TOKEN}", json=body)
+        assert response.status_code == 400 and message in response.json()["error"], (body, response.json())
+    assert client.get(f"/?token={TOKEN}").status_code == 200
+
+
+# ---- the session's math ---------------------------------------------------------------------------
+
+def test_a_learning_rate_change_applies_at_the_next_step():
+    """From the same state, D's next Adam step scales with the learning rate it is given: exactly
+    lr_new / lr_old times the step the unchanged rate takes."""
+    steps = {}
+    for lr_d in (None, 0.01):
+        session = LabSession(runs="unused", problem=SMALL)
+        try:
+            for _ in range(3):
+                session.command("step").result()
+            if lr_d is not None:
+                change = session.command("lr", lr_d=lr_d).result()
+                assert change == {"step": 3, "lr_d": 0.01, "lr_g": 0.005}
+                assert session.latest()["lr_d"] == 0.01 and session.latest()["lr_from_step"] == 3
+            before = [p.detach().clone() for p in session.state.D.parameters()]
+            session.command("step").result()
+            steps[lr_d] = torch.cat([(p - b).flatten() for p, b in zip(session.state.D.parameters(), before)])
+        finally:
+            session.close()
+    ratio = steps[0.01] / steps[None]
+    assert steps[None].abs().max() > 1e-3
+    assert torch.allclose(ratio, torch.full_like(ratio, 0.01 / 0.05), rtol=1e-4)
+
+
+def test_steps_and_epochs_are_gankit_train(tmp_path):
+    """Three single steps (general loop), the rest of the epoch, then a whole epoch (fast path) end
+    where gankit's train ends after two epochs (fast path throughout): float32 round-off apart."""
+    session = LabSession(runs=tmp_path, problem=SMALL)
+    try:
+        start = params(session)
+        for _ in range(3):
+            session.command("step").result()
+        assert session.state.step == 3 and session.state.batch == 3
+        assert session.command("epoch").result() == {"epoch": 1}  # the rest of epoch 1, step by step
+        assert session.command("epoch").result() == {"epoch": 2}  # epoch 2 on the fast path
+        assert session.engines_used == ["general", "fast"]
+        mine = params(session)
+        history = [dict(r) for r in session.state.history]
+    finally:
+        session.close()
+    config = to_config(SMALL)
+    config.train.epochs = 2
+    reference = train(config)
+    theirs = [p.detach() for net in (reference.G, reference.D) for p in net.parameters()]
+    assert reference.summary["engine"] == "fast"
+    gap = max(float((a - b).abs().max()) for a, b in zip(mine, theirs))
+    moved = max(float((a - b).abs().max()) for a, b in zip(mine, start))
+    assert gap < 1e-5 < 1e-2 < moved
+    assert [r["step"] for r in history] == [8, 16]
+    for row, ref in zip(history, reference.history):
+        assert math.isclose(row["loss_d"], ref["loss_d"], rel_tol=1e-5)
+
+
+def test_learning_rates_changed_between_fast_epochs_are_the_engines():
+    config = to_config(SMALL)
+    session = LabSession(runs="unused", problem=SMALL)
+    try:
+        session.command("epoch").result()
+        session.command("lr", lr_d=0.02, lr_g=0.001).result()
+        session.command("epoch").result()
+        mine = params(session)
+    finally:
+        session.close()
+    state = build_state(config)
+    config.train.epochs = 1
+    run_fast([state])
+    state.opt_D.param_groups[0]["lr"], state.opt_G.param_groups[0]["lr"] = 0.02, 0.001
+    config.train.epochs = 2
+    run_fast([state])
+    theirs = [p.detach() for net in (state.G, state.D) for p in net.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+
+
+@pytest.mark.parametrize("loss, eq_d, eq_g", [
+    ("nonsaturating", math.log(2), math.log(2)), ("minimax", math.log(2), -math.log(2)),
+    ("least_squares", 0.5, 0.5), ("hinge", 2.0, 0.0)])
+def test_frames_show_the_views_and_the_objectives_equilibrium(lab, loss, eq_d, eq_g):
+    session, client = lab
+    post(client, "reset", problem={**SMALL, "loss": loss, "generator": "mlp", "g_hidden": [8]})
+    post(client, "epoch")
+    with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws?token={TOKEN}") as ws:
+        problem, frame = json.loads(ws.receive_text()), json.loads(ws.receive_text())
+    assert problem["equilibrium"]["loss_d"] == pytest.approx(eq_d, abs=1e-6)
+    assert problem["equilibrium"]["loss_g"] == pytest.approx(eq_g, abs=1e-6)
+    assert problem["truth_known"] is True and len(problem["real"]) == 64
+    assert frame["epoch"] == 1 and frame["rows"][0][0] == 1 and frame["engine"] in ("fast", "general")
+    assert len(frame["fake"]) == N_FAKE and len(frame["pull"]) == N_FAKE and len(frame["manifold"]) == MANIFOLD ** 2
+    assert len(base64.b64decode(frame["surface"])) == GRID * GRID
+    assert frame["fd"] > 0 and frame["loss_d"] == pytest.approx(session.state.history[-1]["loss_d"])
+    post(client, "reset", problem=SMALL)
+
+
+def test_the_pull_scale_is_fixed_and_round():
+    geo = geometry(torch.tensor([[-2.0, -2.0], [2.0, 2.0]]))
+    assert geo.extent[1] - geo.extent[0] == pytest.approx(4 * 1.3)
+    assert geo.pull_unit == nice(4 / 5.2) == 1.0 and geo.arrow == pytest.approx(5.2 / 8)
+    assert [nice(x) for x in (0.013, 0.3, 0.7, 2.9, 4.0, 80)] == [0.01, 0.2, 0.5, 2.0, 5.0, 100.0]
+    assert geometry(torch.tensor([[10.0, 10.0], [11.0, 12.0]])).extent[0] < 0  # the origin, where G starts
+
+
+def test_the_live_p_value_tells_the_truth_from_a_collapsed_generator():
+    state = build_state(to_config({"n": 64}))
+    test = LiveTest(state.dataset, seed=0, latent_dim=2, n=128, permutations=99, every=1, min_seconds=0)
+    G = state.G
+    with torch.no_grad():  # G = the truth: x = z A + b
+        G[0].weight.copy_(torch.tensor(state.config.data.transform).T)
+        G[0].bias.copy_(torch.tensor(state.config.data.mean))
+    results = {}
+    for name, scale in (("truth", 1.0), ("collapsed", 0.0)):
+        with torch.no_grad():
+            G[0].weight.mul_(scale)
+        assert test.due(len(results) + 1)
+        test.start(G, len(results) + 1)
+        deadline = time.monotonic() + 10
+        while (test.latest is None or test.latest.epoch != len(results) + 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        results[name] = test.latest.p_value
+    assert results["truth"] > 0.05 and results["collapsed"] == pytest.approx(0.01)
+
+
+def test_the_recorder_keeps_a_bounded_even_spread_of_epochs():
+    recorder = Recorder(max_frames=4)
+    state = build_state(to_config(SMALL))
+    recorder.on_train_start(state)
+    for epoch in range(1, 21):
+        state.epoch = epoch
+        recorder.on_epoch_end(state)
+    # 1..5 -> [2, 4] every 2nd; ..10 -> [4, 8] every 4th; ..20 -> [8, 16] every 8th.
+    assert recorder.epochs == [8, 16] and recorder.stride == 8
+    assert len(recorder.fake) == len(recorder.surface) == len(recorder.pull) == len(recorder.epochs)
+
+
+# ---- save as run ----------------------------------------------------------------------------------
+
+def test_save_as_run_gives_a_run_that_sample_eval_report_and_export_take(lab, tmp_path, capsys):
+    session, client = lab
+    assert post(client, "save").status_code == 400  # nothing trained yet
+    post(client, "reset", problem={**SMALL, "target": "ring8"})
+    post(client, "epoch")
+    post(client, "lr", lr_d=0.02)
+    for _ in range(3):
+        post(client, "step")
+    run = post(client, "save", plots=False).json()["run"]
+    names = {p.name for p in Path(run).iterdir()}
+    assert {"config.json", "generator.safetensors", "discriminator.safetensors", "metrics.jsonl", "metrics.csv",
+            "snapshots.safetensors", "summary.json"} <= names
+    summary = json.loads((Path(run) / "summary.json").read_text())
+    assert summary["steps"] == 11 and summary["lab"]["lr_changes"] == [{"step": 8, "lr_d": 0.02, "lr_g": 0.005}]
+    assert summary["fd_to_truth"] > 0 and summary["data"] == "ring8"
+    capsys.readouterr()
+    assert main(["sample", run, "-n", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "x1,x2" and len(lines) == 6 and all(len(line.split(",")) == 2 for line in lines)
+    assert main(["eval", run, "--n", "64", "--permutations", "19", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_real"] == 64
+    assert main(["report", run, "--out", str(tmp_path / "r.html")]) == 0
+    assert main(["export", run, "--onnx", str(tmp_path / "g.onnx")]) == 0
+    post(client, "reset", problem=SMALL)
+
+
+def test_drawn_points_train_and_their_run_keeps_its_data(lab, capsys):
+    session, client = lab
+    angle = np.linspace(0, 2 * np.pi, 30, endpoint=False)
+    drawn = np.round(np.stack([np.cos(angle), np.sin(angle)], 1), 4).tolist()
+    answer = client.post(f"/api/points?token={TOKEN}", json={"points": drawn}).json()
+    assert answer["n"] == 30 and answer["name"] == "drawn.csv"
+    post(client, "reset", problem={"target": "file", "data": answer["data"], "batch_size": 4})
+    post(client, "epoch")
+    run = post(client, "save", plots=False).json()["run"]
+    config = json.loads((Path(run) / "config.json").read_text())
+    assert config["data"]["source"] == str(Path(run, "data.csv").resolve())
+    capsys.readouterr()
+    assert main(["eval", run, "--n", "64", "--permutations", "19", "--json"]) == 0  # the held-out split is rebuilt
+    assert json.loads(capsys.readouterr().out)["n_real"] == 6
+    post(client, "reset", problem=SMALL)
+
+
+# ---- the command ----------------------------------------------------------------------------------
+
+def test_the_command_checks_its_port(capsys):
+    assert main(["lab", "--port", "70000", "--no-browser"]) == 2
+    assert "--port must be 0 to 65535" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(UserError, match="cannot listen on 127.0.0.1"):
+            serve("127.0.0.1", taken.getsockname()[1], open_browser=False)
+
+
+def test_play_trains_until_paused(lab):
+    session, client = lab
+    post(client, "reset", problem=SMALL)
+    post(client, "play")
+    deadline = time.monotonic() + 10
+    while session.latest()["epoch"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    post(client, "pause")
+    epoch = session.latest()["epoch"]
+    assert epoch >= 3 and session.latest()["playing"] is False
+    time.sleep(0.2)
+    assert session.latest()["epoch"] == epoch
+
+
+def test_a_huge_epoch_of_tiny_batches_does_not_block_the_page(lab):
+    """20,000 points in batches of 1: at full speed the general loop trains against the clock, so
+    frames keep coming and a pause is answered at once, long before the epoch ends."""
+    session, client = lab
+    post(client, "reset", problem={"n": 20000, "batch_size": 1})
+    post(client, "play")
+    deadline = time.monotonic() + 10
+    while session.latest()["step"] < 50 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    post(client, "pause")
+    assert time.monotonic() - started < 1.0
+    frame = session.latest()
+    assert 50 <= frame["step"] < 20000 and frame["epoch"] == 0 and frame["engine"] == "general"
+    post(client, "reset", problem=SMALL)
