@@ -33,6 +33,9 @@ STREAMS: dict[str, tuple[int, int]] = {
     "quality.noise": (_RUN, 6),  # the uniform-noise baseline of the quality scores
     "quality.kid": (_RUN, 7),  # KID's random subsets
     "interpolation": (_RUN, 8),  # the end points of interpolation.png
+    "lab.real": (_RUN, 9),  # gankit lab's live two-sample test: fresh real points, one stream per epoch
+    "lab.fake": (_RUN, 10),  # ... the generator's noise
+    "lab.tests": (_RUN, 11),  # ... the test's permutations
 }
 
 

@@ -70,7 +70,7 @@ class LiveTest:
         self._busy.set()
         self._last_epoch, self._last_time = epoch, time.monotonic()
         real = self._real(epoch)
-        z = torch.randn(len(real), self.latent_dim, generator=streams.generator(self.seed, "eval.fake", epoch))
+        z = torch.randn(len(real), self.latent_dim, generator=streams.generator(self.seed, "lab.fake", epoch))
         was_training = G.training
         G.eval()
         fake = G(z).detach().clone()  # (n, d)
@@ -82,16 +82,16 @@ class LiveTest:
 
     def _real(self, epoch: int) -> Tensor:
         if self.dataset.target is not None:
-            return self.dataset.target.sample(self.n, streams.generator(self.seed, "eval.real", epoch))
+            return self.dataset.target.sample(self.n, streams.generator(self.seed, "lab.real", epoch))
         heldout = self.dataset.heldout
-        pick = torch.randperm(len(heldout), generator=streams.generator(self.seed, "eval.real", epoch))
+        pick = torch.randperm(len(heldout), generator=streams.generator(self.seed, "lab.real", epoch))
         return heldout[pick[:self.n]]
 
     def _test(self, real: Tensor, fake: Tensor, epoch: int) -> None:
         try:
             if torch.isfinite(fake).all():
                 result = mmd_test(real, fake, permutations=self.permutations,
-                                  generator=streams.generator(self.seed, "eval.tests", epoch))
+                                  generator=streams.generator(self.seed, "lab.tests", epoch))
                 if not self._closed:
                     self.latest = PValue(epoch, result.statistic, result.p_value, len(real))
         finally:
