@@ -88,6 +88,8 @@ def wrap(state, world: World) -> None:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     device = next(state.G.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl works on the current device: this process's GPU
     init_process_group(world, device)
     if device.type == "cuda":
         state.G = nn.SyncBatchNorm.convert_sync_batchnorm(state.G)
