@@ -258,3 +258,15 @@ def test_no_progress_and_a_resumed_no_plots_run_draws_nothing(tmp_path):
     (run / "summary.json").unlink()
     assert main(["train", "--resume", str(run), "--quiet", "--no-progress"]) == 0
     assert not list(run.glob("*.png"))
+
+
+def test_a_killed_cache_writer_leaves_nothing_that_survives_the_next_read(tmp_path):
+    from gankit.files import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".abc.tmp{int(dead.stdout)}.safetensors"  # a writer that is gone
+    live = tmp_path / f".abc.tmp{os.getpid()}.safetensors"  # one still writing (this process)
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not stale.exists() and live.exists()

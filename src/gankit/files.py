@@ -133,6 +133,31 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Remove the temporary files (`atomic_file`'s) of writers that are no longer running; returns how many.
+
+    A writer killed outright (SIGKILL) cannot clean up after itself; its
+    process id is in the file's name, so a later reader can tell it is gone.
+    """
+    removed = 0
+    for tmp in Path(folder).glob(".*.tmp*"):
+        pid = tmp.name.split(".tmp", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` all or nothing (see `atomic_file`)."""
     with atomic_file(path) as tmp:
@@ -277,6 +302,6 @@ def _data_shape(path: Path) -> tuple[int, ...]:
         raise UserError(f"{path}: not a gankit weights file (no data_shape in its metadata)") from None
 
 
-__all__ = ["create_run_dir", "hold_run", "atomic_file", "atomic_write", "write_json", "save_tensors", "load_tensors",
+__all__ = ["create_run_dir", "hold_run", "atomic_file", "atomic_write", "remove_stale_temporaries", "write_json", "save_tensors", "load_tensors",
            "MetricsWriter", "read_metrics", "save_models", "load_run_config", "load_network",
            "read_summary", "the_generator", "GENERATOR_NAMES"]

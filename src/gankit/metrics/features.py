@@ -113,9 +113,11 @@ def load_or_train_classifier(images: Tensor, labels: Tensor | None,
     Returns:
         (classifier in eval mode, whether it came from the cache).
     """
-    from gankit.files import load_tensors, save_tensors
+    from gankit.files import load_tensors, remove_stale_temporaries, save_tensors
 
     path = cache_root(cache_dir) / "classifiers" / f"{data_key(images, labels)}.safetensors"
+    if path.parent.is_dir():
+        remove_stale_temporaries(path.parent)  # what a writer killed mid-write left
     n_classes = int(labels.max()) + 1 if labels is not None else 4
     if path.is_file():
         net = FeatureClassifier(images.shape[1], n_classes)
