@@ -42,3 +42,11 @@ def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
     assert f"| {exact[0]} | {exact[1]} |" in row
     # Negative control: the check would see the stale figure the exercise once quoted.
     assert "0.1549" not in row and f"| {float(exact[0]) + 1e-4:.4f} |" not in row
+
+
+def test_the_readme_quotes_the_chapter_plus_table_as_measured():
+    page = (ROOT / "docs" / "chapter-plus.md").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    start = page.index(next(line for line in page if line.startswith("| on 200 held-out seeds")))
+    rows = page[start:start + 5]
+    assert all(row in readme for row in rows) and "12.44x" in rows[2] and "1.50x" in rows[3]

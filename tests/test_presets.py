@@ -23,8 +23,9 @@ def test_points_get_no_preset_and_none_disables_it():
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_valid(name):
-    config, preset = resolve_config(None, ["data.source=digits"], name)
-    assert preset == name and config.model.generator == "dcgan"
+    points = name == "chapter-plus"  # the one preset for the chapter's points, not images
+    config, preset = resolve_config(None, [] if points else ["data.source=digits"], name)
+    assert preset == name and config.model.generator == ("linear" if points else "dcgan")
 
 
 def test_wgan_gp_preset_and_unknown():
@@ -32,3 +33,23 @@ def test_wgan_gp_preset_and_unknown():
     assert (config.train.loss, config.train.penalty, config.train.n_critic) == ("wgan", "gp", 5)
     with pytest.raises(UserError, match="unknown preset"):
         resolve_config(None, [], "stylegan9")
+
+
+def test_chapter_plus_is_the_recipe_its_page_reports_and_runs_on_the_fast_path(tmp_path):
+    import json
+    from pathlib import Path
+
+    from gankit.cli import main
+    from gankit.presets import preset_config
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "chapter-plus.md").read_text()
+    config = preset_config("chapter-plus")
+    listed = {line[3:-1] for line in page.splitlines() if line.startswith("- `") and " = " in line}
+    ours = {f"{s}.{k} = {v}" for s, values in config.to_dict().items() for k, v in values.items()
+            if v != getattr(getattr(Config(), s), k)}
+    assert listed == ours and len(ours) == 9
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "chapter-plus", "--epochs", "2", "--out", str(out), "--no-plots",
+                 "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["engine"] == "fast" and summary["sampled_from"] == "G_ema"

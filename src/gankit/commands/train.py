@@ -78,7 +78,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="skip unreadable image files (and print their count) instead of stopping "
                         "[data.skip_corrupt]")
     parser.add_argument("--preset", default="auto", metavar="NAME",
-                        help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
+                        help="settings applied under yours: chapter-plus (the chapter's experiment, closer to the truth), "
+                        "dcgan, wgan-gp, hinge-sn, r1, lsgan; "
                         "auto (default) picks dcgan for dcgan networks; none")
 
 
