@@ -224,9 +224,20 @@ CASES = [
          "pngs: decoding 4 image files", memory=1 << 10),
     Case("12-train-npz-header-huge", train(data=lambda tmp: npz_claiming(tmp / "huge.npz", (10**11, 8, 8))),
          "huge.npz: loading needs about"),
+    Case("12-sample-n-huge", on_run("points", "sample", "-n", "100000000000", "--out", "{tmp}/s.npy"),
+         "drawing -n 100000000000 examples of 2 values needs about"),
+    Case("12-eval-n-huge", on_run("points", "eval", "--n", "100000000000"),
+         "evaluating --n 100000000000 points of 2 values needs about"),
+    Case("12-image-sample-n-huge", on_run("image", "sample", "-n", "100000000000", "--out", "{tmp}/grid.png"),
+         "drawing -n 100000000000 examples of 1 x 8 x 8 values needs about"),
+    Case("12-image-eval-n-huge", on_run("image", "eval", "--n", "100000000000"),
+         "quality scores of 5 sets of 100000000000 generated images needs about"),
     Case("12-sweep-seeds-huge", lambda tmp, runs: ["sweep", "--seeds", "100000000000", "--out", str(tmp / "sweep")],
          "a sweep of 100000000000 runs (100000000000 seeds x 1 grid points) needs about",
          marks=(pytest.mark.skipif(not _has_sweep_dir(), reason="gankit.runs.sweep is not in this tree"),)),
+    # 13: tiny image sets: --n of an image evaluation is checked
+    Case("13-image-eval-n-2", on_run("image", "eval", "--n", "2"), "--n must be at least 4 for an image run"),
+    Case("13-image-eval-seed-negative", on_run("image", "eval", "--seed", "-1"), "--seed must be non-negative"),
     # 14: parsing gaps
     Case("14-idx-gzip-garbage", train(data=lambda tmp: "idx:" + str(idx_folder(
         tmp / "idx", b"\x1f\x8b\x08\x00" + np.random.default_rng(0).bytes(100)))),
@@ -278,7 +289,7 @@ def test_hostile_input_is_one_line_exit_2_and_changes_nothing(case, runs, tmp_pa
 
 def test_the_battery_counts_every_class():
     classes = {c.id.split("-")[0] for c in CASES}
-    assert classes == {"12", "14"} and len(CASES) >= 20
+    assert classes == {"12", "13", "14"} and len(CASES) >= 26
 
 
 def test_the_sweep_refuses_too_many_seeds_before_building_any_config():
@@ -293,3 +304,53 @@ def test_memory_is_read_from_the_machine():
     available = gankit.data.memory.available_bytes()
     assert 2**20 < available < 2**62  # MemAvailable, a cgroup's limit or the physical memory
     gankit.data.memory.require({"a small array": (1024.0, "-")}, "a small thing")  # fits: no error
+
+
+# -- 13: tiny image sets train and evaluate; what cannot be measured is recorded as skipped --
+
+
+def test_a_five_image_set_trains_and_records_quality(runs):
+    summary = json.loads((runs.image / "summary.json").read_text())
+    q = summary["quality"]
+    assert (runs.image / "generator.safetensors").is_file() and (runs.image / "discriminator.safetensors").is_file()
+    assert q["n_reference"] == 2 and q["n_generated"] == 2 and q["pr_k"] == 1  # k = 3 needs 4 a side
+    assert 0 <= q["precision"] <= 1 and 0 <= q["recall"] <= 1 and q["fd"] > 0 and q["kid_subset_size"] == 2
+
+
+def test_an_image_run_evaluates_with_the_smallest_n(runs, tmp_path, capsys):
+    run = runs.copy("image", tmp_path)
+    assert main(["eval", str(run), "--n", "4", "--json"]) == 0
+    q = json.loads(capsys.readouterr().out)
+    assert q["n_generated"] == 4 and q["pr_k"] == 1 and q["precision"] is not None
+
+
+def test_scores_of_too_few_images_are_skipped_with_a_reason():
+    from gankit.metrics.images import kid, precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 4, generator=g), torch.randn(1, 4, generator=g)
+    pr = precision_recall(a, b)
+    assert pr["precision"] is None and pr["pr_skipped"] == "needs at least 2 images a side, got 5 real and 1 generated"
+    assert kid(a, b)["kid"] is None and "got 5 and 1" in kid(a, b)["kid_skipped"]
+    same = precision_recall(a[:3], a[:3])  # k falls to 2; a set lies on its own manifold
+    assert same == {"precision": 1.0, "recall": 1.0, "pr_k": 2}
+    far = precision_recall(a[:3], a[:3] + 100)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+
+
+def test_quality_of_one_generated_image_is_json_with_reasons(tmp_path):
+    from gankit.data import Dataset
+    from gankit.metrics.images import evaluate_images, format_quality
+    from gankit.models import build_generator
+
+    config = Config()
+    config.model.generator, config.model.g_width, config.model.latent_dim = "dcgan", 4, 8
+    images = torch.from_numpy(blobs(4)[0].astype(np.float32) / 127.5 - 1)[:, None]  # (4, 1, 8, 8)
+    G = build_generator(config.model, (1, 8, 8))
+    q = evaluate_images(G, Dataset(images, None, None, "four"), 8, n=1, fd_sets=2, kid_subsets=2,
+                        cache_dir=str(tmp_path))
+    json.dumps(q, allow_nan=False)  # what summary.json and eval.json must hold
+    assert q["fd"] is None and q["fd_skipped"].startswith("needs at least 2 images a side, got 1 generated")
+    assert q["precision"] is None and q["kid"] is not None and q["fd_noise"] > 0  # 2 generated vs 4 for KID
+    text = format_quality(q)
+    assert "FD - +- -" in text and "skipped: needs at least 2 images" in text
