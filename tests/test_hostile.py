@@ -251,6 +251,12 @@ CASES = [
         tmp / "deep.json", '{"data": {"mean": ' + deep(900) + "}}")), "--runs", str(tmp / "runs")],
         "deep.json: JSON nested too deeply"),
     Case("14-set-nested", train("--set", "data.mean=" + deep(5000)), "--set data.mean: JSON nested too deeply"),
+    Case("14-run-config-nested", on_run("points", "sample", prepare=lambda run: write(
+        run / "config.json", deep(5000))), "config.json: JSON nested too deeply"),
+    Case("14-run-summary-nested", on_run("points", "eval", prepare=lambda run: write(
+        run / "summary.json", deep(5000))), "summary.json: JSON nested too deeply"),
+    Case("14-run-eval-json-nested", on_run("points", "report", prepare=lambda run: write(
+        run / "eval.json", deep(5000))), "eval.json: JSON nested too deeply"),
     Case("14-csv-1e300", train(data=lambda tmp: csv_of(tmp / "huge.csv", np.full((50, 2), 1e300))),
          "huge.csv: value 1e+300 at row 1, column 1 is too large"),
     Case("14-csv-squares-overflow",
@@ -263,6 +269,70 @@ CASES = [
     Case("14-png-decompression-bomb", train(data=lambda tmp: f"folder:{write_image_folder(tmp / 'pngs', n=4)}"),
          "unreadable image (DecompressionBombError",
          patch=lambda mp: mp.setattr("PIL.Image.MAX_IMAGE_PIXELS", TINY_PNG // 4)),
+    # 15: well-formed safetensors with hostile contents: weights
+    Case("15-generator-nan", weights("points", "generator.safetensors",
+                                     set_tensor("0.weight", lambda w: w.fill_(float("nan"))), "sample", "-n", "2"),
+         "generator.safetensors: weights 0.weight hold non-finite values"),
+    Case("15-generator-int8", weights("points", "generator.safetensors",
+                                      set_tensor("0.weight", lambda w: w.to(torch.int8)), "sample", "-n", "2"),
+         "generator.safetensors: weights 0.weight are torch.int8, expected torch.float32"),
+    Case("15-generator-overflows", weights("points", "generator.safetensors",
+                                           set_tensor("0.weight", lambda w: w.fill_(3e38)), "sample", "-n", "2"),
+         "generator.safetensors: the generator's output is not finite"),
+    Case("15-generator-data-shape", weights("points", "generator.safetensors",
+                                            lambda t, m: m.update(data_shape="[0]"), "sample", "-n", "2"),
+         "data_shape [0] in its metadata is not a shape"),
+    Case("15-discriminator-nan", weights("points", "discriminator.safetensors",
+                                         set_tensor("0.bias", lambda w: w.fill_(float("inf"))), "eval", "--n", "8"),
+         "discriminator.safetensors: weights 0.bias hold non-finite values"),
+    # 15: checkpoints: the metadata's types, ranges and consistency
+    Case("15-ckpt-meta-a-list", tampered(lambda t, m: [1, 2]), "not a gankit checkpoint"),
+    Case("15-ckpt-meta-nested", tampered(lambda t, m: '{"format": ' + deep(5000) + "}"), "not a gankit checkpoint"),
+    Case("15-ckpt-config-not-object", tampered(set_meta(config=5)), "config must be an object with a model section"),
+    Case("15-ckpt-step-text", tampered(set_meta(step="abc")), "step must be an integer in [0, 16], got 'abc'"),
+    Case("15-ckpt-epoch-negative", tampered(set_meta(epoch=-5)), "epoch must be an integer in [0, 2], got -5"),
+    Case("15-ckpt-epoch-huge", tampered(set_meta(epoch=10**6)), "epoch must be an integer in [0, 2], got 1000000"),
+    Case("15-ckpt-batch-beyond-epoch", tampered(set_meta(batch=99)), "batch must be an integer in [0, 8], got 99"),
+    Case("15-ckpt-step-inconsistent", tampered(set_meta(step=11)),
+         "step 11 does not match epoch 1 and batch 0 (8 steps per epoch)"),
+    Case("15-ckpt-history-text", tampered(set_meta(history="abc")), "history must be a list of one row per epoch"),
+    Case("15-ckpt-history-row", tampered(lambda t, m: m["history"][0].update(loss_d="x")),
+         "history row 1 must be an object of numbers"),
+    Case("15-ckpt-train-seconds", tampered(set_meta(train_seconds=-1)), "train_seconds must be a non-negative number"),
+    Case("15-ckpt-numpy-rng-kind", tampered(lambda t, m: m["numpy_rng"].update(kind="PCG64")),
+         "numpy_rng must be NumPy's MT19937 state"),
+    Case("15-ckpt-python-rng-version", tampered(lambda t, m: m["python_rng"].update(version=2)),
+         "python_rng must be Python's Mersenne twister state"),
+    Case("15-ckpt-lr-backoffs-text", tampered(set_meta(lr_backoffs="x")), "lr_backoffs must be a list of backoffs"),
+    Case("15-ckpt-opt-scalars-list", tampered(lambda t, m: m["optimizers"]["opt_G"].update(scalars=[1])),
+         "optimiser state opt_G does not fit this run"),
+    Case("15-ckpt-opt-lr-text", tampered(lambda t, m: m["optimizers"]["opt_G"]["param_groups"][0].update(lr="x")),
+         "optimiser state opt_G does not fit this run (param_groups lr is x"),
+    Case("15-ckpt-opt-betas", tampered(lambda t, m: m["optimizers"]["opt_D"]["param_groups"][0].update(betas=[2, 1])),
+         "optimiser state opt_D does not fit this run (param_groups betas is (2, 1)"),
+    # 15: checkpoints: tensor dtypes, sizes and values
+    Case("15-ckpt-weights-int8", tampered(set_tensor("G/0.weight", lambda w: w.to(torch.int8))),
+         "G/0.weight is torch.int8, expected torch.float32"),
+    Case("15-ckpt-adam-step-count", tampered(set_tensor("opt_D/0/step", lambda s: s * 0 + 3)),
+         "step of parameter 0 is torch.float32 3.0, expected float32 8"),
+    Case("15-ckpt-adam-moment-float64", tampered(set_tensor("opt_D/0/exp_avg", lambda s: s.double())),
+         "exp_avg of parameter 0 is torch.float64 of shape (5, 2), expected torch.float32"),
+    Case("15-ckpt-rng-train-size", tampered(set_tensor("rng/train", lambda s: s[:100])),
+         "rng/train is torch.uint8 of shape (100,), expected torch's CPU generator state"),
+    Case("15-ckpt-rng-torch-dtype", tampered(set_tensor("rng/torch", lambda s: s.to(torch.int64))),
+         "rng/torch is torch.int64 of shape (5056,)"),
+    Case("15-ckpt-rng-python-negative", tampered(set_tensor("rng/python", lambda s: s * 0 - 1)),
+         "rng/python holds values outside a Mersenne twister's 32-bit state"),
+    Case("15-ckpt-sums-nan", tampered(set_tensor("position/sums", lambda s: s * float("nan"))),
+         "position/sums must be 4 finite float32 sums"),
+    Case("15-ckpt-snapshots-shape", tampered(set_tensor("snapshots/fake", lambda s: s[:, :7])),
+         "snapshots/fake is torch.float32 of shape (1, 7, 2), which does not fit 1 recorded epoch(s)"),
+    Case("15-ckpt-snapshots-nan", tampered(set_tensor("snapshots/pull", lambda s: s * float("nan"))),
+         "snapshots/pull holds non-finite values"),
+    Case("15-ckpt-snapshots-epochs", tampered(set_tensor("snapshots/epochs", lambda s: s * 5)),
+         "snapshots/epochs must be 1 to 1, got [5]"),
+    Case("15-ckpt-unknown-tensor", tampered(lambda t, m: t.update({"extra/x": torch.zeros(3)})),
+         "unexpected tensors extra/... in the checkpoint"),
 ]
 
 
@@ -289,7 +359,14 @@ def test_hostile_input_is_one_line_exit_2_and_changes_nothing(case, runs, tmp_pa
 
 def test_the_battery_counts_every_class():
     classes = {c.id.split("-")[0] for c in CASES}
-    assert classes == {"12", "13", "14"} and len(CASES) >= 26
+    assert classes == {"12", "13", "14", "15"} and len(CASES) >= 55
+
+
+def test_an_untampered_copy_resumes(runs, tmp_path, capsys):
+    """Positive control for the checkpoint cases: the copy they tamper with resumes as it is."""
+    run = runs.interrupted(tmp_path)
+    assert main(["train", "--resume", str(run), "--no-plots", "--quiet"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 16
 
 
 def test_the_sweep_refuses_too_many_seeds_before_building_any_config():
@@ -354,3 +431,31 @@ def test_quality_of_one_generated_image_is_json_with_reasons(tmp_path):
     assert q["precision"] is None and q["kid"] is not None and q["fd_noise"] > 0  # 2 generated vs 4 for KID
     text = format_quality(q)
     assert "FD - +- -" in text and "skipped: needs at least 2 images" in text
+
+
+# -- 15: a damaged snapshots file costs the report its animations, with a note, not the page --
+
+
+@pytest.mark.parametrize("edit, note", [
+    (set_tensor("extent", lambda e: e * float("nan")), "extent holds non-finite values"),
+    (set_tensor("fake", lambda f: f.to(torch.int64)), "fake is torch.int64 with 3 dimensions, expected torch.float32"),
+    (set_tensor("epochs", lambda e: e + 100), "it records epoch 102, but the run has 2"),
+    (set_tensor("surface", lambda s: s + 1), "surface holds probabilities outside [0, 1]"),
+    (lambda t, m: [t.pop("real")] and None, "not a snapshots file (missing real)"),
+], ids=["nan-extent", "int64-fake", "epochs-beyond-run", "surface-not-probabilities", "no-real"])
+def test_a_damaged_snapshots_file_is_noted_and_skipped(runs, tmp_path, capsys, edit, note):
+    run = runs.copy("points", tmp_path)
+    rewrite(run / "snapshots.safetensors", edit)
+    assert main(["report", str(run)]) == 0
+    note_line, *rest = capsys.readouterr().err.splitlines()  # then "report written to ..."
+    assert note_line.startswith(f"gankit: {run / 'snapshots.safetensors'}: ") and note in note_line, note_line
+    assert rest == [f"report written to {run / 'report.html'}"]
+    page = (run / "report.html").read_text()
+    assert note in page and not (run / "ganlab.gif").exists()
+
+
+def test_good_snapshots_pass_the_check(runs):
+    from gankit.viz.snapshots import read_snapshots
+
+    snapshots = read_snapshots(runs.points / "snapshots.safetensors", max_epochs=2)
+    assert snapshots["fake"].shape == (2, 100, 2) and snapshots["epochs"].tolist() == [1, 2]

@@ -130,8 +130,15 @@ def _animate_by_redrawing(snapshots: dict[str, torch.Tensor], path: Path, ms_per
 
 def draw_run(run_dir: Path) -> list[Path]:
     """Draw ``losses.png``, ``samples.png``, ``training.gif`` (and for 2-D data GAN Lab's
-    still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations."""
-    from gankit.files import load_tensors, read_metrics
+    still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations.
+
+    A damaged ``snapshots.safetensors`` is skipped with a one-line note on stderr.
+    """
+    import sys
+
+    from gankit.errors import UserError
+    from gankit.files import load_run_config, read_metrics
+    from gankit.viz.snapshots import read_snapshots
 
     run_dir = Path(run_dir)
     written = []
@@ -141,7 +148,11 @@ def draw_run(run_dir: Path) -> list[Path]:
         written.append(run_dir / "losses.png")
     snap_path = run_dir / "snapshots.safetensors"
     if snap_path.is_file():
-        snapshots = load_tensors(snap_path)
+        try:
+            snapshots = read_snapshots(snap_path, load_run_config(run_dir).train.epochs)
+        except UserError as err:  # the figures are extras: a damaged file is noted and skipped
+            print(f"gankit: {err}", file=sys.stderr)
+            return written
         plot_samples(snapshots, -1, run_dir / "samples.png")
         animate_samples(snapshots, run_dir / "training.gif")
         written += [run_dir / "samples.png", run_dir / "training.gif"]
