@@ -34,7 +34,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from gankit.config import Config
+from gankit.config import Config, parse_json
+from gankit.data.memory import FLOAT, parameter_count, require
 from gankit.errors import UserError
 from gankit.models import build_discriminator, build_generator
 
@@ -230,10 +231,10 @@ def load_run_config(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise UserError(f"{run_dir}: not a gankit run (no config.json)")
     try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
-    return Config.from_dict(raw, where=str(path)).validate()
+    return Config.from_dict(parse_json(text, str(path)), where=str(path)).validate()
 
 
 def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
@@ -250,8 +251,18 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     path = run_dir / f"{role}.safetensors"
     tensors = load_tensors(path)
     shape = _data_shape(path)
+    if not shape or any(not 1 <= side <= 2**31 for side in shape):
+        raise UserError(f"{path}: data_shape {list(shape)} in its metadata is not a shape")
+    require({"the weights": (2 * FLOAT * parameter_count(config.model, shape), "check the run's files")},
+            f"{path}: building its network for examples of shape {list(shape)}")
     build = build_discriminator if role == "discriminator" else build_generator
     net = build(config.model, shape)
+    expected = net.state_dict()
+    for key, value in tensors.items():
+        if key in expected and value.dtype != expected[key].dtype:  # loading would cast it silently
+            raise UserError(f"{path}: weights {key} are {value.dtype}, expected {expected[key].dtype}")
+        if value.is_floating_point() and not torch.isfinite(value).all():  # NaN samples and scores, silently
+            raise UserError(f"{path}: weights {key} hold non-finite values (NaN or infinity)")
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
@@ -287,8 +298,8 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        return parse_json(path.read_text(), str(path))
+    except UnicodeDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
@@ -298,7 +309,7 @@ def _data_shape(path: Path) -> tuple[int, ...]:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         return tuple(int(v) for v in json.loads(meta["data_shape"]))
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, RecursionError):
         raise UserError(f"{path}: not a gankit weights file (no data_shape in its metadata)") from None
 
 

@@ -28,6 +28,8 @@ ENGINES = ("auto", "general", "fast")
 PRECISIONS = ("32", "bf16", "16")  # train.precision: float32, or autocast to bfloat16 / float16
 # Learning-rate schedules over the whole run (see gankit.engines.state.lr_factor).
 LR_SCHEDULES = ("constant", "linear", "cosine")
+# A config nests 4 levels (section, key, list, list); JSON deeper than this is refused before it is walked.
+MAX_JSON_DEPTH = 32
 
 
 def _registry(module: str, table: str, *extra: str):
@@ -264,9 +266,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
+    raw = parse_json(text, str(path))
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a JSON object of sections")
     return raw
@@ -286,16 +289,50 @@ def layer(base: Config, raw: dict[str, Any], overrides: Sequence[str | tuple[str
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise UserError(f"override '{item}' must look like key=value")
-        config.set(key.strip(), parse_value(text.strip()), where="--set")
+        config.set(key.strip(), parse_value(text.strip(), where=f"--set {key.strip()}"), where="--set")
     return config
 
 
-def parse_value(text: str) -> Any:
-    """``"0.1"`` -> 0.1, ``"[5,3]"`` -> [5, 3], anything else stays a string."""
+def parse_value(text: str, where: str = "--set value") -> Any:
+    """``"0.1"`` -> 0.1, ``"[5,3]"`` -> [5, 3], anything else stays a string; too deep a nesting is a `UserError`."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise _too_deep(where) from None
+    _check_depth(value, where)
+    return value
+
+
+def parse_json(text: str, where: str) -> Any:
+    """JSON text as Python values; a `UserError` naming ``where`` if it is not JSON or nests too deeply.
+
+    Python's parser recurses once per level and fails with a `RecursionError` near
+    1000 levels; anything deeper than `MAX_JSON_DEPTH` is refused here, in one line.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{where}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise _too_deep(where) from None
+    _check_depth(value, where)
+    return value
+
+
+def _check_depth(value: Any, where: str) -> None:
+    stack = [(value, 1)]
+    while stack:  # iterative: a deep value must not recurse here either
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level > MAX_JSON_DEPTH:
+                raise _too_deep(where)
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+
+
+def _too_deep(where: str) -> UserError:
+    return UserError(f"{where}: JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)")
 
 
 def _sections() -> list[str]:

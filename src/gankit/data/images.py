@@ -19,6 +19,9 @@ without it they must all have one size.
 from __future__ import annotations
 
 import gzip
+import io
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +85,13 @@ def resize_center_crop(images: Tensor, resolution: int) -> Tensor:
 
 def read_idx(path: Path) -> np.ndarray:
     """One IDX file (gzipped or not) as a uint8 array; a clear error for anything else."""
+    from gankit.data.memory import require
+
+    # the file's bytes, then float32 images: 4 bytes a pixel
+    require({"its bytes, decoded": (6.0 * path.stat().st_size, "use a smaller file")}, f"{path}: reading")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise UserError(f"{path}: corrupt gzip file ({err})") from None
+        raw = _gunzip(path, raw)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise UserError(f"{path}: not an IDX file (wrong magic number {raw[:4].hex() or 'empty'})")
     if raw[2] != 0x08:
@@ -100,6 +104,25 @@ def read_idx(path: Path) -> np.ndarray:
     if len(body) != int(np.prod(dims)):
         raise UserError(f"{path}: IDX header promises shape {tuple(dims)} but the file holds {len(body)} bytes")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _gunzip(path: Path, raw: bytes) -> bytes:
+    """Decompress a gzip file's bytes, refusing garbage and output beyond the memory at hand, in one line."""
+    from gankit.data.memory import FRACTION, available_bytes, format_bytes
+
+    budget = int(FRACTION * available_bytes()) // 6  # the chunks, their join, then 4 bytes per pixel as float32
+    out, size = [], 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while chunk := stream.read(1 << 24):
+                size += len(chunk)
+                if size > budget:  # a gzip bomb, or simply too much: stop before memory runs out
+                    raise UserError(f"{path}: decompresses to more than {format_bytes(budget)}, too much for the "
+                                    "memory at hand once decoded to float32 images")
+                out.append(chunk)
+    except (OSError, EOFError, zlib.error) as err:  # not gzip, truncated, or a damaged deflate stream
+        raise UserError(f"{path}: corrupt gzip file ({err})") from None
+    return b"".join(out)
 
 
 def _load_idx_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
@@ -134,14 +157,21 @@ def _load_folder(root: Path, resolution: int, skip_corrupt: bool) -> tuple[Tenso
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"{root}: no PNG or JPEG images found (searched recursively)")
+    from gankit.data.memory import FLOAT, require
+
     decoded, kept, skipped = [], [], []
+    pixels = 0  # decoded so far
     for path in files:
         try:
-            with Image.open(path) as img:
+            with Image.open(path) as img:  # reads the header only: the size is known before decoding
+                pixels += img.size[0] * img.size[1]
+                # RGBA in PIL, then float32 RGB (and a resized copy)
+                require({"the decoded images": (pixels * (4 + 2 * 3 * FLOAT), "use fewer or smaller images")},
+                        f"{root}: decoding {len(files)} image files ({path} is {img.size[0]} x {img.size[1]})")
                 img.load()
                 decoded.append(img.copy())
                 kept.append(path)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
             if not skip_corrupt:
                 raise UserError(f"{path}: unreadable image ({type(err).__name__}: {err}); "
                                 "set data.skip_corrupt=true to skip such files") from None
@@ -191,6 +221,7 @@ def _pil_resize_crop(img, resolution: int):
 def _load_npz(path: Path) -> tuple[Tensor, Tensor | None]:
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
+    _check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
@@ -228,6 +259,26 @@ def _load_npz(path: Path) -> tuple[Tensor, Tensor | None]:
                             f"dtype {y.dtype}")
         labels = torch.from_numpy(y.astype(np.int64))
     return torch.from_numpy(np.ascontiguousarray(x)), labels
+
+
+def _check_npz_size(path: Path) -> None:
+    """Refuse an .npz whose arrays (their headers tell) would not fit in memory, before any is decompressed."""
+    import zipfile
+
+    from gankit.data.memory import FLOAT, require
+    from gankit.data.points import npy_header
+
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as f:
+                    header = npy_header(f)
+                if header is not None:  # the array, then float32 images (and their [-1, 1] copy)
+                    total += math.prod(header[0]) * (header[1].itemsize + 2 * FLOAT)
+    except (zipfile.BadZipFile, OSError):  # not a zip: np.load says what is wrong
+        return
+    require({"its arrays": (total, "use fewer or smaller images")}, f"{path}: loading")
 
 
 def make_image_dataset(cfg, generator: torch.Generator):

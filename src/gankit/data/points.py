@@ -8,6 +8,7 @@ held-out split of it stands in for fresh samples.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,8 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data.memory import DOUBLE, require
 from gankit.data.targets import NAMED_TARGETS
 from gankit.errors import UserError
+
+# float32's largest value: training data is float32, and so are the sums of squares its statistics take.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class GaussianTarget:
@@ -100,7 +105,12 @@ def make_dataset(cfg, generator: torch.Generator) -> Dataset:
     """
     if cfg.source in TARGETS:
         target = TARGETS[cfg.source](cfg)
-        return Dataset(target.sample(cfg.n, generator), None, target, cfg.source)
+        # targets draw in float64: the normals, the points, a float32 copy
+        require({"the points": (4.0 * cfg.n * target.dim * DOUBLE, "lower data.n")},
+                f"drawing data.n = {cfg.n} points of {target.dim} values from the target '{cfg.source}'")
+        points = target.sample(cfg.n, generator)
+        check_scale(points.numpy(), f"the target '{cfg.source}' (data.mean, data.transform)", located=False)
+        return Dataset(points, None, target, cfg.source)
     if cfg.source.lower().endswith((".csv", ".npy", ".txt")) or Path(cfg.source).exists():
         points = load_points(cfg.source)
         heldout = None
@@ -156,18 +166,53 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32) -> Tensor:
         raise UserError(f"{path}: expected a 2-D array of points (N, d), got shape {tuple(array.shape)}")
     if array.shape[0] < 2:
         raise UserError(f"{path}: need at least 2 points, got {array.shape[0]}")
+    check_scale(array, str(path), lines)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
+
+
+def check_scale(array: np.ndarray, where: str, lines: list[int] | None = None, located: bool = True) -> None:
+    """Refuse (N, d) points that are not finite, or so large that float32 training overflows.
+
+    Training is float32, and sums of squares of the points (covariances, Adam's
+    squared gradients, which grow with x^2) must stay finite there: every |x|
+    must be below sqrt(float32 max / N). Values beyond that are bad input, not a
+    learning rate too high.
+
+    Args:
+        array: the points, any float dtype.
+        where: the file or target, for the message.
+        lines: for a CSV, the file line of each row (errors point into the file).
+        located: name the row and column (False for points drawn from a target).
+    """
+    def position(row: int, col: int) -> str:
+        if not located:
+            return "a drawn point"
+        return f"row {lines[row] if lines is not None else row + 1}, column {col + 1}"
+
     bad = ~np.isfinite(array)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        where = lines[row] if lines is not None else row + 1
-        raise UserError(f"{path}: non-finite value {array[row, col]} at row {where}, column {col + 1}")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
+        raise UserError(f"{where}: non-finite value {array[row, col]} at {position(row, col)}")
+    limit = math.sqrt(FLOAT32_MAX / array.shape[0])
+    flat = int(np.argmax(np.abs(array)))
+    row, col = divmod(flat, array.shape[1])
+    largest = float(array[row, col])
+    if abs(largest) >= limit:
+        raise UserError(f"{where}: value {largest:g} at {position(row, col)} is too large: float32 training "
+                        f"overflows when sums of squares of {array.shape[0]} points do, so |x| must stay "
+                        f"below {limit:.3g}; rescale the data")
 
 
 def _read_npy(path: Path) -> np.ndarray:
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":
             raise UserError(f"{path}: not an .npy file (no NumPy header)")
+        f.seek(0)
+        header = npy_header(f)
+    if header is not None:  # the array, its float64 copy and the float32 points
+        shape, dtype = header
+        size = math.prod(shape) * (dtype.itemsize + DOUBLE + 4)
+        require({f"an array of shape {shape}": (size, "use a smaller file")}, f"{path}: loading")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
@@ -179,12 +224,27 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float64)
 
 
+def npy_header(f) -> tuple[tuple[int, ...], np.dtype] | None:
+    """The shape and dtype an open .npy stream's header declares (its data unread), or None if unreadable."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}[version]
+        shape, _, dtype = read(f)
+        return tuple(int(s) for s in shape), dtype
+    except Exception:  # not an .npy header: np.load says what is wrong
+        return None
+
+
 def _read_csv(path: Path) -> tuple[np.ndarray, list[int]]:
     """The values and, for each of their rows, its line in the file (errors name file lines)."""
+    require({"the file's text": (2.0 * path.stat().st_size, "use a smaller file, or .npy")}, f"{path}: reading")
     try:
         text = path.read_text()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text CSV file") from None
+    cells = text.count(",") + text.count("\n") + 1
+    # each cell is parsed via a Python string and a Python float (about 100 bytes together)
+    require({f"its {cells} cells": (100.0 * cells, "use a smaller file, or .npy")}, f"{path}: parsing")
     numbered = [(i, r) for i, r in enumerate(csv.reader(text.splitlines()), start=1) if any(c.strip() for c in r)]
     rows = [r for _, r in numbered]
     if not rows:

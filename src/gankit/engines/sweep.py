@@ -104,6 +104,7 @@ def sweep_configs(base: Config, grid: list[tuple[str, list]], seeds: int) -> lis
     """
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}")
+    _check_size(base, seeds, math.prod(len(values) for _, values in grid))
     keys = [k for k, _ in grid]
     runs = []
     for point in itertools.product(*[values for _, values in grid]):
@@ -115,6 +116,26 @@ def sweep_configs(base: Config, grid: list[tuple[str, list]], seeds: int) -> lis
             config.validate()
             runs.append((dict(zip(keys, point)), config))
     return runs
+
+
+def _check_size(base: Config, seeds: int, points: int) -> None:
+    """Refuse, before any config is built, a sweep whose runs cannot all be held in memory at once.
+
+    `_run_sweep` builds every run's state (data, networks, optimisers) before training; their
+    size is estimated from ``base`` (a data file's own size is not known yet: only the
+    per-run overhead counts for it).
+    """
+    from gankit.data import TARGETS
+    from gankit.data.memory import FLOAT, RUN_OVERHEAD, parameter_count, require
+
+    runs = seeds * points
+    per_run = RUN_OVERHEAD
+    if base.data.source in TARGETS:
+        d = TARGETS[base.data.source](base.data).dim
+        # the points and their copy; weights, gradients and Adam's two moments
+        per_run += FLOAT * (2 * base.data.n * d + 4 * parameter_count(base.model, (d,)))
+    require({"the runs' data, networks and optimisers": (runs * per_run, "lower --seeds or the --grid values")},
+            f"a sweep of {runs} runs ({seeds} seeds x {points} grid points)")
 
 
 @dataclass

@@ -46,6 +46,7 @@ import torch
 
 from gankit.config import Config
 from gankit.data import make_dataset
+from gankit.data.memory import check_training
 from gankit.engines.device import channels_last, grad_scaler, resolve_device
 from gankit.engines.distributed import world_from_env
 from gankit.engines.fast import run_fast, why_not_fast
@@ -69,6 +70,7 @@ def build_state(config: Config) -> TrainState:
         elif int(dataset.labels.max()) >= config.model.n_classes:
             raise UserError(f"model.n_classes is {config.model.n_classes} but the data has label "
                             f"{int(dataset.labels.max())}")
+    check_training(config, dataset)  # networks, noise, figures and summary fit in memory, before any is made
     G = build_generator(config.model, dataset.shape)
     D = build_discriminator(config.model, dataset.shape)
     init_weights(G, config.model.init_std, rng)  # on the CPU, from the run's stream, whatever the device

@@ -27,6 +27,7 @@ import torch
 
 from gankit import streams
 from gankit.data import TARGETS, make_dataset
+from gankit.data.memory import DOUBLE, FLOAT, require
 from gankit.errors import UserError
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, exact_gaussian, kl_gaussians
 from gankit.metrics.modes import mode_metrics
@@ -66,6 +67,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
     config = load_run_config(run_dir)
     _, G, role = the_generator(run_dir)
     D = load_network(run_dir, "discriminator")[1] if (run_dir / "discriminator.safetensors").is_file() else None
+    _check_memory(run_dir, n, config.model.latent_dim, G(torch.zeros(1, config.model.latent_dim)).shape[1])
 
     real, reference, target, real_source = _real_points(config, n, seed)
     n = real.shape[0]
@@ -97,6 +99,17 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
         "verdict": _verdict(tests, different, level, alpha, n),
     }
     return report
+
+
+def _check_memory(run_dir: Path, n: int, latent_dim: int, d: int) -> None:
+    """Refuse an ``n`` whose points, tests and fits cannot fit in memory, before any is drawn."""
+    block = min(n, 2000)  # the quadratic tests run on blocks (gankit.metrics.twosample.blocked)
+    require({
+        "the generated and real points and their float64 copies": (n * (latent_dim * FLOAT + 10 * d * DOUBLE),
+                                                                   "lower --n"),
+        "the two-sample tests' pooled matrices": (4 * (2 * block) ** 2 * DOUBLE, "lower --n"),
+        f"the Gaussian fits' {d} x {d} covariance matrices": (10 * d * d * DOUBLE, "use data with fewer columns"),
+    }, f"{run_dir}: evaluating --n {n} points of {d} values")
 
 
 def write_report(run_dir: str | Path, report: dict[str, Any]) -> Path:

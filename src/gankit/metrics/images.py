@@ -31,6 +31,9 @@ from gankit.models import device_of
 from gankit.metrics.features import FEATURE_DIM, extract, load_or_train_classifier
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit
 
+# The fewest images per generated set `evaluate_run` accepts: precision and recall's k = 3, plus one.
+MIN_EVAL_IMAGES = 4
+
 
 def feature_fd(a: Tensor, b: Tensor) -> float:
     """Fréchet distance between Gaussian fits of (N, d) and (M, d) features; 0 for identical sets."""
@@ -56,9 +59,13 @@ def kid(a: Tensor, b: Tensor, subsets: int = 50, subset_size: int = 500, seed: i
 
     Returns:
         ``kid`` (mean over subsets), ``kid_std`` (their standard deviation),
-        ``kid_se`` (std / sqrt(subsets)), ``kid_subsets``, ``kid_subset_size``.
+        ``kid_se`` (std / sqrt(subsets)), ``kid_subsets``, ``kid_subset_size``; with fewer
+        than 2 images on a side the scores are None and ``kid_skipped`` says why.
     """
     size = min(subset_size, len(a), len(b))
+    if size < 2:  # the unbiased MMD^2 needs two samples a side
+        return {"kid": None, "kid_std": None, "kid_se": None, "kid_subsets": subsets, "kid_subset_size": size,
+                "kid_skipped": f"needs at least 2 images a side, got {len(a)} and {len(b)}"}
     rng = torch.Generator().manual_seed(seed)
     values = torch.tensor([
         mmd2_unbiased(a[torch.randperm(len(a), generator=rng)[:size]], b[torch.randperm(len(b), generator=rng)[:size]])
@@ -80,7 +87,16 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> dict[str, float]
 
     Args:
         real: (N, d) features; fake: (M, d) features; k: the neighbourhood size (3 in the paper).
+
+    Returns:
+        ``precision``, ``recall`` and ``pr_k``, the k used: at most N - 1 and M - 1 (a tiny set
+        has fewer neighbours); with fewer than 2 on a side the scores are None and
+        ``pr_skipped`` says why.
     """
+    k = min(k, len(real) - 1, len(fake) - 1)
+    if k < 1:
+        return {"precision": None, "recall": None, "pr_k": None,
+                "pr_skipped": f"needs at least 2 images a side, got {len(real)} real and {len(fake)} generated"}
     real, fake = real.to(torch.float64), fake.to(torch.float64)
     r_real, r_fake = _radii(real, k), _radii(fake, k)
     dist = torch.cdist(fake, real)  # (M, N)
@@ -142,15 +158,23 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     Returns:
         A JSON-ready dict: scores, baselines and every sample size.
     """
-    classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
+    from gankit.data.memory import quality_parts, require
+
     reference = dataset.heldout if dataset.heldout is not None else dataset.train
     ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
     n = n or len(reference)
+    require(quality_parts(n, fd_sets, len(reference), len(dataset.train), dataset.shape, kid_subset_size,
+                          "lower --n (gankit eval) or quality.n / quality.fd_sets"),
+            f"{dataset.source}: quality scores of {fd_sets} sets of {n} generated images")
+    classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
     fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
     f_ref, p_ref = extract(classifier, reference)
     f_fake, p_fake = extract(classifier, fake)
-    fds = torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
+    # A Gaussian fit needs two images: with fewer on a side, FD is skipped and the reason recorded.
+    fd_skipped = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference" \
+        if min(n, len(reference)) < 2 else None
+    fds = None if fd_skipped else torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
     out: dict[str, Any] = {
         "feature_space": "classifier" if dataset.labels is not None else "rotation-classifier",
         "feature_dim": FEATURE_DIM,
@@ -159,21 +183,23 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         "n_generated": n,
         "n_reference": len(reference),
         "n_train": len(dataset.train),
-        "fd": float(fds.mean()),
-        "fd_std": float(fds.std()) if fd_sets > 1 else 0.0,
+        "fd": None if fds is None else float(fds.mean()),
+        "fd_std": None if fds is None else float(fds.std()) if fd_sets > 1 else 0.0,
         "fd_sets": fd_sets,
+        **({"fd_skipped": fd_skipped} if fd_skipped else {}),
         **kid(f_fake, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid")),
         "n_kid_generated": len(f_fake),
         **precision_recall(f_ref, f_fake[:n]),
-        "fd_noise": feature_fd(extract(classifier, noise)[0], f_ref),
+        "fd_noise": None if len(reference) < 2 else feature_fd(extract(classifier, noise)[0], f_ref),
         "n_noise": len(noise),
     }
     if dataset.heldout is not None:
         f_train = extract(classifier, dataset.train)[0]
         halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
-        out.update(fd_real_halves=feature_fd(f_train, f_ref), kid_real_halves=halves["kid"],
-                   kid_real_halves_se=halves["kid_se"])
-        out["fd_ratio"] = out["fd"] / out["fd_real_halves"] if out["fd_real_halves"] > 0 else None
+        out.update(fd_real_halves=feature_fd(f_train, f_ref) if len(reference) >= 2 else None,
+                   kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
+        fd, halves_fd = out["fd"], out["fd_real_halves"]
+        out["fd_ratio"] = fd / halves_fd if fd is not None and halves_fd else None
     if dataset.labels is not None:
         k = max(len(dataset.classes), int(dataset.labels.max()) + 1)
         out["class_fractions"] = class_fractions(p_fake, k)  # over all fd_sets * n images
@@ -199,6 +225,11 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict
     from gankit.errors import UserError
     from gankit.files import the_generator
 
+    if n is not None and n < MIN_EVAL_IMAGES:
+        raise UserError(f"--n must be at least {MIN_EVAL_IMAGES} for an image run (precision and recall take "
+                        f"each image's 3 nearest neighbours), got {n}")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be non-negative, got {seed}")
     run_dir = Path(run_dir)
     config, G, role = the_generator(run_dir)
     dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
@@ -213,16 +244,24 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict
 
 
 def format_quality(q: dict[str, Any]) -> str:
-    """A few lines for the console: the scores beside their baselines and sample sizes."""
+    """A few lines for the console: the scores beside their baselines and sample sizes.
+
+    A score skipped for a tiny set shows as ``-`` with the recorded reason.
+    """
+    def num(key: str, digits: int) -> str:
+        return "-" if q.get(key) is None else f"{q[key]:.{digits}f}"
+
     lines = [f"feature space: {q['feature_space']} ({q['feature_dim']} features), "
              f"{q['n_generated']} generated vs {q['n_reference']} {q['reference']} images"]
-    fd = f"FD {q['fd']:.2f} +- {q['fd_std']:.2f} (mean, sd of {q['fd_sets']} generated sets)"
+    fd = f"FD {num('fd', 2)} +- {num('fd_std', 2)} (mean, sd of {q['fd_sets']} generated sets)"
     if q.get("fd_real_halves") is not None:
-        fd += f"  (real halves {q['fd_real_halves']:.2f}, ratio {q['fd_ratio']:.2f}; noise {q['fd_noise']:.1f})"
-    lines.append(fd)
-    lines.append(f"KID {q['kid']:.4f} +- {q['kid_se']:.4f} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
-                 + (f"  (real halves {q['kid_real_halves']:.4f})" if "kid_real_halves" in q else ""))
-    lines.append(f"precision {q['precision']:.3f}, recall {q['recall']:.3f} (k={q['pr_k']})")
+        fd += f"  (real halves {num('fd_real_halves', 2)}, ratio {num('fd_ratio', 2)}; noise {num('fd_noise', 1)})"
+    lines.append(fd + (f"  skipped: {q['fd_skipped']}" if "fd_skipped" in q else ""))
+    lines.append(f"KID {num('kid', 4)} +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
+                 + (f"  (real halves {num('kid_real_halves', 4)})" if "kid_real_halves" in q else "")
+                 + (f"  skipped: {q['kid_skipped']}" if "kid_skipped" in q else ""))
+    lines.append(f"precision {num('precision', 3)}, recall {num('recall', 3)} (k={q['pr_k']})"
+                 + (f"  skipped: {q['pr_skipped']}" if "pr_skipped" in q else ""))
     if "class_fractions" in q:
         shares = " ".join(f"{100 * f:.1f}" for f in q["class_fractions"])
         lines.append(f"generated class shares %: {shares}  (min {100 * q['min_class_fraction']:.1f}%)")

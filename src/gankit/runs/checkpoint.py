@@ -42,6 +42,7 @@ from torch import nn
 from gankit.errors import UserError
 from gankit.files import load_tensors, save_tensors
 from gankit.engines.state import Callback, RunningSums, TrainState
+from gankit.runs.checkpoint_schema import check_meta, check_optimizer_state, check_rng, check_stateful
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -125,8 +126,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         with safe_open(str(path), "pt") as f:
             raw = f.metadata() or {}
         meta = json.loads(raw["gankit"])
-        ok = raw.get("format") == FORMAT and meta.get("format") == FORMAT
-    except (KeyError, ValueError, TypeError, SafetensorError):
+        ok = raw.get("format") == FORMAT and isinstance(meta, dict) and meta.get("format") == FORMAT
+    except (KeyError, ValueError, TypeError, RecursionError, SafetensorError):
         ok = False
     if not ok:
         raise UserError(f"{path}: not a gankit checkpoint (no checkpoint metadata)")
@@ -139,29 +140,42 @@ def load_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
     """Restore ``state`` (built from the same config) from a checkpoint, in place.
 
     The file is checked before anything is changed: it must be a
-    gankit checkpoint of the same networks, data and number of processes.
+    gankit checkpoint of the same networks, data and number of processes,
+    and its contents must fit the schema of `save_checkpoint`: counters in
+    range and consistent with each other, tensors of the dtypes and shapes
+    this run's networks, optimisers and RNGs hold.
 
     Returns:
         The checkpoint's metadata.
     """
     path = Path(path)
     tensors, meta = read_checkpoint(path)
-    _check_compatible(path, meta, state)
     missing = sorted({"rng/train", "rng/now", "rng/torch", "rng/numpy", "rng/python", "position/sums"} - set(tensors))
-    missing += sorted({"epoch", "step", "batch", "train_seconds", "history", "optimizers", "numpy_rng",
+    missing += sorted({"config", "epoch", "step", "batch", "train_seconds", "history", "optimizers", "numpy_rng",
                        "python_rng"} - set(meta))
     if missing:
         raise UserError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
+    check_meta(path, meta, state)
+    _check_compatible(path, meta, state)
     groups = _split(tensors)
+    # a callback's recordings the caller did not pass (e.g. snapshots) are left alone
+    recordings = set(meta.get("stateful", [])) | set(stateful)
+    unknown = sorted(set(groups) - {*_networks(state), "opt_G", "opt_D", "rng", "position", *recordings})
+    if unknown:
+        raise UserError(f"{path}: unexpected tensors {', '.join(f'{u}/...' for u in unknown)} in the checkpoint")
     optimizers = {}
-    for name, opt in (("opt_G", state.opt_G), ("opt_D", state.opt_D)):
+    for name, opt, steps in (("opt_G", state.opt_G, meta["step"] // state.config.train.n_critic),
+                             ("opt_D", state.opt_D, meta["step"])):
         try:
             optimizers[name] = _unflatten_optimizer(groups.get(name, {}), meta["optimizers"][name], opt)
-            _check_optimizer_shapes(optimizers[name], opt)
-        except (KeyError, ValueError, TypeError) as err:
+            check_optimizer_state(optimizers[name], opt, steps)
+        except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise UserError(f"{path}: optimiser state {name} does not fit this run ({err})") from None
     for name, net in _networks(state).items():
         _check_weights(path, name, net, groups.get(name, {}))
+    check_rng(path, groups["rng"], groups["position"])
+    for name, obj in stateful.items():
+        check_stateful(path, name, obj, groups.get(name, {}), meta["epoch"], state)
     # Checked: from here on the state is changed.
     for name, net in _networks(state).items():
         net.load_state_dict(groups[name], strict=True)
@@ -341,17 +355,6 @@ def _check_compatible(path: Path, meta: dict[str, Any], state: TrainState) -> No
         raise UserError(f"{path}: checkpoint holds networks {meta.get('networks')}, this run has {sorted(wanted)}")
 
 
-def _check_optimizer_shapes(sd: dict[str, Any], opt: torch.optim.Optimizer) -> None:
-    params = [p for group in opt.param_groups for p in group["params"]]
-    for pid, per_param in sd["state"].items():
-        if not 0 <= pid < len(params):
-            raise ValueError(f"state for parameter {pid}, the optimiser has {len(params)}")
-        for key, value in per_param.items():
-            if torch.is_tensor(value) and value.dim() > 0 and value.shape != params[pid].shape:
-                raise ValueError(f"{key} of parameter {pid} has shape {tuple(value.shape)}, "
-                                 f"expected {tuple(params[pid].shape)}")
-
-
 def _check_weights(path: Path, name: str, net: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     expected = net.state_dict()
     if set(tensors) != set(expected):
@@ -361,6 +364,9 @@ def _check_weights(path: Path, name: str, net: nn.Module, tensors: dict[str, tor
         if value.shape != expected[key].shape:
             raise UserError(f"{path}: checkpoint of another architecture ({name}/{key} has shape "
                             f"{tuple(value.shape)}, expected {tuple(expected[key].shape)})")
+        if value.dtype != expected[key].dtype:  # loading would cast it silently
+            raise UserError(f"{path}: {name}/{key} is {value.dtype}, expected {expected[key].dtype}")
+
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.data.memory import require, sample_parts
 from gankit.errors import UserError
 from gankit.files import atomic_write, the_generator
 
@@ -17,23 +18,39 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = N
 
     Uses the moving average of G (``generator_ema.safetensors``) when the run
     kept one. A conditional G gets ``label`` for every sample, or the classes
-    in turn (0, 1, ..., 0, 1, ...) when ``label`` is None.
+    in turn (0, 1, ..., 0, 1, ...) when ``label`` is None. Images are drawn in
+    batches of 500 (a batch's activations, not all of them, are held at once).
+
+    Raises:
+        UserError: ``n`` examples would not fit in memory, a bad ``label``, or the
+            generator's output is not finite.
 
     Returns:
         (n, d) points or (n, C, H, W) images in [-1, 1], float32.
     """
     config, G, _ = the_generator(run_dir)
+    m = config.model
+    if label is not None and not m.conditional:
+        raise UserError(f"{run_dir}: --label needs a class-conditional run")
+    if label is not None and not 0 <= label < m.n_classes:
+        raise UserError(f"--label must be in 0..{m.n_classes - 1}, got {label}")
+    one = G(torch.zeros(1, m.latent_dim), *((torch.zeros(1, dtype=torch.int64),) if m.conditional else ()))
+    shape = tuple(one.shape[1:])  # one example's shape, (d,) or (C, H, W)
+    require(sample_parts(n, m.latent_dim, shape, "lower -n"),
+            f"{run_dir}: drawing -n {n} examples of {' x '.join(map(str, shape))} values")
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, config.model.latent_dim, generator=rng)  # (n, latent)
-    if not config.model.conditional:
-        if label is not None:
-            raise UserError(f"{run_dir}: --label needs a class-conditional run")
-        return G(z)
-    k = config.model.n_classes
-    if label is not None and not 0 <= label < k:
-        raise UserError(f"--label must be in 0..{k - 1}, got {label}")
-    labels = torch.full((n,), label) if label is not None else torch.arange(n) % k
-    return torch.cat([G(z[s:s + 500], labels[s:s + 500]) for s in range(0, n, 500)])
+    z = torch.randn(n, m.latent_dim, generator=rng)  # (n, latent)
+    if m.conditional:
+        labels = torch.full((n,), label) if label is not None else torch.arange(n) % m.n_classes
+        out = torch.cat([G(z[s:s + 500], labels[s:s + 500]) for s in range(0, n, 500)])
+    elif len(shape) == 3:
+        out = torch.cat([G(z[s:s + 500]) for s in range(0, n, 500)])
+    else:
+        out = G(z)
+    if not torch.isfinite(out).all():
+        raise UserError(f"{Path(run_dir) / role}.safetensors: the generator's output is not finite "
+                        "(its weights overflow float32); nothing written")
+    return out
 
 
 def write_images(images: torch.Tensor, out: str | Path) -> str:

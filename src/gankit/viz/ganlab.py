@@ -213,13 +213,17 @@ def draw_ganlab_run(run_dir: Path, animate: bool = True) -> list[Path]:
 
     ``gankit train`` draws the still only (the animations cost seconds);
     ``gankit report`` draws the animations when they are missing.
+
+    Raises:
+        UserError: the snapshots file is damaged (see `gankit.viz.snapshots.check_snapshots`).
     """
-    from gankit.files import load_tensors
+    from gankit.files import load_run_config
+    from gankit.viz.snapshots import read_snapshots
 
     snap_path = Path(run_dir) / "snapshots.safetensors"
     if not snap_path.is_file():
         return []
-    snapshots = load_tensors(snap_path)
+    snapshots = read_snapshots(snap_path, load_run_config(run_dir).train.epochs)  # checked: one line if bad
     if "surface" not in snapshots:
         return []
     written = [Path(run_dir) / "ganlab.png"]

@@ -138,8 +138,13 @@ def draw_run(run_dir: Path, between: Callable[[], None] = lambda: None) -> list[
     still, ``ganlab.png``) from a run's records. `gankit.viz.report` adds GAN Lab's animations.
 
     ``between`` is called after each file (a stop request raises there); each file is written atomically.
+    A damaged ``snapshots.safetensors`` is skipped with a one-line note on stderr.
     """
-    from gankit.files import load_tensors, read_metrics
+    import sys
+
+    from gankit.errors import UserError
+    from gankit.files import load_run_config, read_metrics
+    from gankit.viz.snapshots import read_snapshots
 
     run_dir = Path(run_dir)
     written = []
@@ -150,7 +155,11 @@ def draw_run(run_dir: Path, between: Callable[[], None] = lambda: None) -> list[
         between()
     snap_path = run_dir / "snapshots.safetensors"
     if snap_path.is_file():
-        snapshots = load_tensors(snap_path)
+        try:
+            snapshots = read_snapshots(snap_path, load_run_config(run_dir).train.epochs)
+        except UserError as err:  # the figures are extras: a damaged file is noted and skipped
+            print(f"gankit: {err}", file=sys.stderr)
+            return written
         plot_samples(snapshots, -1, run_dir / "samples.png")
         between()
         animate_samples(snapshots, run_dir / "training.gif")

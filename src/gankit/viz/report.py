@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import html
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from gankit.config import parse_json
 from gankit.errors import UserError
 from gankit.files import atomic_write, load_run_config, read_metrics, read_summary
 
@@ -134,18 +136,19 @@ def _read_eval(run_dir: Path) -> Any | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return parse_json(path.read_text(), str(path))
+    except UnicodeDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
-def render_report(run_dir: str | Path) -> str:
+def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
     """The report page of a run, as an HTML string.
 
     Sections: the closing line and what G learned beside the MLE and the
     truth; the evaluation (``eval.json``, when present, shown generically as
     key/value rows); figures; animations; every ``summary.json`` value;
-    per-epoch metrics (``metrics.jsonl``); the config.
+    per-epoch metrics (``metrics.jsonl``); the config. ``notes`` (e.g. why an
+    animation could not be drawn) are shown under the animations.
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)  # also checks that this is a run
@@ -168,6 +171,7 @@ def render_report(run_dir: str | Path) -> str:
     if missing:
         sections.append(f'<p class="note">Not in this run: {html.escape(", ".join(missing))} '
                         "(trained with --no-plots, or data that is not 2-D).</p>")
+    sections += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     sections.append("<h2>Summary</h2>")
     sections.append(_key_table(summary) if summary else '<p class="note">No summary.json in this run.</p>')
     sections += ["<h2>Per-epoch metrics</h2>", _history_table(history)]
@@ -195,20 +199,28 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report page (default ``RUN/report.html``), atomically.
 
     For a 2-D run, GAN Lab's animations (``ganlab.gif``, and ``ganlab.mp4``
-    with ffmpeg) are drawn into the run first if they are missing.
+    with ffmpeg) are drawn into the run first if they are missing; a damaged
+    ``snapshots.safetensors`` is skipped with a note (stderr and the page).
 
     Returns:
         The path written.
     """
-    load_run_config(run_dir)  # a run at all, before anything is drawn into it
+    load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
+    read_summary(run_dir)
+    _read_eval(Path(run_dir))
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     if not out.parent.is_dir():
         raise UserError(f"directory not found: {out.parent}")
+    notes = []
     if not (Path(run_dir) / "ganlab.gif").is_file():  # gankit train draws only the still
         from gankit.viz.ganlab import draw_ganlab_run
 
-        draw_ganlab_run(Path(run_dir), animate=True)
-    page = render_report(run_dir)
+        try:
+            draw_ganlab_run(Path(run_dir), animate=True)
+        except UserError as err:  # a damaged snapshots file costs the animations, not the page
+            print(f"gankit: {err}", file=sys.stderr)
+            notes.append(str(err))
+    page = render_report(run_dir, notes)
     atomic_write(out, page)
     return out
 
