@@ -28,7 +28,7 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = N
     Returns:
         (n, d) points or (n, C, H, W) images in [-1, 1], float32.
     """
-    config, G, _ = the_generator(run_dir)
+    config, G, role = the_generator(run_dir)
     m = config.model
     if label is not None and not m.conditional:
         raise UserError(f"{run_dir}: --label needs a class-conditional run")
