@@ -270,3 +270,14 @@ def test_a_killed_cache_writer_leaves_nothing_that_survives_the_next_read(tmp_pa
     live.write_bytes(b"half")
     assert remove_stale_temporaries(tmp_path) == 1
     assert not stale.exists() and live.exists()
+
+
+def test_a_damaged_metrics_log_is_one_line(done_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(done_run, run)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "loss_d": \n')
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
+    one_line(capsys, "metrics.jsonl: line 3 is not JSON")

@@ -206,10 +206,22 @@ class MetricsWriter:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's per-epoch rows; `UserError` naming the line for a damaged file."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}: line {number} is not JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: line {number} is not a row of metrics")
+        rows.append(row)
+    return rows
 
 
 def save_models(run_dir: Path, config: Config, G: nn.Module, D: nn.Module, data_shape: tuple[int, ...],

@@ -89,7 +89,8 @@ def run_experiment(
                 callbacks = [*callbacks, TensorBoardLog(run_dir / "tensorboard")]
             return _train_and_write(run_dir, state, Snapshots(), plots, progress, callbacks, stop)
         except UserError:
-            shutil.rmtree(run_dir, ignore_errors=True)  # bad input found late: leave nothing behind
+            if not (run_dir / "checkpoints").is_dir() or not any((run_dir / "checkpoints").iterdir()):
+                shutil.rmtree(run_dir, ignore_errors=True)  # bad input found before any work: leave nothing
             raise
         except OSError as err:
             raise UserError(_kept(err, run_dir)) from None
