@@ -7,7 +7,9 @@ import argparse
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
     "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll), a .csv/.npy "
-               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz"),
+               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz, or downloaded on first use "
+               "(verified, cached in $GANKIT_DATA or ~/.cache/gankit/data; mirror: data.url or $GANKIT_DATA_URL): "
+               "mnist, fashion-mnist, cifar10, pokemon"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
     "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's), minimax, hinge, least_squares, wgan"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),

@@ -41,7 +41,8 @@ class DataConfig:
     Attributes:
         source: ``"gaussian"`` (the chapter's target, the default), another
             named target, or a path to a ``.csv`` / ``.npy`` point file; images:
-            ``"digits"``, ``"idx:DIR"``, ``"folder:DIR"`` or an ``.npz`` file.
+            ``"digits"``, ``"idx:DIR"``, ``"folder:DIR"``, an ``.npz`` file, or a
+            set downloaded by name: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``, ``"pokemon"``.
         n: number of training points drawn from a named target.
         mean: b, the Gaussian target's mean (its length is the dimension).
         transform: A, so that data = X A + b with X ~ N(0, I); the target's
@@ -49,6 +50,8 @@ class DataConfig:
         holdout: fraction of a data file kept out of training for evaluation.
         resolution: image side to resize and centre-crop to (0: keep the images' own).
         skip_corrupt: skip unreadable image files (counted) instead of stopping.
+        url: base URL of a mirror of the named sets (files at ``<url>/<set>/<file>``;
+            "" : $GANKIT_DATA_URL, else each publisher's).
     """
 
     source: str = rule(Kind(str), "gaussian")
@@ -59,6 +62,7 @@ class DataConfig:
     holdout: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
     resolution: int = rule(Interval(int, 0, 1024), 0)  # 0 (keep), else 4 to 1024 (checked below)
     skip_corrupt: bool = rule(Kind(bool), False)
+    url: str = rule(Kind(str, empty=True), "")
 
     def validate(self) -> None:
         check_fields("data", self)
