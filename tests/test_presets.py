@@ -24,7 +24,7 @@ def test_points_get_no_preset_and_none_disables_it():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_valid(name):
     config, preset = resolve_config(None, ["data.source=digits"], name)
-    assert preset == name and config.model.generator == "dcgan"
+    assert preset == name and config.model.generator == PRESETS[name]["model"]["generator"]
 
 
 def test_wgan_gp_preset_and_unknown():
@@ -32,3 +32,12 @@ def test_wgan_gp_preset_and_unknown():
     assert (config.train.loss, config.train.penalty, config.train.n_critic) == ("wgan", "gp", 5)
     with pytest.raises(UserError, match="unknown preset"):
         resolve_config(None, [], "stylegan9")
+
+
+def test_auto_preset_for_resnet_is_sngans_recipe():
+    config, preset = resolve_config(None, ["data.source=digits", "model.generator=resnet",
+                                           "model.discriminator=resnet", "model.g_width=16"])
+    assert preset == "resnet" and config.model.g_width == 16  # the user's width over the preset's
+    t = config.train
+    assert (t.loss, t.lr_d, t.lr_g, t.beta1, t.beta2) == ("hinge", 2e-4, 2e-4, 0.0, 0.9)
+    assert config.model.spectral_norm and t.n_critic >= 1 and t.ema > 0

@@ -28,7 +28,7 @@ TRAIN_FLAGS = {
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {
-    "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan)"),
+    "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan, resnet)"),
 }
 
 
@@ -76,8 +76,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="skip unreadable image files (and print their count) instead of stopping "
                         "[data.skip_corrupt]")
     parser.add_argument("--preset", default="auto", metavar="NAME",
-                        help="settings applied under yours: dcgan, wgan-gp, hinge-sn, r1, lsgan; "
-                        "auto (default) picks dcgan for dcgan networks; none")
+                        help="settings applied under yours: dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; "
+                        "auto (default) picks dcgan for dcgan networks, resnet for resnet ones; none")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:
