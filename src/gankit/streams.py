@@ -33,6 +33,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "quality.noise": (_RUN, 6),  # the uniform-noise baseline of the quality scores
     "quality.kid": (_RUN, 7),  # KID's random subsets
     "interpolation": (_RUN, 8),  # the end points of interpolation.png
+    "augment": (_RUN, 9),  # DiffAugment's draws, one sub-stream per training step
 }
 
 

@@ -25,6 +25,8 @@ TRAIN_FLAGS = {
     "--n-critic": ("train.n_critic", int, "D steps per G step (1)"),
     "--ema": ("train.ema", float, "decay of the moving average of G's weights (0: off)"),
     "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
+    "--augment": ("train.augment", str, "none, or diffaug: differentiable translation, colour and cutout of "
+                  "every image D sees, real and fake, in both steps (small image sets)"),
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {

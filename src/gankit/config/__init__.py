@@ -27,6 +27,8 @@ CHAPTER_B = [1.0, 2.0]
 ENGINES = ("auto", "general", "fast")
 # Learning-rate schedules over the whole run (see gankit.engines.state.lr_factor).
 LR_SCHEDULES = ("constant", "linear", "cosine")
+# What D's inputs go through (see gankit.engines.augment).
+AUGMENTS = ("none", "diffaug")
 
 
 def _registry(module: str, table: str, *extra: str):
@@ -141,6 +143,8 @@ class TrainConfig:
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
+        augment: ``"none"`` or ``"diffaug"``: differentiable augmentation of every
+            image D sees, real and fake, in both steps (images only; gankit.engines.augment).
     """
 
     epochs: int = rule(Interval(int, 1), 20)
@@ -163,6 +167,7 @@ class TrainConfig:
     lr_schedule: str = rule(Options(LR_SCHEDULES, "train.lr_schedule"), "constant")
     lr_floor: float = rule(Interval(float, 0.0, 1.0), 0.0)
     engine: str = rule(Options(ENGINES, "train.engine"), "auto")
+    augment: str = rule(Options(AUGMENTS, "train.augment"), "none")
 
     def validate(self) -> None:
         check_fields("train", self)

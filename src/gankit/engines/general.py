@@ -17,6 +17,7 @@ from torch import nn
 
 from gankit import streams
 from gankit.config import Config
+from gankit.engines.augment import Augmentation
 from gankit.engines.guard import check_step
 from gankit.engines.state import Callback, RunningSums, TrainState, end_epoch, lr_factor, steps_per_epoch
 from gankit.objectives import PENALTIES, get_objective
@@ -80,6 +81,7 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
     t = config.train
     total_steps = config.train.epochs * steps_per_epoch(state)
     loss_g = torch.zeros(())  # until the first G step
+    augmentation = Augmentation(t.augment, t.seed)  # what D's inputs go through (identity for "none")
 
     while state.epoch < config.train.epochs:
         started = time.perf_counter()
@@ -106,12 +108,14 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
                 for opt in (opt_D, opt_G):
                     opt.param_groups[0]["lr"] = opt.param_groups[0]["initial_lr"] * factor
 
-            # Discriminator step: real -> 1, fake -> 0; G is held fixed.
+            # Discriminator step: real -> 1, fake -> 0; G is held fixed. D sees both augmented alike.
+            augment = augmentation.for_step(state.step)
             fake = G(z, *y)  # (B, d) or (B, C, H, W)
-            loss_d = objective.d_loss(D(x, *y), D(fake.detach(), *y))
+            x_seen, fake_seen = augment(x), augment(fake.detach())
+            loss_d = objective.d_loss(D(x_seen, *y), D(fake_seen, *y))
             loss_d_total = loss_d
             if penalty is not None:
-                value = penalty(D, x, fake.detach(), state.rng, *y)
+                value = penalty(D, x_seen, fake_seen, state.rng, *y)
                 loss_d_total = loss_d + penalty_weight * value
                 sums.penalty += value.detach()
             opt_D.zero_grad(set_to_none=True)
@@ -124,7 +128,7 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
             # the updated D. G has not changed since `fake` was computed, so its
             # graph is reused.
             if state.step % n_critic == 0:
-                loss_g = objective.g_loss(D(fake, *y))
+                loss_g = objective.g_loss(D(augment(fake), *y))
                 opt_G.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_G.step()

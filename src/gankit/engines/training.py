@@ -67,6 +67,8 @@ def build_state(config: Config) -> TrainState:
         elif int(dataset.labels.max()) >= config.model.n_classes:
             raise UserError(f"model.n_classes is {config.model.n_classes} but the data has label "
                             f"{int(dataset.labels.max())}")
+    if config.train.augment != "none" and len(dataset.shape) != 3:
+        raise UserError(f"train.augment={config.train.augment} augments images; {dataset.source} holds points")
     G = build_generator(config.model, dataset.shape)
     D = build_discriminator(config.model, dataset.shape)
     init_weights(G, config.model.init_std, rng)
