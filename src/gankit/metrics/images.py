@@ -10,7 +10,9 @@ All scores compare two sets of (N, d) features, in float64:
   2019): a sample lies on the other set's manifold when it is within the
   k-th nearest-neighbour radius of one of its points;
 - ``class_fractions``: the share of generated images the classifier puts in
-  each class (mode coverage).
+  each class (mode coverage);
+- ``label_accuracy`` (conditional G): how often an image drawn for a class is
+  that class, by the same classifier (does the label change what G draws?).
 
 `evaluate_images` computes them all, for a generator against held-out real
 images, beside the same scores of the real training images (the best a
@@ -172,13 +174,32 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         out["fd_ratio"] = out["fd"] / out["fd_real_halves"] if out["fd_real_halves"] > 0 else None
     if dataset.labels is not None:
         k = max(len(dataset.classes), int(dataset.labels.max()) + 1)
+        out["classes"] = list(dataset.classes)
         out["class_fractions"] = class_fractions(p_fake, k)  # over all fd_sets * n images
         out["n_class_fractions"] = len(p_fake)
         out["min_class_fraction"] = min(out["class_fractions"])
         if ref_labels is not None:
             out["classifier_accuracy"] = float((p_ref == ref_labels).double().mean())
             out["reference_class_fractions"] = class_fractions(ref_labels, k)
+        if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
+            out.update(label_accuracy(p_fake, n_classes))
     return out
+
+
+def label_accuracy(predicted: Tensor, n_classes: int) -> dict[str, Any]:
+    """How often a conditional G's images are the class they were drawn for, by the classifier.
+
+    Args:
+        predicted: (N,) classes the classifier gives images drawn for labels ``arange(N) % n_classes``.
+
+    Returns:
+        ``label_accuracy`` (over all), ``label_accuracy_by_class`` (per label), ``n_label_accuracy``.
+    """
+    drawn = torch.arange(len(predicted)) % n_classes
+    hits = (predicted == drawn).double()
+    return {"label_accuracy": float(hits.mean()),
+            "label_accuracy_by_class": [float(hits[drawn == c].mean()) for c in range(n_classes)],
+            "n_label_accuracy": len(predicted)}
 
 
 def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
@@ -220,10 +241,15 @@ def format_quality(q: dict[str, Any]) -> str:
                  + (f"  (real halves {q['kid_real_halves']:.4f})" if "kid_real_halves" in q else ""))
     lines.append(f"precision {q['precision']:.3f}, recall {q['recall']:.3f} (k={q['pr_k']})")
     if "class_fractions" in q:
-        shares = " ".join(f"{100 * f:.1f}" for f in q["class_fractions"])
+        names = q.get("classes") or []
+        shares = ", ".join(f"{names[i] if i < len(names) else i} {100 * f:.1f}"
+                           for i, f in enumerate(q["class_fractions"]))
         lines.append(f"generated class shares %: {shares}  (min {100 * q['min_class_fraction']:.1f}%)")
+    if "label_accuracy" in q:
+        lines.append(f"label check: {100 * q['label_accuracy']:.1f}% of the samples are the class they were drawn "
+                     f"for (the classifier on real held-out images: {100 * q.get('classifier_accuracy', 0):.1f}%)")
     return "\n".join(lines)
 
 
-__all__ = ["class_fractions", "evaluate_images", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
+__all__ = ["class_fractions", "evaluate_images", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
            "mmd2_unbiased", "precision_recall"]

@@ -11,12 +11,30 @@ from gankit.errors import UserError
 from gankit.files import atomic_write, the_generator
 
 
+def resolve_label(label: int | str, classes: list[str], n_classes: int) -> int:
+    """A class index from a class name (as listed in the run's summary.json) or an index.
+
+    A name wins over an index, so a folder class named "10" is that folder.
+    """
+    if isinstance(label, str) and label in classes:
+        return classes.index(label)
+    try:
+        index = int(label)
+    except ValueError:
+        known = f"classes: {', '.join(classes)}" if classes else "this run lists no class names"
+        raise UserError(f"--label {label!r} is not a class of this run ({known})") from None
+    if not 0 <= index < n_classes:
+        raise UserError(f"--label must be a class name or an index in 0..{n_classes - 1}, got {label}")
+    return index
+
+
 @torch.no_grad()
-def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | str | None = None) -> torch.Tensor:
     """Draw ``n`` examples G(z), z ~ N(0, I) from ``torch.Generator().manual_seed(seed)``.
 
     Uses the moving average of G (``generator_ema.safetensors``) when the run
-    kept one. A conditional G gets ``label`` for every sample, or the classes
+    kept one. A conditional G gets ``label`` (a class name from the run's
+    ``summary.json`` ``classes``, or an index) for every sample, or the classes
     in turn (0, 1, ..., 0, 1, ...) when ``label`` is None.
 
     Returns:
@@ -30,8 +48,10 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = N
             raise UserError(f"{run_dir}: --label needs a class-conditional run")
         return G(z)
     k = config.model.n_classes
-    if label is not None and not 0 <= label < k:
-        raise UserError(f"--label must be in 0..{k - 1}, got {label}")
+    if label is not None:
+        from gankit.files import read_summary
+
+        label = resolve_label(label, read_summary(Path(run_dir)).get("classes") or [], k)
     labels = torch.full((n,), label) if label is not None else torch.arange(n) % k
     return torch.cat([G(z[s:s + 500], labels[s:s + 500]) for s in range(0, n, 500)])
 
