@@ -54,7 +54,8 @@ def add_parser(commands) -> None:
                        "(needs: pip install 'gankit[tensorboard]')")
     train.add_argument("--quiet", action="store_true", help="print only the closing line")
     train.add_argument("--no-progress", action="store_true",
-                       help="no progress bar (it shows only where stderr is a terminal anyway)")
+                       help="no progress bar on a terminal, and no line per epoch (losses, images/sec, "
+                       "time left) where stderr is a log file or pipe")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     train.add_argument("--resume", metavar="RUN", help="continue the interrupted run RUN from its last checkpoint "
                        "to its planned end (its config is used; conflicting options are refused)")
@@ -127,11 +128,11 @@ def run(args: argparse.Namespace) -> int:
         with stop_on_signals(stop) as received:
             if args.resume:
                 output = resume_experiment(args.resume, plots=False if args.no_plots else None, stop=stop,
-                                           progress=False if args.no_progress else None)
+                                           progress=_progress(args))
             else:
                 output = run_experiment(config, out=args.out, root=args.runs, name=args.name,
                                         plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard,
-                                        progress=False if args.no_progress else None)
+                                        progress=_progress(args))
     except Interrupted as err:
         if err.checkpoint is not None:
             run_dir = err.checkpoint.parent.parent
@@ -164,6 +165,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
           f"{summary['examples_per_sec']:.1f} examples/sec")
     return 0
+
+
+def _progress(args: argparse.Namespace) -> bool | str | None:
+    """A bar on a terminal, a line per epoch in a log, nothing with --no-progress or --quiet."""
+    import sys
+
+    if args.no_progress or args.quiet:
+        return False
+    return None if sys.stderr.isatty() else "lines"
 
 
 def _resume_config(args: argparse.Namespace, overrides: list):
