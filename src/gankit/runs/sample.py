@@ -71,7 +71,7 @@ def write_images(images: torch.Tensor, out: str | Path) -> str:
         import io
 
         buffer = io.BytesIO()
-        image_grid(images, scale=1).save(buffer, format="png")
+        image_grid(images).save(buffer, format="png")  # scaled up (nearest) to a viewable width
         atomic_write(out, buffer.getvalue())
         return f"a grid of {len(images)} images to {out}"
     if out.suffix:
