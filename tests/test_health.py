@@ -50,7 +50,7 @@ def test_collapse_and_class_coverage():
     assert diversity(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == 5.0
     h = HealthMonitor(echo=False)
     h.check_quality({"class_fractions": [0.5, 0.43, 0.07, 0.0]}, epoch=9)
-    assert h.warnings[0]["kind"] == "class_coverage" and "class 3 get" in h.warnings[0]["message"]
+    assert h.warnings[0]["kind"] == "class_coverage" and "class 3 gets under" in h.warnings[0]["message"]
     named = HealthMonitor(echo=False)
     named.check_quality({"class_fractions": [0.5, 0.5, 0.0, 0.0], "classes": ["cat", "dog", "eel", "fox"]}, 9)
     assert "classes 'eel', 'fox' get under 6.2%" in named.warnings[0]["message"]

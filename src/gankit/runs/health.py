@@ -187,8 +187,9 @@ class HealthMonitor(Callback):
             fair = 1.0 / len(fractions)
             missing = [i for i, f in enumerate(fractions) if f < fair / 4]
             if missing:
-                self.warn("class_coverage", epoch, f"{'classes' if len(missing) > 1 else 'class'} "
-                          f"{class_names(missing, classes)} get under {100 * fair / 4:.1f}% of the generated samples")
+                several = len(missing) > 1
+                self.warn("class_coverage", epoch, f"{'classes' if several else 'class'} {class_names(missing, classes)} "
+                          f"{'get' if several else 'gets'} under {100 * fair / 4:.1f}% of the generated samples")
         accuracy, real = quality.get("label_accuracy"), quality.get("classifier_accuracy")
         if accuracy is not None and real is not None:
             chance = 1.0 / len(quality["label_accuracy_by_class"])
