@@ -18,6 +18,13 @@ def _seed_everything():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _own_data_cache(tmp_path_factory, monkeypatch):
+    """Downloads and decoded folders go to a fresh cache per test, never the user's, and no mirror applies."""
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path_factory.mktemp("data-cache")))
+    monkeypatch.delenv("GANKIT_DATA_URL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory):
     """One run of the chapter's default experiment with every file, shared by the

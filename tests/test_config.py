@@ -35,7 +35,7 @@ def test_round_trip(tmp_path):
         (["lr_g=0"], r"train.lr_g must be a positive number"),
         (["lr_d=1e38"], r"train.lr_d is too large: 1e\+38 / \(1 - beta1\) overflows float32"),
         (["train.loss=wasserstein"], r"unknown loss 'wasserstein'"),
-        (["model.generator=resnet"], r"unknown generator 'resnet'"),
+        (["model.generator=stylegan"], r"unknown generator 'stylegan'"),
         (["model.discriminator=big"], r"unknown discriminator 'big'"),
         (["train.bogus=1"], r"unknown config key 'train.bogus'"),
         (["bogus=1"], r"unknown config key 'bogus'"),

@@ -64,3 +64,38 @@ def test_bad_input_is_a_clear_error(default_run, tmp_path, capsys, monkeypatch):
     with pytest.raises(UserError, match=r"pip install 'gankit\[onnx\]'"):
         export_onnx(default_run, tmp_path / "g.onnx")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("model", ["dcgan", "resnet"])
+def test_a_conditional_image_generator_exports_with_a_labels_input(tmp_path, model):
+    import json
+
+    import onnx
+
+    from imagefixtures import write_image_folder
+
+    root = write_image_folder(tmp_path / "imgs", n=16)
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"folder:{root}", "--model", model, "--set", "model.conditional=true",
+                 "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "model.latent_dim=8",
+                 "--set", "quality.kid_subsets=2", "--epochs", "1", "--batch-size", "8",
+                 "--out", str(run), "--no-plots", "--quiet"]) == 0
+    assert main(["export", str(run), "--onnx", str(tmp_path / "g.onnx")]) == 0
+    from gankit.files import the_generator
+
+    _, G, _ = the_generator(run)
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 1] * 5)
+    with torch.no_grad():
+        expected = G(z, labels).numpy()  # (10, 1, 8, 8)
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z", "labels"]
+    got = session.run(["x"], {"z": z.numpy(), "labels": labels.numpy()})[0]
+    assert got.shape == (10, 1, 8, 8) and np.abs(got - expected).max() <= 1e-5
+    other = session.run(["x"], {"z": z.numpy(), "labels": (1 - labels).numpy()})[0]
+    with torch.no_grad():
+        assert np.abs(other - G(z, 1 - labels).numpy()).max() <= 1e-5
+    if model == "dcgan":  # its label embedding joins z from the start (resnet's gains start at 0)
+        assert np.abs(other - got).max() > 1e-4  # the labels input is used, not baked in
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
+    assert json.loads(meta["gankit.classes"]) == ["left", "right"]

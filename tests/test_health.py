@@ -50,7 +50,10 @@ def test_collapse_and_class_coverage():
     assert diversity(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == 5.0
     h = HealthMonitor(echo=False)
     h.check_quality({"class_fractions": [0.5, 0.43, 0.07, 0.0]}, epoch=9)
-    assert h.warnings[0]["kind"] == "class_coverage" and "[3]" in h.warnings[0]["message"]
+    assert h.warnings[0]["kind"] == "class_coverage" and "class 3 gets under" in h.warnings[0]["message"]
+    named = HealthMonitor(echo=False)
+    named.check_quality({"class_fractions": [0.5, 0.5, 0.0, 0.0], "classes": ["cat", "dog", "eel", "fox"]}, 9)
+    assert "classes 'eel', 'fox' get under 6.2%" in named.warnings[0]["message"]
     fine = HealthMonitor(echo=False)
     fine.check_quality({"class_fractions": [0.3, 0.3, 0.3, 0.1]}, epoch=9)
     assert fine.warnings == []
@@ -71,3 +74,35 @@ def test_a_collapsed_generator_is_flagged_in_training(tmp_path, monkeypatch):
     train(config, [h])
     kinds = [w["kind"] for w in h.warnings]
     assert kinds == ["collapse"] and h.warnings[0]["epoch"] == 4
+
+
+def test_fixes_never_suggest_what_is_on():
+    from gankit.runs.health import SUGGESTIONS, fix_for
+
+    config = Config()
+    assert "model.conditional=true" in fix_for("class_coverage", config)
+    assert "train.ema" in fix_for("collapse", config) and "diffaug" in fix_for("collapse", config)
+    config.model.conditional, config.train.ema, config.train.augment = True, 0.99, "diffaug"
+    config.model.spectral_norm, config.train.penalty = True, "r1"
+    assert "conditional" not in fix_for("class_coverage", config) and "diffaug" not in fix_for("class_coverage", config)
+    assert "train.ema" not in fix_for("collapse", config)
+    for kind in ("exploding", "non_finite", "d_dominates"):
+        fix = fix_for(kind, config)
+        assert "spectral_norm" not in fix and "penalty=r1" not in fix and "learning" in fix or "lr_d" in fix
+    assert "diffaug" not in fix_for("d_dominates", Config(), images=False)  # points are never augmented
+    for kind in SUGGESTIONS:  # something is always left to try
+        assert fix_for(kind, config)
+
+
+def test_a_conditional_label_that_changes_little_is_warned_by_class_name():
+    h = HealthMonitor(echo=False)
+    h.config = Config()
+    h.config.model.conditional = True
+    base = {"classifier_accuracy": 0.98, "classes": ["circle", "square"]}
+    h.check_quality({**base, "label_accuracy": 0.55, "label_accuracy_by_class": [0.9, 0.2]}, epoch=5)
+    (w,) = h.warnings
+    assert w["kind"] == "label_ignored" and "55%" in w["message"] and "'square' 20%" in w["message"]
+    assert "model.conditional" not in w["fix"] and "--model resnet" in w["fix"]
+    fine = HealthMonitor(echo=False)
+    fine.check_quality({**base, "label_accuracy": 0.8, "label_accuracy_by_class": [0.8, 0.8]}, epoch=5)
+    assert fine.warnings == []  # above halfway between chance (50%) and the classifier (98%)

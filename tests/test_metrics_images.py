@@ -118,3 +118,47 @@ def test_classifier_cache_key_depends_on_the_data(tmp_path):
     assert data_key(ds.train, ds.labels) != data_key(ds.train, None)
     net, cached = load_or_train_classifier(ds.train, None, tmp_path)  # unlabelled: rotation classes
     assert not cached and net.head.out_features == 4
+
+
+class MeanColour(torch.nn.Module):
+    """A feature network of our own: each image's mean and spread per channel, plus its quadrant means."""
+
+    name = "mean-colour"
+
+    def forward(self, x):
+        b, c = x.shape[:2]
+        quads = torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)  # (B, 4C)
+        return torch.cat([x.mean((2, 3)), x.std((2, 3)), quads], 1)[:, :, None, None]  # (B, 6C, 1, 1)
+
+
+def test_any_feature_network_can_be_passed(tmp_path):
+    ds = _blob_dataset()
+    ds_unlabelled = Dataset(ds.train, ds.heldout, None, "blobs")
+    net = MeanColour()
+    net.train()
+    good = evaluate_images(Copier(ds.train), ds_unlabelled, latent_dim=2, cache_dir=tmp_path, kid_subsets=5,
+                           features=net)
+    assert net.training  # its mode is restored
+    assert good["feature_space"] == "mean-colour" and good["feature_dim"] == 6
+    assert good["classifier_cached"] is None and not (tmp_path / "classifiers").exists()  # nothing trained
+    assert good["fd"] == pytest.approx(good["fd_real_halves"], rel=1e-6) and "class_fractions" not in good
+    bad = evaluate_images(Copier(ds.train[ds.labels == 1]), ds_unlabelled, latent_dim=2, kid_subsets=5,
+                          features=net)
+    assert bad["fd"] > 2 * good["fd"] and bad["recall"] < good["recall"] and good["fd_noise"] > good["fd"]
+    # with labels, the classes still come from gankit's classifier, the distances from the network given
+    labelled = evaluate_images(Copier(ds.train), ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=5, features=net)
+    default = evaluate_images(Copier(ds.train), ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=5)
+    assert labelled["class_fractions"] == default["class_fractions"] == [0.5, 0.5]
+    assert labelled["feature_dim"] == 6 and default["feature_dim"] == 64 and labelled["fd"] != default["fd"]
+
+
+def test_a_feature_network_that_misbehaves_is_a_user_error():
+    from gankit.errors import UserError
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1) * float("nan")
+
+    ds = _blob_dataset()
+    with pytest.raises(UserError, match="non-finite"):
+        evaluate_images(Copier(ds.train), Dataset(ds.train, ds.heldout, None, "b"), latent_dim=2, features=Broken())

@@ -23,9 +23,8 @@ def test_points_get_no_preset_and_none_disables_it():
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_valid(name):
-    points = name == "chapter-plus"  # the one preset for the chapter's points, not images
-    config, preset = resolve_config(None, [] if points else ["data.source=digits"], name)
-    assert preset == name and config.model.generator == ("linear" if points else "dcgan")
+    config, preset = resolve_config(None, [] if name == "chapter-plus" else ["data.source=digits"], name)
+    assert preset == name and config.model.generator == PRESETS[name]["model"].get("generator", "linear")
 
 
 def test_wgan_gp_preset_and_unknown():
@@ -53,3 +52,12 @@ def test_chapter_plus_is_the_recipe_its_page_reports_and_runs_on_the_fast_path(t
                  "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"] == "fast" and summary["sampled_from"] == "G_ema"
+
+
+def test_auto_preset_for_resnet_is_sngans_recipe():
+    config, preset = resolve_config(None, ["data.source=digits", "model.generator=resnet",
+                                           "model.discriminator=resnet", "model.g_width=16"])
+    assert preset == "resnet" and config.model.g_width == 16  # the user's width over the preset's
+    t = config.train
+    assert (t.loss, t.lr_d, t.lr_g, t.beta1, t.beta2) == ("hinge", 2e-4, 2e-4, 0.0, 0.9)
+    assert config.model.spectral_norm and t.n_critic >= 1 and t.ema > 0

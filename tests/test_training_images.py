@@ -80,7 +80,10 @@ def test_conditional_models_on_a_labelled_folder(tmp_path):
     result = train(config)
     assert config.model.n_classes == 2  # taken from the data and kept in the config
     assert result.G.embed.num_embeddings == 2 and result.D.embed is not None
-    assert result.summary["quality"]["class_fractions"] is not None
+    q = result.summary["quality"]
+    assert q["class_fractions"] is not None and q["classes"] == ["left", "right"]
+    assert 0 <= q["label_accuracy"] <= 1 and len(q["label_accuracy_by_class"]) == 2
+    assert q["n_label_accuracy"] == q["n_generated"] * q["fd_sets"]
 
 
 def test_conditional_needs_labels(tmp_path):
@@ -195,3 +198,34 @@ def test_gankit_eval_on_an_image_run_reproduces_its_summary(tmp_path, capsys):
     assert evaluation["kind"] == "images"
     assert evaluation["quality"]["fd"] == pytest.approx(summary["quality"]["fd"], rel=1e-6)
     assert main(["eval", str(run_dir), "--n", "0"]) == 2
+
+
+def test_label_accuracy_counts_each_drawn_class():
+    from gankit.metrics.images import label_accuracy
+
+    drawn_for = torch.arange(8) % 2  # 0, 1, 0, 1, ...
+    got = label_accuracy(torch.tensor([0, 1, 0, 1, 0, 0, 0, 0]), 2)
+    assert got["label_accuracy"] == 6 / 8 and got["label_accuracy_by_class"] == [1.0, 0.5]
+    assert label_accuracy(drawn_for, 2)["label_accuracy"] == 1.0
+
+
+def test_sample_a_conditional_run_by_class_name(tmp_path, capsys):
+    from gankit.cli import main
+    from gankit.runs.sample import resolve_label
+
+    assert resolve_label("right", ["left", "right"], 2) == 1 and resolve_label("0", ["left", "right"], 2) == 0
+    assert resolve_label("10", ["1", "10", "2"], 3) == 1  # a name wins over an index
+    root = write_image_folder(tmp_path / "imgs", n=16)
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"folder:{root}", "--model", "dcgan", "--set", "model.conditional=true",
+                 "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "quality.kid_subsets=2",
+                 "--epochs", "1", "--out", str(run), "--no-plots", "--quiet"]) == 0
+    assert json.loads((run / "summary.json").read_text())["classes"] == ["left", "right"]
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "4", "--label", "right", "--out", str(tmp_path / "right.png")]) == 0
+    assert (tmp_path / "right.png").is_file()
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "4", "--label", "circle", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'circle' is not a class of this run (classes: left, right)" in err
+    assert not (tmp_path / "x.png").exists()

@@ -36,6 +36,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "lab.real": (_RUN, 9),  # gankit lab's live two-sample test: fresh real points, one stream per epoch
     "lab.fake": (_RUN, 10),  # ... the generator's noise
     "lab.tests": (_RUN, 11),  # ... the test's permutations
+    "augment": (_RUN, 12),  # DiffAugment's draws, one sub-stream per training step
 }
 
 

@@ -10,7 +10,8 @@ def add_parser(commands) -> None:
     export = commands.add_parser(
         "export", help="write a run's generator as ONNX",
         description="Write a run's generator as an ONNX model: input z (batch, latent_dim), "
-        "output x (batch, d), dynamic batch. The run's generator is its moving average G_ema where it keeps "
+        "and for a conditional run labels (batch,) int64 (class names in the metadata gankit.classes), "
+        "output x (batch, d) or images (batch, C, H, W) in [-1, 1], dynamic batch. The run's generator is its moving average G_ema where it keeps "
         "one (as for sample and eval), else G. Needs the onnx extra: pip install 'gankit[onnx]'.")
     export.add_argument("run", metavar="RUN", help="run directory")
     export.add_argument("--onnx", metavar="FILE", required=True, help="the .onnx file to write")

@@ -18,8 +18,9 @@ def add_parser(commands) -> None:
     sample.add_argument("--out", metavar="FILE", help="points: write .csv or .npy instead of CSV on stdout; "
                         "images (required): DIR for one PNG each, or FILE.png for one grid")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (0)")
-    sample.add_argument("--label", type=int, default=None, help="class of every sample of a conditional run "
-                        "(default: the classes in turn)")
+    sample.add_argument("--label", default=None, metavar="CLASS",
+                        help="class of every sample of a conditional run, by name (as listed under 'classes' "
+                        "in its summary.json, e.g. a sub-folder's name) or index (default: the classes in turn)")
     sample.set_defaults(handler=run)
 
 

@@ -7,7 +7,9 @@ import argparse
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
     "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll), a .csv/.npy "
-               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz"),
+               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz, or downloaded on first use "
+               "(verified, cached in $GANKIT_DATA or ~/.cache/gankit/data; mirror: data.url or $GANKIT_DATA_URL): "
+               "mnist, fashion-mnist, cifar10, pokemon"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
     "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's), minimax, hinge, least_squares, wgan"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),
@@ -25,10 +27,12 @@ TRAIN_FLAGS = {
     "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
     "--device": ("train.device", str, "auto (a GPU when there is one), cpu, cuda, cuda:N or mps"),
     "--precision": ("train.precision", str, "32, bf16 or 16 (autocast; 16 with a gradient scaler)"),
+    "--augment": ("train.augment", str, "none, or diffaug: differentiable translation, colour and cutout of "
+                  "every image D sees, real and fake, in both steps (small image sets)"),
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {
-    "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan)"),
+    "--model": (("model.generator", "model.discriminator"), "network family for both G and D (mlp, dcgan, resnet)"),
 }
 
 
@@ -52,7 +56,8 @@ def add_parser(commands) -> None:
                        "(needs: pip install 'gankit[tensorboard]')")
     train.add_argument("--quiet", action="store_true", help="print only the closing line")
     train.add_argument("--no-progress", action="store_true",
-                       help="no progress bar (it shows only where stderr is a terminal anyway)")
+                       help="no progress bar on a terminal, and no line per epoch (losses, images/sec, "
+                       "time left) where stderr is a log file or pipe")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     train.add_argument("--resume", metavar="RUN", help="continue the interrupted run RUN from its last checkpoint "
                        "to its planned end (its config is used; conflicting options are refused)")
@@ -79,8 +84,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         "[data.skip_corrupt]")
     parser.add_argument("--preset", default="auto", metavar="NAME",
                         help="settings applied under yours: chapter-plus (the chapter's experiment, closer to the truth), "
-                        "dcgan, wgan-gp, hinge-sn, r1, lsgan; "
-                        "auto (default) picks dcgan for dcgan networks; none")
+                        "dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; "
+                        "auto (default) picks dcgan for dcgan networks, resnet for resnet ones; none")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:
@@ -130,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
         with stop_on_signals(stop) as received:
             if args.resume:
                 output = resume_experiment(args.resume, plots=False if args.no_plots else None, stop=stop,
-                                           progress=False if args.no_progress else None)
+                                           progress=_progress(args))
             else:
                 output = run_experiment(config, out=args.out, root=args.runs, name=args.name,
                                         plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard,
-                                        progress=False if args.no_progress else None)
+                                        progress=_progress(args))
     except Interrupted as err:
         if err.checkpoint is not None:
             run_dir = err.checkpoint.parent.parent
@@ -167,6 +172,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
           f"{summary['examples_per_sec']:.1f} examples/sec")
     return 0
+
+
+def _progress(args: argparse.Namespace) -> bool | str | None:
+    """A bar on a terminal, a line per epoch in a log, nothing with --no-progress or --quiet."""
+    import sys
+
+    if args.no_progress or args.quiet:
+        return False
+    return None if sys.stderr.isatty() else "lines"
 
 
 def _resume_config(args: argparse.Namespace, overrides: list):

@@ -30,6 +30,8 @@ PRECISIONS = ("32", "bf16", "16")  # train.precision: float32, or autocast to bf
 LR_SCHEDULES = ("constant", "linear", "cosine")
 # A config nests 4 levels (section, key, list, list); JSON deeper than this is refused before it is walked.
 MAX_JSON_DEPTH = 32
+# What D's inputs go through (see gankit.engines.augment).
+AUGMENTS = ("none", "diffaug")
 
 
 def _registry(module: str, table: str, *extra: str):
@@ -44,7 +46,8 @@ class DataConfig:
     Attributes:
         source: ``"gaussian"`` (the chapter's target, the default), another
             named target, or a path to a ``.csv`` / ``.npy`` point file; images:
-            ``"digits"``, ``"idx:DIR"``, ``"folder:DIR"`` or an ``.npz`` file.
+            ``"digits"``, ``"idx:DIR"``, ``"folder:DIR"``, an ``.npz`` file, or a
+            set downloaded by name: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``, ``"pokemon"``.
         n: number of training points drawn from a named target.
         mean: b, the Gaussian target's mean (its length is the dimension).
         transform: A, so that data = X A + b with X ~ N(0, I); the target's
@@ -52,6 +55,8 @@ class DataConfig:
         holdout: fraction of a data file kept out of training for evaluation.
         resolution: image side to resize and centre-crop to (0: keep the images' own).
         skip_corrupt: skip unreadable image files (counted) instead of stopping.
+        url: base URL of a mirror of the named sets (files at ``<url>/<set>/<file>``;
+            "" : $GANKIT_DATA_URL, else each publisher's).
     """
 
     source: str = rule(Kind(str), "gaussian")
@@ -62,6 +67,7 @@ class DataConfig:
     holdout: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)
     resolution: int = rule(Interval(int, 0, 1024), 0)  # 0 (keep), else 4 to 1024 (checked below)
     skip_corrupt: bool = rule(Kind(bool), False)
+    url: str = rule(Kind(str, empty=True), "")
 
     def validate(self) -> None:
         check_fields("data", self)
@@ -144,6 +150,8 @@ class TrainConfig:
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
+        augment: ``"none"`` or ``"diffaug"``: differentiable augmentation of every
+            image D sees, real and fake, in both steps (images only; gankit.engines.augment).
     """
 
     epochs: int = rule(Interval(int, 1), 20)
@@ -169,6 +177,7 @@ class TrainConfig:
     precision: str = rule(Options(PRECISIONS, "train.precision"), "32")
     compile: bool = rule(Kind(bool), False)
     engine: str = rule(Options(ENGINES, "train.engine"), "auto")
+    augment: str = rule(Options(AUGMENTS, "train.augment"), "none")
 
     def validate(self) -> None:
         check_fields("train", self)

@@ -10,11 +10,12 @@ from gankit.data.points import make_dataset as make_point_dataset
 
 
 def make_dataset(cfg, generator):
-    """The training data for a `DataConfig`: images (see `gankit.data.images`) or points."""
-    from gankit.data.images import is_image_source, make_image_dataset
+    """The training data for a `DataConfig`: images (see `gankit.data.sources`) or points."""
+    from gankit.data.images import make_image_dataset
+    from gankit.data.sources import is_image, load_source
 
-    if is_image_source(cfg.source):
-        return make_image_dataset(cfg, generator)
+    if is_image(cfg.source):
+        return make_image_dataset(cfg, generator, load=load_source)
     return make_point_dataset(cfg, generator)
 
 

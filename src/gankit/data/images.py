@@ -281,11 +281,14 @@ def _check_npz_size(path: Path) -> None:
     require({"its arrays": (total, "use fewer or smaller images")}, f"{path}: loading")
 
 
-def make_image_dataset(cfg, generator: torch.Generator):
-    """A `Dataset` of images for a `DataConfig`; ``cfg.holdout`` of them held out by a permutation from ``generator``."""
+def make_image_dataset(cfg, generator: torch.Generator, load=None):
+    """A `Dataset` of images for a `DataConfig`; ``cfg.holdout`` of them held out by a permutation from ``generator``.
+
+    ``load(cfg)`` decodes them (default: `load_images`; see `gankit.data.sources`)."""
     from gankit.data.points import Dataset, holdout_split
 
-    images, labels, classes = load_images(cfg.source, cfg.resolution, cfg.skip_corrupt)
+    images, labels, classes = (load(cfg) if load is not None
+                               else load_images(cfg.source, cfg.resolution, cfg.skip_corrupt))
     heldout = heldout_labels = None
     split = holdout_split(len(images), cfg.holdout, generator, f"{cfg.source}: too few images")
     if split is not None:

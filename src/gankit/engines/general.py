@@ -17,6 +17,7 @@ from torch import nn
 
 from gankit import streams
 from gankit.config import Config
+from gankit.engines.augment import Augmentation
 from gankit.engines.device import DeviceData, autocast, compiled
 from gankit.engines.guard import check_step
 from gankit.engines.state import Callback, RunningSums, TrainState, end_epoch, lr_factor, steps_per_epoch
@@ -92,6 +93,7 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
         G = compiled(G, (z0, *y0), "G")
         D = compiled(D, (real[torch.arange(2)], *y0), "D")
     loss_g = torch.zeros((), device=device)  # until the first G step
+    augmentation = Augmentation(t.augment, t.seed)  # what D's inputs go through (identity for "none")
 
     while state.epoch < t.epochs:
         started = time.perf_counter()
@@ -118,15 +120,18 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
                 for opt in (opt_D, opt_G):
                     opt.param_groups[0]["lr"] = opt.param_groups[0]["initial_lr"] * factor
 
-            # Discriminator step: real -> 1, fake -> 0; G is held fixed. Logits are float32 for the losses.
+            # Discriminator step: real -> 1, fake -> 0; G is held fixed. D sees both augmented alike;
+            # logits are float32 for the losses.
+            augment = augmentation.for_step(state.step)
             with precision:
                 fake = G(z, *y)  # (B, d) or (B, C, H, W)
-                real_logits, fake_logits = D(x, *y), D(fake.detach(), *y)
+                x_seen, fake_seen = augment(x), augment(fake.detach())
+                real_logits, fake_logits = D(x_seen, *y), D(fake_seen, *y)
             loss_d = objective.d_loss(real_logits.float(), fake_logits.float())
             loss_d_total = loss_d
             if penalty is not None:
                 with precision:
-                    value = penalty(D, x, fake.detach(), state.rng, *y).float()
+                    value = penalty(D, x_seen, fake_seen, state.rng, *y).float()
                 loss_d_total = loss_d + penalty_weight * value
                 sums.penalty += value.detach()
             _step(opt_D, loss_d_total, scale_d)
@@ -138,7 +143,7 @@ def run_epochs(config: Config, callbacks: Sequence[Callback], state: TrainState)
             # graph is reused.
             if state.step % n_critic == 0:
                 with precision:
-                    fake_logits = D(fake, *y)
+                    fake_logits = D(augment(fake), *y)
                 loss_g = objective.g_loss(fake_logits.float())
                 _step(opt_G, loss_g, scale_g)
                 if state.G_ema is not None:

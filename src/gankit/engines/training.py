@@ -71,6 +71,8 @@ def build_state(config: Config) -> TrainState:
             raise UserError(f"model.n_classes is {config.model.n_classes} but the data has label "
                             f"{int(dataset.labels.max())}")
     check_training(config, dataset)  # networks, noise, figures and summary fit in memory, before any is made
+    if config.train.augment != "none" and len(dataset.shape) != 3:
+        raise UserError(f"train.augment={config.train.augment} augments images; {dataset.source} holds points")
     G = build_generator(config.model, dataset.shape)
     D = build_discriminator(config.model, dataset.shape)
     init_weights(G, config.model.init_std, rng)  # on the CPU, from the run's stream, whatever the device

@@ -10,7 +10,9 @@ All scores compare two sets of (N, d) features, in float64:
   2019): a sample lies on the other set's manifold when it is within the
   k-th nearest-neighbour radius of one of its points;
 - ``class_fractions``: the share of generated images the classifier puts in
-  each class (mode coverage).
+  each class (mode coverage);
+- ``label_accuracy`` (conditional G): how often an image drawn for a class is
+  that class, by the same classifier (does the label change what G draws?).
 
 `evaluate_images` computes them all, for a generator against held-out real
 images, beside the same scores of the real training images (the best a
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 
 from gankit import streams
 from gankit.models import device_of
-from gankit.metrics.features import FEATURE_DIM, extract, load_or_train_classifier
+from gankit.metrics.features import extract, load_or_train_classifier
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit
 
 # The fewest images per generated set `evaluate_run` accepts: precision and recall's k = 3, plus one.
@@ -131,19 +133,25 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: in
 
 def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: int = 0,
                     n_classes: int = 0, cache_dir: str | None = None, kid_subsets: int = 50,
-                    kid_subset_size: int = 500, fd_sets: int = 5) -> dict[str, Any]:
+                    kid_subset_size: int = 500, fd_sets: int = 5, features: nn.Module | None = None,
+                    batch_size: int = 500) -> dict[str, Any]:
     """Feature-space quality of generator ``G`` on an image `Dataset`.
 
-    The classifier is trained on ``dataset.train`` (cached). Generated images
-    are compared with ``dataset.heldout`` (or the training images when there is
-    no held-out split). The real-halves baseline compares the training images
-    with the held-out ones; the noise baseline, uniform noise in [-1, 1].
+    Generated images are compared with ``dataset.heldout`` (or the training
+    images when there is no held-out split) in the space of ``features``: by
+    default the penultimate layer of gankit's classifier, trained on
+    ``dataset.train`` (cached); or any network you pass, as torchmetrics' FID
+    takes ``feature=`` (e.g. Inception-v3's pool features: README "Images").
+    The real-halves baseline compares the training images with the held-out
+    ones; the noise baseline, uniform noise in [-1, 1].
 
     FD is biased by sample size, so each generated set has as many images as
     the reference set by default, like the real halves; since one set of a
     few hundred images gives a noisy FD, ``fd`` is the mean over ``fd_sets``
     independent generated sets (``fd_std`` their spread). KID and the class
-    shares use all of them; precision and recall the first set.
+    shares use all of them; precision and recall the first set. Class shares
+    and the label check need classes: they always come from gankit's
+    classifier (trained only when the data have labels or no ``features`` are given).
 
     Args:
         G: the generator (its EMA copy when there is one).
@@ -154,12 +162,20 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         seed: the run's seed; generated images, the noise baseline and KID's subsets come from its
             named streams (`gankit.streams`).
         n_classes: > 0 for a conditional G (balanced labels).
+        features: a network mapping (B, C, H, W) images in [-1, 1] to (B, d) features (or
+            (B, d, 1, 1)); used in eval mode without gradients. None: gankit's classifier.
+        batch_size: images per call of ``features``.
 
     Returns:
         A JSON-ready dict: scores, baselines and every sample size.
     """
     from gankit.data.memory import quality_parts, require
 
+    classifier = cached = None
+    if features is None or dataset.labels is not None:
+        classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
+    embed = (lambda x: extract(classifier, x)[0]) if features is None else \
+        (lambda x: embed_images(features, x, batch_size))
     reference = dataset.heldout if dataset.heldout is not None else dataset.train
     ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
     n = n or len(reference)
@@ -169,15 +185,21 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
     fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
-    f_ref, p_ref = extract(classifier, reference)
-    f_fake, p_fake = extract(classifier, fake)
+    if features is None:  # one pass gives the classifier's features and its classes
+        (f_ref, p_ref), (f_fake, p_fake) = extract(classifier, reference), extract(classifier, fake)
+    else:
+        f_ref, f_fake = embed(reference), embed(fake)
     # A Gaussian fit needs two images: with fewer on a side, FD is skipped and the reason recorded.
     fd_skipped = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference" \
         if min(n, len(reference)) < 2 else None
     fds = None if fd_skipped else torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
+    if features is None:
+        space = "classifier" if dataset.labels is not None else "rotation-classifier"
+    else:
+        space = getattr(features, "name", None) or type(features).__name__
     out: dict[str, Any] = {
-        "feature_space": "classifier" if dataset.labels is not None else "rotation-classifier",
-        "feature_dim": FEATURE_DIM,
+        "feature_space": space,
+        "feature_dim": int(f_ref.shape[1]),
         "classifier_cached": cached,
         "reference": "heldout" if dataset.heldout is not None else "train",
         "n_generated": n,
@@ -190,34 +212,75 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         **kid(f_fake, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid")),
         "n_kid_generated": len(f_fake),
         **precision_recall(f_ref, f_fake[:n]),
-        "fd_noise": None if len(reference) < 2 else feature_fd(extract(classifier, noise)[0], f_ref),
+        "fd_noise": None if len(reference) < 2 else feature_fd(embed(noise), f_ref),
         "n_noise": len(noise),
     }
     if dataset.heldout is not None:
-        f_train = extract(classifier, dataset.train)[0]
+        f_train = embed(dataset.train)
         halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(fd_real_halves=feature_fd(f_train, f_ref) if len(reference) >= 2 else None,
                    kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
         fd, halves_fd = out["fd"], out["fd_real_halves"]
         out["fd_ratio"] = fd / halves_fd if fd is not None and halves_fd else None
     if dataset.labels is not None:
+        if features is not None:
+            p_ref, p_fake = extract(classifier, reference)[1], extract(classifier, fake)[1]
         k = max(len(dataset.classes), int(dataset.labels.max()) + 1)
+        out["classes"] = list(dataset.classes)
         out["class_fractions"] = class_fractions(p_fake, k)  # over all fd_sets * n images
         out["n_class_fractions"] = len(p_fake)
         out["min_class_fraction"] = min(out["class_fractions"])
         if ref_labels is not None:
             out["classifier_accuracy"] = float((p_ref == ref_labels).double().mean())
             out["reference_class_fractions"] = class_fractions(ref_labels, k)
+        if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
+            out.update(label_accuracy(p_fake, n_classes))
     return out
 
 
-def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
+@torch.no_grad()
+def embed_images(features: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
+    """(N, d) float64 features of (N, C, H, W) images by ``features`` in eval mode (its mode is restored)."""
+    was_training = features.training
+    features.eval()
+    try:
+        out = torch.cat([features(images[s:s + batch_size]).flatten(1).to(torch.float64)
+                         for s in range(0, len(images), batch_size)])
+    finally:
+        features.train(was_training)
+    if out.dim() != 2 or not torch.isfinite(out).all():
+        from gankit.errors import UserError
+
+        raise UserError(f"the feature network gave {'non-finite values' if out.dim() == 2 else tuple(out.shape)}; "
+                        "it must map (B, C, H, W) images to finite (B, d) features")
+    return out
+
+
+def label_accuracy(predicted: Tensor, n_classes: int) -> dict[str, Any]:
+    """How often a conditional G's images are the class they were drawn for, by the classifier.
+
+    Args:
+        predicted: (N,) classes the classifier gives images drawn for labels ``arange(N) % n_classes``.
+
+    Returns:
+        ``label_accuracy`` (over all), ``label_accuracy_by_class`` (per label), ``n_label_accuracy``.
+    """
+    drawn = torch.arange(len(predicted)) % n_classes
+    hits = (predicted == drawn).double()
+    return {"label_accuracy": float(hits.mean()),
+            "label_accuracy_by_class": [float(hits[drawn == c].mean()) for c in range(n_classes)],
+            "n_label_accuracy": len(predicted)}
+
+
+def evaluate_run(run_dir, n: int | None = None, seed: int | None = None,
+                 features: nn.Module | None = None) -> dict[str, Any]:
     """`evaluate_images` for a saved image run, from its directory alone.
 
     Rebuilds the run's data (the same held-out split: it is the first draw of
     the run's seed) and loads ``generator_ema.safetensors`` when present, else
     ``generator.safetensors``. ``n`` and ``seed`` default to the run's
-    ``quality.n`` and ``train.seed``, which reproduces its summary's scores.
+    ``quality.n`` and ``train.seed``, which reproduces its summary's scores
+    (with ``features`` None: gankit's classifier; see `evaluate_images`).
     """
     from pathlib import Path
 
@@ -239,7 +302,8 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None) -> dict
     scores = evaluate_images(G, dataset, m.latent_dim, n=q.n if n is None else n,
                              seed=config.train.seed if seed is None else seed,
                              n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
-                             kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets)
+                             kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets,
+                             features=features)
     return {"generator": role, **scores}
 
 
@@ -263,10 +327,15 @@ def format_quality(q: dict[str, Any]) -> str:
     lines.append(f"precision {num('precision', 3)}, recall {num('recall', 3)} (k={q['pr_k']})"
                  + (f"  skipped: {q['pr_skipped']}" if "pr_skipped" in q else ""))
     if "class_fractions" in q:
-        shares = " ".join(f"{100 * f:.1f}" for f in q["class_fractions"])
+        names = q.get("classes") or []
+        shares = ", ".join(f"{names[i] if i < len(names) else i} {100 * f:.1f}"
+                           for i, f in enumerate(q["class_fractions"]))
         lines.append(f"generated class shares %: {shares}  (min {100 * q['min_class_fraction']:.1f}%)")
+    if "label_accuracy" in q:
+        lines.append(f"label check: {100 * q['label_accuracy']:.1f}% of the samples are the class they were drawn "
+                     f"for (the classifier on real held-out images: {100 * q.get('classifier_accuracy', 0):.1f}%)")
     return "\n".join(lines)
 
 
-__all__ = ["class_fractions", "evaluate_images", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
+__all__ = ["class_fractions", "embed_images", "evaluate_images", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
            "mmd2_unbiased", "precision_recall"]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gankit.models.dcgan import dcgan_discriminator, dcgan_generator
+from gankit.models.resnet import resnet_discriminator, resnet_generator
 
 from gankit.models.mlp import (
     ACTIVATIONS,
@@ -24,8 +25,10 @@ from gankit.models.mlp import (
     mlp_generator,
 )
 
-GENERATORS = {"linear": linear_generator, "mlp": mlp_generator, "dcgan": dcgan_generator}
-DISCRIMINATORS = {"chapter": chapter_discriminator, "mlp": mlp_discriminator, "dcgan": dcgan_discriminator}
+GENERATORS = {"linear": linear_generator, "mlp": mlp_generator, "dcgan": dcgan_generator,
+              "resnet": resnet_generator}
+DISCRIMINATORS = {"chapter": chapter_discriminator, "mlp": mlp_discriminator, "dcgan": dcgan_discriminator,
+                  "resnet": resnet_discriminator}
 
 
 def build_generator(model, data_shape: tuple[int, ...]) -> nn.Module:

@@ -6,6 +6,7 @@ Each does one thing; the CLI composes them. None of them touches the math.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -20,24 +21,50 @@ from gankit.viz.ganlab import generator_pull
 
 
 class Progress(Callback):
-    """A progress bar over epochs with the latest losses (hidden when not a terminal)."""
+    """A progress bar over epochs with the latest losses (hidden when not a terminal), or log lines.
 
-    def __init__(self, enabled: bool | None = None):
+    Args:
+        enabled: True / False: the bar or nothing; None: the bar where stderr is a
+            terminal; ``"lines"``: no bar, one `epoch_line` per epoch instead (for logs).
+    """
+
+    def __init__(self, enabled: bool | str | None = None):
         self.enabled = enabled
         self.bar = None
 
     def on_train_start(self, state: TrainState) -> None:
-        disable = (not self.enabled) if self.enabled is not None else not sys.stderr.isatty()
+        lines = self.enabled == "lines"
+        disable = lines or ((not self.enabled) if self.enabled is not None else not sys.stderr.isatty())
         self.bar = tqdm(total=state.config.train.epochs, initial=state.epoch, desc="train",
                         unit="epoch", disable=disable, leave=False, file=sys.stderr)
+        self.lines, self.started, self.first_epoch = lines, time.perf_counter(), state.epoch
 
     def on_epoch_end(self, state: TrainState) -> None:
         row = state.history[-1]
         self.bar.set_postfix(loss_D=f"{row['loss_d']:.3f}", loss_G=f"{row['loss_g']:.3f}")
         self.bar.update(1)
+        if self.lines:
+            done = state.epoch - self.first_epoch
+            per_epoch = (time.perf_counter() - self.started) / max(done, 1)  # wall time, callbacks included
+            print(epoch_line(state.history, state.config.train.epochs, state.dataset.train.shape[0],
+                             per_epoch * (state.config.train.epochs - state.epoch)), file=sys.stderr, flush=True)
 
     def on_train_end(self, state: TrainState) -> None:
         self.bar.close()
+
+
+def epoch_line(history: list[dict], epochs: int, n: int, seconds_left: float) -> str:
+    """``epoch 12/60  loss_D 0.632  loss_G 0.843  1,523 img/s  ~0:54 left``: one epoch of a run, for a log.
+
+    Images/sec counts the epoch's ``n`` training examples over its training seconds (callbacks excluded).
+    """
+    row = history[-1]
+    seconds = row["seconds"] - (history[-2]["seconds"] if len(history) > 1 else 0.0)
+    speed = f"{n / seconds:,.0f} img/s" if seconds > 0 else "- img/s"
+    left = int(round(seconds_left))
+    clock = f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}" if left >= 3600 else f"{left // 60}:{left % 60:02d}"
+    return (f"epoch {row['epoch']}/{epochs}  loss_D {row['loss_d']:.3f}  loss_G {row['loss_g']:.3f}  "
+            f"{speed}  ~{clock} left")
 
 
 class MetricsLog(Callback):

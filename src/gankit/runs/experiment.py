@@ -38,7 +38,7 @@ def run_experiment(
     root: str | Path = "runs",
     name: str | None = None,
     plots: bool = True,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     callbacks: Sequence[Callback] = (),
     tensorboard: bool = False,
     stop: threading.Event | None = None,
@@ -55,7 +55,8 @@ def run_experiment(
         root, name: where a generated run directory goes.
         plots: draw ``losses.png``, ``samples.png``, ``training.gif`` (2-D data: also ``ganlab.*``;
             images: ``samples/epoch_NNNN.png`` and ``interpolation.png`` instead of GAN Lab's views).
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: show a progress bar (default: when stderr is a terminal); ``"lines"``: one
+            line per epoch instead (losses, images/sec, time left), for logs.
         callbacks: extra callbacks, run after the built-in ones.
         tensorboard: also log to ``run_dir/tensorboard`` (needs the tensorboard extra).
         stop: when set (e.g. by a signal handler), training stops after the
@@ -99,7 +100,7 @@ def run_experiment(
 def resume_experiment(
     run_dir: str | Path,
     plots: bool | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     callbacks: Sequence[Callback] = (),
     stop: threading.Event | None = None,
 ) -> RunOutput:
@@ -143,7 +144,7 @@ def resume_experiment(
 
 
 def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapshots, plots: bool,
-                     progress: bool | None, callbacks: Sequence[Callback],
+                     progress: bool | str | None, callbacks: Sequence[Callback],
                      stop: threading.Event | None, backoffs: list[dict] | None = None) -> RunOutput:
     """Train from ``state`` with checkpoints, backing off on divergence if configured, then write the files."""
     from gankit.runs.checkpoint import Checkpoint, load_checkpoint

@@ -1,9 +1,11 @@
 """A saved generator as ONNX, so other frameworks and runtimes can sample from it.
 
-The graph maps noise ``z`` (batch, latent_dim) to points ``x`` (batch, d), with
-a dynamic batch axis. Feed it z ~ N(0, I) to sample, exactly as
-``gankit sample`` does. The run's config and latent dimension are stored in
-the model's metadata.
+The graph maps noise ``z`` (batch, latent_dim) to points ``x`` (batch, d), or
+images (batch, C, H, W) in [-1, 1], with a dynamic batch axis; a conditional
+generator takes a second input ``labels`` (batch,) int64, the class of each
+sample. Feed it z ~ N(0, I) to sample, exactly as ``gankit sample`` does. The
+run's config, latent dimension and class names (``gankit.classes``, a JSON
+list: index = label) are stored in the model's metadata.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Pa
         opset: ONNX opset version.
 
     Returns:
-        The path written. Input ``z``: (batch, latent_dim) float32; output ``x``:
-        (batch, d) float32.
+        The path written. Input ``z``: (batch, latent_dim) float32 (and, for a
+        conditional generator, ``labels``: (batch,) int64); output ``x``:
+        (batch, d) or (batch, C, H, W) float32.
     """
     try:
         import onnx
@@ -44,19 +47,25 @@ def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Pa
         raise UserError(f"directory not found: {path.parent}")
     config, G, role = the_generator(run_dir)
     z = torch.zeros(2, config.model.latent_dim)  # (batch, latent): only shapes matter
+    inputs, names, axes = (z,), ["z"], {"z": {0: "batch"}, "x": {0: "batch"}}
+    if config.model.conditional:  # the class of each sample is a second input
+        inputs, names, axes = (z, torch.zeros(2, dtype=torch.int64)), ["z", "labels"], {**axes, "labels": {0: "batch"}}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with warnings.catch_warnings():
             # The TorchScript exporter is deprecated in favour of the torch.export
             # one, which needs onnxscript; for these small MLPs both give the same graph.
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(G, (z,), str(tmp), dynamo=False, opset_version=opset,
-                              input_names=["z"], output_names=["x"],
-                              dynamic_axes={"z": {0: "batch"}, "x": {0: "batch"}})
+            torch.onnx.export(G, inputs, str(tmp), dynamo=False, opset_version=opset,
+                              input_names=names, output_names=["x"], dynamic_axes=axes)
         model = onnx.load(str(tmp))
         onnx.checker.check_model(model)
+        from gankit.files import read_summary
+
+        classes = read_summary(Path(run_dir)).get("classes") or []
         for key, value in {"gankit.config": json.dumps(config.to_dict()),
-                           "gankit.latent_dim": str(config.model.latent_dim), "gankit.generator": role}.items():
+                           "gankit.latent_dim": str(config.model.latent_dim), "gankit.generator": role,
+                           "gankit.classes": json.dumps(classes)}.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(model, str(tmp))

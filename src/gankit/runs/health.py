@@ -1,4 +1,7 @@
-"""Health warnings during training, each with a suggested fix, printed once and recorded.
+"""Health warnings during training, each with suggested fixes, printed once and recorded.
+
+A warning suggests only fixes the run does not use already (`fix_for`: no
+``model.conditional=true`` for a conditional run, no ``train.ema`` when it is on).
 
 `HealthMonitor` is a callback. After every epoch it checks:
 
@@ -19,7 +22,10 @@
   Adam keeps (its second moment), beyond `PARAM_LIMIT`.
 
 After training, `check_summary` adds ``class_coverage`` when some class gets
-less than a quarter of its fair share of the generated samples (images), and
+less than a quarter of its fair share of the generated samples (images; classes
+by name), ``label_ignored`` when a conditional generator's samples are the class
+they were drawn for less often than halfway between chance and the classifier's
+accuracy on real held-out images, and
 ``fooled_far`` when D is fooled (loss_D within 0.05 of its equilibrium) while
 the generator's Gaussian is far from the truth (Fréchet distance above a tenth
 of the truth's total variance, a unit-free scale).
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Callable
 
 import torch
 
@@ -39,17 +46,51 @@ from gankit.models import device_of
 LOSS_LIMIT = 50.0  # times the equilibrium loss per example
 PARAM_LIMIT = 1e4  # |parameter| or RMS gradient; the chapter's stay below 10
 
-FIXES = {
-    "loss_far": "lower the learning rates (train.lr_d, train.lr_g)",
-    "exploding": "lower the learning rates, or add model.spectral_norm=true or train.penalty=r1",
-    "fooled_far": "the discriminator is too weak to tell: widen it (--discriminator mlp), train longer, "
-                  "or check the data",
-    "non_finite": "lower the learning rates, or stabilise D with train.penalty=r1 or model.spectral_norm=true",
-    "d_dominates": "lower train.lr_d (or raise train.lr_g), or add model.spectral_norm=true or train.penalty=r1",
-    "collapse": "use train.ema, a hinge or wgan loss with a penalty (--preset hinge-sn / wgan-gp), "
-                "or lower the learning rates",
-    "class_coverage": "train longer, use --preset hinge-sn, or a conditional model (model.conditional=true)",
+# kind -> suggested fixes, each with a test of (config, images) that says when it does not apply
+# (already on, or not for this data), so a warning never suggests what the run already does.
+_ON_SN = lambda c, images: c.model.spectral_norm  # noqa: E731
+_ON_PENALTY = lambda c, images: c.train.penalty != "none"  # noqa: E731
+_AUGMENT = ("add --augment diffaug", lambda c, images: not images or c.train.augment != "none")
+SUGGESTIONS: dict[str, list[tuple[str, Callable | None]]] = {
+    "loss_far": [("lower the learning rates (train.lr_d, train.lr_g)", None)],
+    "exploding": [("lower the learning rates", None), ("add model.spectral_norm=true", _ON_SN),
+                  ("add train.penalty=r1", _ON_PENALTY)],
+    "fooled_far": [("the discriminator is too weak to tell: widen it (--discriminator mlp)",
+                    lambda c, images: images or c.model.discriminator == "mlp"),
+                   ("train longer, or check the data", None)],
+    "non_finite": [("lower the learning rates", None), ("stabilise D with train.penalty=r1", _ON_PENALTY),
+                   ("add model.spectral_norm=true", _ON_SN)],
+    "d_dominates": [("lower train.lr_d (or raise train.lr_g)", None), ("add model.spectral_norm=true", _ON_SN),
+                    ("add train.penalty=r1", _ON_PENALTY), _AUGMENT],
+    "collapse": [("use train.ema", lambda c, images: c.train.ema > 0),
+                 ("a hinge or wgan loss with a penalty (--preset hinge-sn / wgan-gp)",
+                  lambda c, images: c.train.loss in ("hinge", "wgan") and (c.model.spectral_norm
+                                                                          or c.train.penalty != "none")),
+                 _AUGMENT, ("lower the learning rates", None)],
+    "class_coverage": [("train longer", None),
+                       ("use --preset hinge-sn", lambda c, images: c.train.loss == "hinge" and c.model.spectral_norm),
+                       ("a conditional model (model.conditional=true)", lambda c, images: c.model.conditional),
+                       _AUGMENT],
+    "label_ignored": [("train longer", None),
+                      ("conditional batch norm in G and a projection D (--model resnet)",
+                       lambda c, images: c.model.generator == "resnet"),
+                      ("check that the classes (sub-folders) really differ", None)],
 }
+
+
+def fix_for(kind: str, config=None, images: bool = True) -> str:
+    """The suggested fixes for warning ``kind`` that do not apply already (all of them without a config)."""
+    fixes = [text for text, applies in SUGGESTIONS[kind] if config is None or applies is None
+             or not applies(config, images)]
+    return ", or ".join(fixes)
+
+
+FIXES = {kind: fix_for(kind) for kind in SUGGESTIONS}  # every suggestion, whatever the run
+
+
+def class_names(indices: list[int], classes: list[str]) -> str:
+    """``'cat', 'dog'``: classes by name (by index where the names are not known)."""
+    return ", ".join(repr(classes[i]) if i < len(classes) else str(i) for i in indices)
 
 
 def diversity(x: torch.Tensor) -> float:
@@ -68,15 +109,18 @@ class HealthMonitor(Callback):
         self.warnings: list[dict] = []
         self.best_diversity = 0.0
         self.loss, self.equilibrium = "nonsaturating", equilibrium("nonsaturating")  # set from the run's config
+        self.config, self.images, self.classes = None, True, []  # the run's, once it starts
 
     def warn(self, kind: str, epoch: int, message: str) -> None:
         if any(w["kind"] == kind for w in self.warnings):
             return
-        self.warnings.append({"kind": kind, "epoch": epoch, "message": message, "fix": FIXES[kind]})
+        fix = fix_for(kind, self.config, self.images)
+        self.warnings.append({"kind": kind, "epoch": epoch, "message": message, "fix": fix})
         if self.echo:
-            print(f"gankit: warning: {message} (epoch {epoch}); try: {FIXES[kind]}", file=sys.stderr)
+            print(f"gankit: warning: {message} (epoch {epoch}); try: {fix}", file=sys.stderr)
 
     def on_train_start(self, state: TrainState) -> None:
+        self.config, self.classes = state.config, list(state.dataset.classes)
         self.images = len(state.dataset.shape) == 3
         if self.images:
             rng = streams.generator(state.config.train.seed, "health")
@@ -137,14 +181,27 @@ class HealthMonitor(Callback):
                       f"generator is far from the truth (FD {fd:.3g}, the truth's variance {scale:.3g})")
 
     def check_quality(self, quality: dict, epoch: int) -> None:
-        """Warn when a class gets under a quarter of its share of the generated samples."""
+        """Warn when a class gets under a quarter of its share of the generated samples, and when
+        a conditional generator's label changes little (``label_accuracy``, see `gankit.metrics.images`)."""
+        classes = quality.get("classes") or self.classes
         fractions = quality.get("class_fractions")
         if fractions:
             fair = 1.0 / len(fractions)
             missing = [i for i, f in enumerate(fractions) if f < fair / 4]
             if missing:
-                self.warn("class_coverage", epoch, f"classes {missing} get under {100 * fair / 4:.1f}% "
-                          "of the generated samples")
+                several = len(missing) > 1
+                self.warn("class_coverage", epoch, f"{'classes' if several else 'class'} {class_names(missing, classes)} "
+                          f"{'get' if several else 'gets'} under {100 * fair / 4:.1f}% of the generated samples")
+        accuracy, real = quality.get("label_accuracy"), quality.get("classifier_accuracy")
+        if accuracy is not None and real is not None:
+            chance = 1.0 / len(quality["label_accuracy_by_class"])
+            if accuracy < (chance + real) / 2:
+                by_class = quality["label_accuracy_by_class"]
+                worst = sorted(range(len(by_class)), key=lambda i: by_class[i])[:3]
+                self.warn("label_ignored", epoch, f"the label changes little of what G draws: a classifier of real "
+                          f"images finds {100 * accuracy:.0f}% of the samples to be the class they were drawn for "
+                          f"(chance {100 * chance:.0f}%, real held-out images {100 * real:.0f}%; worst: "
+                          + ", ".join(f"{class_names([i], classes)} {100 * by_class[i]:.0f}%" for i in worst) + ")")
 
 
 def equilibrium(loss: str) -> tuple[float, float]:
@@ -168,5 +225,5 @@ def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
     return largest, rms
 
 
-__all__ = ["FIXES", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor", "diversity", "equilibrium",
+__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor", "diversity", "equilibrium",
            "max_parameter_and_gradient"]

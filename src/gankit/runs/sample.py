@@ -12,12 +12,30 @@ from gankit.errors import UserError
 from gankit.files import atomic_write, the_generator
 
 
+def resolve_label(label: int | str, classes: list[str], n_classes: int) -> int:
+    """A class index from a class name (as listed in the run's summary.json) or an index.
+
+    A name wins over an index, so a folder class named "10" is that folder.
+    """
+    if isinstance(label, str) and label in classes:
+        return classes.index(label)
+    try:
+        index = int(label)
+    except ValueError:
+        known = f"classes: {', '.join(classes)}" if classes else "this run lists no class names"
+        raise UserError(f"--label {label!r} is not a class of this run ({known})") from None
+    if not 0 <= index < n_classes:
+        raise UserError(f"--label must be a class name or an index in 0..{n_classes - 1}, got {label}")
+    return index
+
+
 @torch.no_grad()
-def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | str | None = None) -> torch.Tensor:
     """Draw ``n`` examples G(z), z ~ N(0, I) from ``torch.Generator().manual_seed(seed)``.
 
     Uses the moving average of G (``generator_ema.safetensors``) when the run
-    kept one. A conditional G gets ``label`` for every sample, or the classes
+    kept one. A conditional G gets ``label`` (a class name from the run's
+    ``summary.json`` ``classes``, or an index) for every sample, or the classes
     in turn (0, 1, ..., 0, 1, ...) when ``label`` is None. Images are drawn in
     batches of 500 (a batch's activations, not all of them, are held at once).
 
@@ -32,8 +50,10 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | None = N
     m = config.model
     if label is not None and not m.conditional:
         raise UserError(f"{run_dir}: --label needs a class-conditional run")
-    if label is not None and not 0 <= label < m.n_classes:
-        raise UserError(f"--label must be in 0..{m.n_classes - 1}, got {label}")
+    if label is not None:  # a class name from the run's summary, or an index
+        from gankit.files import read_summary
+
+        label = resolve_label(label, read_summary(Path(run_dir)).get("classes") or [], m.n_classes)
     one = G(torch.zeros(1, m.latent_dim), *((torch.zeros(1, dtype=torch.int64),) if m.conditional else ()))
     shape = tuple(one.shape[1:])  # one example's shape, (d,) or (C, H, W)
     require(sample_parts(n, m.latent_dim, shape, "lower -n"),
@@ -68,7 +88,7 @@ def write_images(images: torch.Tensor, out: str | Path) -> str:
         import io
 
         buffer = io.BytesIO()
-        image_grid(images, scale=1).save(buffer, format="png")
+        image_grid(images).save(buffer, format="png")  # scaled up (nearest) to a viewable width
         atomic_write(out, buffer.getvalue())
         return f"a grid of {len(images)} images to {out}"
     if out.suffix:

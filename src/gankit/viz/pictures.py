@@ -26,11 +26,15 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
+VIEW_WIDTH = 512  # px: the width an automatically scaled grid reaches at least
+
+
 def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1, scale: int = 0) -> Image.Image:
     """Tile (N, C, H, W) images in [-1, 1] into one picture, ``nrow`` per row.
 
     Args:
-        scale: integer upscaling (nearest); 0 picks one that makes tiles >= 32 px.
+        scale: integer upscaling (nearest, so pixels stay sharp); 0 picks the smallest that
+            makes the grid at least `VIEW_WIDTH` px wide (8x8 digits: 8x, 64x64 images: 1x).
     """
     n, c, h, w = images.shape
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
@@ -41,7 +45,7 @@ def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1, scale: int
         r, k = divmod(i, nrow)
         grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = tile
     picture = Image.fromarray(grid[..., 0] if c == 1 else grid[..., :3])
-    scale = scale or max(1, math.ceil(32 / h))
+    scale = scale or max(1, math.ceil(VIEW_WIDTH / grid.shape[1]))
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     return picture
@@ -56,6 +60,22 @@ def save_gif(frames: list[Image.Image], path: Path, ms_per_frame: int = 200) -> 
     with atomic_file(path) as tmp:
         frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return len(frames)
+
+
+def labelled(picture: Image.Image, text: str) -> Image.Image:
+    """``picture`` under a white strip that reads ``text`` (e.g. the epoch of a GIF frame)."""
+    from PIL import ImageDraw, ImageFont
+
+    size = max(12, picture.width // 32)
+    try:
+        font = ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        font = ImageFont.load_default()
+    strip = size + size // 2
+    out = Image.new("RGB", (picture.width, picture.height + strip), "white")
+    out.paste(picture.convert("RGB"), (0, strip))
+    ImageDraw.Draw(out).text((4, size // 4), text, fill="black", font=font)
+    return out
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -87,9 +107,10 @@ def interpolation_strip(G, latent_dim: int, rows: int = 6, steps: int = 10, seed
 class SampleGrids(Callback):
     """After every epoch, a grid of G(z) from fixed noise -> ``samples/epoch_NNNN.png``.
 
-    At the end: ``samples.png`` (the last grid), ``training.gif`` (all of them)
-    and ``interpolation.png``. Uses ``G_ema`` when the run keeps one. The fixed
-    noise comes from its own generator, so recording never changes training.
+    At the end: ``samples.png`` (the last grid), ``training.gif`` (all of them,
+    each frame labelled with its epoch) and ``interpolation.png``. Uses
+    ``G_ema`` when the run keeps one. The fixed noise comes from its own
+    generator, so recording never changes training.
     """
 
     def __init__(self, run_dir: Path, n: int = 64):
@@ -128,7 +149,8 @@ class SampleGrids(Callback):
                 frames.append(im.convert("RGB"))
         with atomic_file(self.run_dir / "samples.png") as tmp:
             frames[-1].save(tmp)
-        save_gif(frames, self.run_dir / "training.gif")
+        epochs = [int(path.stem.split("_")[1]) for path in paths]
+        save_gif([labelled(f, f"epoch {e}") for f, e in zip(frames, epochs)], self.run_dir / "training.gif")
         G = state.G_ema if state.G_ema is not None else state.G
         strip = interpolation_strip(G, state.config.model.latent_dim, labels=self._labels(state),
                                     seed=streams.seed(state.config.train.seed, "interpolation"))
@@ -136,4 +158,5 @@ class SampleGrids(Callback):
             strip.save(tmp)
 
 
-__all__ = ["SampleGrids", "image_grid", "interpolation_strip", "save_gif", "slerp", "to_uint8"]
+__all__ = ["VIEW_WIDTH", "SampleGrids", "image_grid", "interpolation_strip", "labelled", "save_gif", "slerp",
+           "to_uint8"]

@@ -1,0 +1,100 @@
+"""DiffAugment: shapes, gradients, its named stream, each transform's effect, and a run that uses it."""
+
+import pytest
+import torch
+
+from gankit import streams
+from gankit.engines.augment import Augmentation, colour, cutout, diffaug, translation
+from gankit.errors import UserError
+
+
+def _rng(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 8, 8), (3, 3, 16, 16), (2, 3, 12, 12)])
+def test_shapes_and_dtype_are_kept(shape):
+    x = torch.rand(shape) * 2 - 1
+    for f in (colour, translation, cutout, diffaug):
+        y = f(x, _rng())
+        assert y.shape == x.shape and y.dtype == x.dtype and torch.isfinite(y).all()
+
+
+def test_gradients_flow_to_the_input():
+    x = (torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    weights = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    (diffaug(x, _rng()) * weights).sum().backward()
+    grad = x.grad
+    assert grad is not None and float(grad.abs().sum()) > 0
+    # given its draws the augmentation is affine in x: a directional difference matches <grad, v> exactly
+    v = torch.randn_like(x)
+    with torch.no_grad():
+        f = lambda t: float((diffaug(t, _rng()) * weights).sum())  # noqa: E731 (same draws each call)
+        numeric = (f(x + 1e-3 * v) - f(x - 1e-3 * v)) / 2e-3
+    assert abs(numeric - float((grad * v).sum())) < 1e-6 * max(1.0, abs(numeric))
+    # pixels that cutout or translation hide get no gradient through the geometric steps
+    x2 = torch.ones(4, 1, 8, 8, requires_grad=True)
+    cutout(translation(x2, _rng()), _rng()).sum().backward()
+    assert 0.3 < float((x2.grad != 0).double().mean()) < 1.0
+
+
+def test_same_seed_same_output_and_steps_differ():
+    x = torch.rand(6, 3, 8, 8) * 2 - 1
+    a = Augmentation("diffaug", seed=3)
+    assert torch.equal(a.for_step(5)(x), Augmentation("diffaug", seed=3).for_step(5)(x))
+    assert not torch.equal(a.for_step(5)(x), a.for_step(6)(x))
+    assert not torch.equal(a.for_step(5)(x), Augmentation("diffaug", seed=4).for_step(5)(x))
+    first = a.for_step(7)  # one step's function draws afresh on each call: real and fake get their own
+    assert not torch.equal(first(x), first(x))
+    assert Augmentation("none", seed=3).for_step(5)(x) is x
+    assert "augment" in streams.STREAMS
+
+
+def test_translation_shifts_by_whole_pixels_and_fills_with_zero():
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 3, 4] = 1.0  # one bright pixel
+    y = translation(x, _rng(), ratio=0.125)  # up to 1 pixel each way
+    rows, cols = (y[:, 0] == 1).nonzero()[:, 1:].T
+    assert len(rows) == 64  # the pixel never leaves the 8x8 view here
+    assert set(rows.tolist()) == {2, 3, 4} and set(cols.tolist()) == {3, 4, 5}
+    border = translation(torch.ones(64, 1, 8, 8), _rng(1))
+    assert float(border.min()) == 0.0 and float(border.max()) == 1.0  # uncovered borders are 0
+
+
+def test_cutout_zeroes_a_square_of_half_the_side():
+    y = cutout(torch.ones(200, 3, 8, 8), _rng())
+    holes = (y[:, 0] == 0).flatten(1).sum(1)  # (B,) zeroed pixels of each image
+    assert int(holes.max()) == 16 and int(holes.min()) >= 4  # 4x4, clipped at a corner to 2x2
+    assert torch.equal(y[:, 0], y[:, 1])  # the same hole in every channel
+
+
+def test_colour_moves_brightness_and_keeps_grey_grey():
+    x = torch.zeros(500, 1, 4, 4)
+    y = colour(x, _rng())
+    per_image = y.flatten(1)
+    assert torch.allclose(per_image.std(1), torch.zeros(500), atol=1e-6)  # a flat image stays flat
+    assert -0.5 <= float(per_image.min()) and float(per_image.max()) <= 0.5
+    assert float(per_image.mean(1).std()) > 0.2  # brightness ~ U(-0.5, 0.5): sd 0.29
+
+
+def test_diffaug_trains_an_image_run_and_refuses_points(tmp_path, monkeypatch):
+    from gankit.config import Config
+    from gankit.engines.training import train
+    from gankit.presets import preset_config
+    from imagefixtures import write_image_folder
+
+    root = write_image_folder(tmp_path / "imgs", n=16, side=8)
+    config = preset_config("dcgan")
+    config.data.source, config.train.epochs, config.train.augment = f"folder:{root}", 2, "diffaug"
+    config.model.g_width = config.model.d_width = 4
+    result = train(config.validate())
+    assert all(torch.isfinite(torch.tensor([r["loss_d"], r["loss_g"]])).all() for r in result.history)
+    again = train(config)
+    assert all(torch.equal(a, b) for a, b in zip(result.G.parameters(), again.G.parameters()))  # reproducible
+    config.train.augment = "none"
+    plain = train(config)
+    assert not all(torch.equal(a, b) for a, b in zip(result.G.parameters(), plain.G.parameters()))
+    points = Config()
+    points.train.augment = "diffaug"
+    with pytest.raises(UserError, match="train.augment=diffaug augments images"):
+        train(points.validate())

@@ -1,0 +1,88 @@
+"""Decode once: a folder is decoded on first use, read from the cache after, and decoded again when it changes."""
+
+import os
+
+import pytest
+import torch
+
+from gankit.config import DataConfig
+from gankit.data import sources
+from gankit.data.cache import data_root, to_float, to_uint8
+from gankit.data.images import load_images
+from imagefixtures import write_image_folder
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Counts the folder decodes that really happen."""
+    calls = []
+    real = sources._load_folder
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "_load_folder", counting)
+    return calls
+
+
+def test_uint8_round_trip_is_exact():
+    u = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    x = to_float(u)
+    assert torch.equal(to_uint8(x), u) and float(x.min()) == -1.0 and float(x.max()) == 1.0
+
+
+def test_folder_is_decoded_once_and_identically(tmp_path, decodes):
+    root = write_image_folder(tmp_path / "imgs", n=12, side=8)
+    cfg = DataConfig(source=f"folder:{root}")
+    first = sources.load_source(cfg)
+    second = sources.load_source(cfg)
+    assert len(decodes) == 1
+    fresh = load_images(f"folder:{root}")  # no cache at all
+    for a, b, c in zip(first[:2], second[:2], fresh[:2]):
+        assert torch.equal(a, b) and torch.equal(a, c)  # bitwise
+    assert first[2] == second[2] == ["left", "right"]
+    assert len(list((data_root() / "decoded").glob("*.safetensors"))) == 1
+
+
+def test_a_changed_folder_is_noticed(tmp_path, decodes):
+    root = write_image_folder(tmp_path / "imgs", n=12, side=8)
+    cfg = DataConfig(source=f"folder:{root}")
+    images, _, _ = sources.load_source(cfg)
+    # one image rewritten (same size, new content, a later modification time)
+    from PIL import Image
+
+    target = root / "left" / "000.png"
+    Image.new("L", (8, 8), 255).save(target)
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed, _, _ = sources.load_source(cfg)
+    assert len(decodes) == 2 and float(changed[0].min()) == 1.0 and not torch.equal(changed, images)
+    (root / "right" / "001.png").unlink()  # one image fewer
+    fewer, labels, _ = sources.load_source(cfg)
+    assert len(decodes) == 3 and len(fewer) == 11 and labels.tolist().count(1) == 5
+    sources.load_source(DataConfig(source=f"folder:{root}", resolution=4))  # another resolution: another entry
+    assert len(decodes) == 4
+    sources.load_source(cfg)
+    assert len(decodes) == 4
+
+
+def test_a_damaged_cache_entry_is_decoded_again(tmp_path, decodes, capsys):
+    root = write_image_folder(tmp_path / "imgs", n=6, side=8)
+    cfg = DataConfig(source=f"folder:{root}")
+    images, _, _ = sources.load_source(cfg)
+    (entry,) = (data_root() / "decoded").glob("*.safetensors")
+    entry.write_bytes(b"\x00" * 40)
+    again, _, _ = sources.load_source(cfg)
+    assert len(decodes) == 2 and torch.equal(again, images) and "damaged" in capsys.readouterr().err
+    sources.load_source(cfg)
+    assert len(decodes) == 2  # rewritten whole
+
+
+def test_an_unwritable_cache_still_gives_the_data(tmp_path, decodes, monkeypatch, capsys):
+    root = write_image_folder(tmp_path / "imgs", n=6, side=8)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache should be")
+    monkeypatch.setenv("GANKIT_DATA", str(blocker))
+    images, _, _ = sources.load_source(DataConfig(source=f"folder:{root}"))
+    assert images.shape == (6, 1, 8, 8) and "could not cache" in capsys.readouterr().err
