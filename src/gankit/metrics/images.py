@@ -182,7 +182,6 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     require(quality_parts(n, fd_sets, len(reference), len(dataset.train), dataset.shape, kid_subset_size,
                           "lower --n (gankit eval) or quality.n / quality.fd_sets"),
             f"{dataset.source}: quality scores of {fd_sets} sets of {n} generated images")
-    classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
     fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
     if features is None:  # one pass gives the classifier's features and its classes
