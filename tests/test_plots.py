@@ -5,6 +5,8 @@ from PIL import Image
 
 from gankit.viz.plots import animate_samples, plot_losses, plot_samples
 
+LN2 = float(np.log(2))
+
 
 def _snapshots(dim: int, epochs: int = 3, surface: bool = True):
     g = torch.Generator().manual_seed(0)
@@ -44,3 +46,37 @@ def test_loss_curves():
     labels = [line.get_label() for line in ax.lines]
     assert labels[:2] == ["loss_D", "loss_G"]
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.6, 0.7, 0.8])
+
+
+def _dashed(ax):
+    return sorted(round(float(line.get_ydata()[0]), 6) for line in ax.lines if line.get_linestyle() == "--")
+
+
+@pytest.mark.parametrize("loss,expected", [
+    ("nonsaturating", [LN2]), ("minimax", [-LN2, LN2]), ("least_squares", [0.5]), ("hinge", [0.0, 2.0]),
+    ("wgan", []), (None, []),
+])
+def test_losses_mark_the_runs_own_objectives_equilibrium(loss, expected):
+    history = [{"epoch": e, "loss_d": 0.7, "loss_g": -0.7} for e in (1, 2)]
+    ax = plot_losses(history, loss=loss).axes[0]
+    assert _dashed(ax) == pytest.approx(expected, abs=1e-6)
+    if loss == "minimax":  # the old single ln 2 line would leave G's -ln 2 unmarked
+        assert -LN2 == pytest.approx(_dashed(ax)[0], abs=1e-6) and len(_dashed(ax)) == 2
+
+
+def test_run_figures_read_the_objective_from_the_runs_config(tmp_path, monkeypatch):
+    from gankit.config import Config
+    from gankit.files import MetricsWriter, write_json
+    from gankit.viz import plots
+
+    config = Config()
+    config.train.loss = "minimax"
+    write_json(tmp_path / "config.json", config.to_dict())
+    writer = MetricsWriter(tmp_path)
+    for e in (1, 2):
+        writer.write({"epoch": e, "step": 4 * e, "loss_d": 0.69, "loss_g": -0.69, "seconds": 0.1})
+    seen = {}
+    drawn = plots.plot_losses
+    monkeypatch.setattr(plots, "plot_losses", lambda h, path, loss: seen.setdefault("loss", loss) and drawn(h, path, loss))
+    assert plots.draw_run(tmp_path) == [tmp_path / "losses.png"]
+    assert seen["loss"] == "minimax"

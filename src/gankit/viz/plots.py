@@ -18,20 +18,47 @@ from gankit.files import atomic_file
 from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure
 
 
+def draw_equilibrium(ax, loss: str | None, lines: Sequence = ()) -> None:
+    """Dashed lines at objective ``loss``'s equilibrium values (`gankit.objectives.equilibrium`).
+
+    One grey line when loss_D and loss_G share the value (the non-saturating
+    objective's ln 2), else one per loss in the colour of its curve (``lines``:
+    the loss_D and loss_G curves); none for ``wgan`` (no scale) or ``loss=None``.
+    """
+    from gankit.objectives import equilibrium
+
+    values = equilibrium(loss) if loss is not None else None
+    if values is None:
+        return
+    eq_d, eq_g = values
+    if abs(eq_d - eq_g) < 1e-9:
+        ax.axhline(eq_d, color="gray", linestyle="--", linewidth=0.8, label=f"equilibrium {eq_d:.3f}")
+        return
+    colors = [line.get_color() for line in lines] or ["gray", "gray"]
+    for name, value, color in (("loss_D", eq_d, colors[0]), ("loss_G", eq_g, colors[1])):
+        ax.axhline(value, color=color, linestyle="--", linewidth=0.8, label=f"{name} equilibrium {value:.3f}")
 
 
-def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None) -> Figure:
-    """Both losses (summed loss / examples) against the epoch, with ln 2 marked."""
+def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None, loss: str | None = None) -> Figure:
+    """Both losses (summed loss / examples) against the epoch, each objective's equilibrium dashed.
+
+    Args:
+        history: rows with ``epoch``, ``loss_d``, ``loss_g``.
+        path: also save the figure there.
+        loss: the run's objective (``train.loss``): its losses when D outputs 1/2
+            are marked (ln 2 for both under the chapter's ``nonsaturating``;
+            ln 2 and -ln 2 under ``minimax``; nothing for ``wgan`` or None).
+    """
     fig = figure(5, 3.5)
     ax = fig.add_subplot()
     epochs = [row["epoch"] for row in history]
-    ax.plot(epochs, [row["loss_d"] for row in history], label="loss_D", marker=".")
-    ax.plot(epochs, [row["loss_g"] for row in history], label="loss_G", marker=".")
-    ax.axhline(np.log(2), color="gray", linestyle="--", linewidth=0.8, label="ln 2")
+    curves = [ax.plot(epochs, [row[key] for row in history], label=label, marker=".")[0]
+              for key, label in (("loss_d", "loss_D"), ("loss_g", "loss_G"))]
+    draw_equilibrium(ax, loss, curves)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss per example")
-    ax.set_title("losses")
-    ax.legend()
+    ax.set_title(f"losses ({loss})" if loss else "losses")
+    ax.legend(fontsize="small")
     if path is not None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp)
@@ -148,15 +175,16 @@ def draw_run(run_dir: Path, between: Callable[[], None] = lambda: None) -> list[
 
     run_dir = Path(run_dir)
     written = []
+    config = load_run_config(run_dir)
     history = read_metrics(run_dir)
     if history:
-        plot_losses(history, run_dir / "losses.png")
+        plot_losses(history, run_dir / "losses.png", loss=config.train.loss)
         written.append(run_dir / "losses.png")
         between()
     snap_path = run_dir / "snapshots.safetensors"
     if snap_path.is_file():
         try:
-            snapshots = read_snapshots(snap_path, load_run_config(run_dir).train.epochs)
+            snapshots = read_snapshots(snap_path, config.train.epochs)
         except UserError as err:  # the figures are extras: a damaged file is noted and skipped
             print(f"gankit: {err}", file=sys.stderr)
             return written
