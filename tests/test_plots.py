@@ -80,3 +80,50 @@ def test_run_figures_read_the_objective_from_the_runs_config(tmp_path, monkeypat
     monkeypatch.setattr(plots, "plot_losses", lambda h, path, loss: seen.setdefault("loss", loss) and drawn(h, path, loss))
     assert plots.draw_run(tmp_path) == [tmp_path / "losses.png"]
     assert seen["loss"] == "minimax"
+
+
+def test_frames_hold_generated_points_far_from_the_data():
+    snaps = _snapshots(2)
+    snaps["fake"][-1, 0] = torch.tensor([9.0, -12.0])  # far outside the surface's extent [-3, 3]
+    ax = plot_samples(snaps).axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 <= -3 and x1 > 9.0 and y0 < -12.0 and y1 >= 3  # every point and the whole surface shown
+    assert x1 < 9.0 + 0.1 * 12 + 0.5  # but not much more than that
+    # Negative control: the first epoch has no such point, so its frame stays near the surface.
+    ax = plot_samples(snaps, 0).axes[0]
+    assert ax.get_xlim()[1] < 4.0
+
+
+def test_snapshots_record_a_surface_under_every_generated_point(tiny_config):
+    from gankit.engines.training import train
+    from gankit.runs.callbacks import Snapshots
+
+    tiny_config.train.epochs = 3
+    tiny_config.data.mean = [30.0, -20.0]  # the data far from where G's samples start (near the origin)
+    snapshots = Snapshots()
+    train(tiny_config, [snapshots])
+    t = snapshots.tensors()
+    assert t["extents"].shape == (3, 4) and t["surface"].shape == (3, 64, 64)
+    for fake, (x0, x1, y0, y1) in zip(t["fake"], t["extents"].tolist()):
+        assert (fake[:, 0] > x0).all() and (fake[:, 0] < x1).all() and (fake[:, 1] > y0).all() and (fake[:, 1] < y1).all()
+    real = tiny_config.data.mean
+    assert all(e[0] < real[0] < e[1] and e[2] < real[1] < e[3] for e in t["extents"].tolist())
+    # The run's frame holds every epoch's; a frame fitted to the data alone would miss the origin.
+    x0, x1, y0, y1 = t["extent"].tolist()
+    assert x0 < 0 < x1 and y0 < 0 < y1 and x1 > 30 and y0 < -20
+
+
+def test_snapshots_check_refuses_bad_per_frame_extents():
+    from gankit.errors import UserError
+    from gankit.viz.snapshots import check_snapshots
+
+    snaps = _snapshots(2)
+    snaps["pull"] = torch.zeros_like(snaps["fake"])
+    snaps["extents"] = snaps["extent"].repeat(3, 1)
+    check_snapshots(snaps, "s")  # well-formed: accepted
+    snaps["extents"][1] = torch.tensor([3.0, -3.0, -3.0, 3.0])  # x0 > x1
+    with pytest.raises(UserError, match="^s: extents must be"):
+        check_snapshots(snaps, "s")
+    snaps["extents"] = snaps["extent"].repeat(2, 1)  # one frame short
+    with pytest.raises(UserError, match=r"extents must be \(3, 4\)"):
+        check_snapshots(snaps, "s")

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from gankit.files import atomic_file
-from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure
+from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure, frame_extent, frame_limits
 
 
 def draw_equilibrium(ax, loss: str | None, lines: Sequence = ()) -> None:
@@ -66,8 +66,16 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | None = None, los
 
 
 def draw_scatter(ax, real: torch.Tensor, fake: torch.Tensor, surface: torch.Tensor | None = None,
-                 extent: Sequence[float] | None = None, title: str = "") -> None:
-    """Real vs generated points (first two coordinates), D's P(real) shaded behind."""
+                 extent: Sequence[float] | None = None, title: str = "",
+                 limits: Sequence[float] | None = None) -> None:
+    """Real vs generated points (first two coordinates), D's P(real) shaded behind.
+
+    Args:
+        real, fake: (N, d) points; 1-D data are drawn as histograms.
+        surface: (H, W) D's P(real) on a grid spanning ``extent``, or None.
+        extent: (x1_min, x1_max, x2_min, x2_max) of the surface.
+        limits: the axes' frame; default: one holding ``extent`` and every finite point.
+    """
     if surface is not None and extent is not None:
         image = ax.imshow(surface.numpy(), origin="lower", extent=list(map(float, extent)),
                           cmap="RdBu", vmin=0.0, vmax=1.0, alpha=0.55, aspect="auto")
@@ -81,21 +89,26 @@ def draw_scatter(ax, real: torch.Tensor, fake: torch.Tensor, surface: torch.Tens
                    linewidths=0.3)
         ax.set_xlabel("x1")
         ax.set_ylabel("x2")
-        if extent is not None:
-            ax.set_xlim(float(extent[0]), float(extent[1]))
-            ax.set_ylim(float(extent[2]), float(extent[3]))
+        frame = list(limits) if limits is not None else frame_limits(real, fake, extent=extent)
+        ax.set_xlim(frame[0], frame[1])
+        ax.set_ylim(frame[2], frame[3])
     ax.legend(loc="upper left", fontsize="small")
     ax.set_title(title)
 
 
-def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path | None = None) -> Figure:
-    """The real-vs-generated panel for one recorded epoch (default: the last)."""
+def plot_samples(snapshots: dict[str, torch.Tensor], index: int = -1, path: Path | None = None,
+                 limits: Sequence[float] | None = None) -> Figure:
+    """The real-vs-generated panel for one recorded epoch (default: the last).
+
+    Framed on that epoch's real and generated points (and D's surface under them),
+    or on ``limits`` when given (an animation's one frame).
+    """
     fig = figure(5.5, 4.5)
     ax = fig.add_subplot()
     epoch = int(snapshots["epochs"][index])
     surface = snapshots["surface"][index] if "surface" in snapshots else None
-    draw_scatter(ax, snapshots["real"], snapshots["fake"][index], surface, snapshots.get("extent"),
-                 title=f"real vs generated, epoch {epoch}")
+    draw_scatter(ax, snapshots["real"], snapshots["fake"][index], surface, frame_extent(snapshots, index),
+                 title=f"real vs generated, epoch {epoch}", limits=limits)
     if path is not None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp)
@@ -116,7 +129,9 @@ def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame
         return 0
     if snapshots["fake"].shape[-1] < 2:  # 1-D histograms: redraw each frame
         return _animate_by_redrawing(snapshots, path, ms_per_frame)
-    fig = plot_samples(snapshots, 0)
+    # One frame for every epoch: it holds all the real and generated points recorded.
+    limits = frame_limits(snapshots["real"], snapshots["fake"].flatten(0, 1), extent=snapshots.get("extent"))
+    fig = plot_samples(snapshots, 0, limits=limits)
     fig.set_dpi(70)
     fig.canvas.draw()
     fig.set_layout_engine("none")  # lay out once; frames only change data
@@ -135,6 +150,7 @@ def animate_samples(snapshots: dict[str, torch.Tensor], path: Path, ms_per_frame
         fake_points.set_offsets(snapshots["fake"][i].numpy()[:, :2])
         if surface is not None:
             surface.set_data(snapshots["surface"][i].numpy())
+            surface.set_extent([float(v) for v in frame_extent(snapshots, i)])
         ax.set_title(f"real vs generated, epoch {int(snapshots['epochs'][i])}")
         fig.canvas.restore_region(background)
         for artist in moving:
