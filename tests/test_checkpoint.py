@@ -228,3 +228,66 @@ def test_image_run_with_ema_penalty_and_n_critic_resumes_bitwise(tmp_path, monke
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), role
     rows = [[json.loads(line)["loss_d"] for line in open(d / "metrics.jsonl")] for d in (ref, out)]
     assert rows[0] == rows[1]
+
+
+@pytest.mark.parametrize("engine", ["auto", "general"])
+def test_extending_a_finished_run_equals_a_run_planned_that_long(tmp_path, tiny_config, capsys, engine):
+    tiny_config.train.engine = engine
+    short, straight = tmp_path / "short", tmp_path / "straight"
+    run_experiment(tiny_config, out=short, plots=False, progress=False)  # 2 epochs, finished
+    before = params(short)
+    (short / "eval.json").write_text("{}")  # measured on the 2-epoch generator: stale once it trains on
+    assert main(["train", "--resume", str(short), "--epochs", "4", "--no-plots", "--quiet"]) == 0
+    capsys.readouterr()
+    tiny_config.train.epochs = 4
+    run_experiment(tiny_config, out=straight, plots=False, progress=False)
+    assert_same_run(short, straight)  # weights, snapshots and metrics, bitwise
+    assert not all(torch.equal(before[k], params(short)[k]) for k in before)  # it did train on (the check can fail)
+    summary = json.loads((short / "summary.json").read_text())
+    assert summary["epochs"] == 4 and summary["steps"] == 32
+    assert summary["loss_g"] == json.loads((straight / "summary.json").read_text())["loss_g"]
+    assert summary["engine"] == json.loads((straight / "summary.json").read_text())["engine"]
+    assert json.loads((short / "config.json").read_text())["train"]["epochs"] == 4
+    assert not (short / "eval.json").exists()
+    last = (short / "summary.json").stat().st_mtime_ns
+    assert all(p.stat().st_mtime_ns <= last for p in short.iterdir() if p.is_file())  # written last
+    # Extended again, from the API this time: still the straight run's equal.
+    resume_experiment(short, plots=False, progress=False, epochs=5)
+    tiny_config.train.epochs = 5
+    run_experiment(tiny_config, out=tmp_path / "five", plots=False, progress=False)
+    assert_same_run(short, tmp_path / "five")
+
+
+def test_extension_refuses_fewer_epochs_schedules_and_other_changes(tmp_path, tiny_config, capsys):
+    run = tmp_path / "run"
+    run_experiment(tiny_config, out=run, plots=False, progress=False)
+    scheduled = tmp_path / "scheduled"
+    tiny_config.train.lr_schedule = "linear"
+    run_experiment(tiny_config, out=scheduled, plots=False, progress=False)
+    summary = (scheduled / "summary.json").read_text()
+    for args, message in [
+        ([str(run), "--epochs", "1"], "--resume can only add epochs (the run is planned for 2), got 1"),
+        ([str(scheduled), "--epochs", "4"], "cannot extend a run with train.lr_schedule=linear"),
+        ([str(run), "--epochs", "4", "--lr-g", "0.01"], "refusing to change train.lr_g"),
+    ]:
+        assert main(["train", "--resume", *args, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert (scheduled / "summary.json").read_text() == summary  # refused: the run is untouched
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+    with pytest.raises(UserError, match="lr_schedule=linear"):
+        resume_experiment(scheduled, plots=False, progress=False, epochs=4)
+    # Negative control: the very same extension of a run with constant rates goes through.
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--no-plots", "--quiet"]) == 0
+
+
+def test_an_extension_stopped_midway_resumes_to_its_new_end(tmp_path, tiny_config):
+    run = tmp_path / "run"
+    run_experiment(tiny_config, out=run, plots=False, progress=False)
+    with pytest.raises(Interrupted):
+        resume_experiment(run, plots=False, progress=False, epochs=4, callbacks=[StopAfterEpoch(3)])
+    assert not (run / "summary.json").exists()  # no longer a complete run, so a plain resume goes on
+    resume_experiment(run, plots=False, progress=False)
+    tiny_config.train.epochs = 4
+    run_experiment(tiny_config, out=tmp_path / "straight", plots=False, progress=False)
+    assert_same_run(run, tmp_path / "straight")

@@ -2,7 +2,7 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
-from matplotlib.quiver import Quiver
+from matplotlib.quiver import Quiver, QuiverKey
 from PIL import Image
 from torch import nn
 
@@ -102,3 +102,43 @@ def test_bad_requests_get_clear_errors(default_run, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="needs ffmpeg"):
         animate_ganlab(snapshots, tmp_path / "a.mp4")
     assert not (tmp_path / "a.mp4").exists()
+
+
+def _two_frames(strong: float, weak: float):
+    """Snapshots of two epochs: the same points, pulled hard then barely."""
+    g = torch.Generator().manual_seed(0)
+    fake = torch.randn(1, 30, 2, generator=g).repeat(2, 1, 1)
+    direction = torch.nn.functional.normalize(torch.randn(30, 2, generator=g), dim=1)
+    pull = torch.stack([strong * direction, weak * direction])  # (2, 30, 2)
+    extents = torch.tensor([[-4.0, 4.0, -4.0, 4.0]] * 2)
+    return {"real": torch.randn(30, 2, generator=g), "fake": fake, "pull": pull, "surface": torch.rand(2, 8, 8, generator=g),
+            "extents": extents, "extent": extents[0], "epochs": torch.tensor([1, 2])}
+
+
+def test_arrow_scale_is_a_round_unit_at_least_the_longest_pull():
+    from gankit.viz.ganlab import arrow_scale
+
+    assert arrow_scale(torch.tensor([[3.0, 4.0], [0.1, 0.0]]), 8.0) == (5.0, 1.0)  # |(3, 4)| = 5 fits 5
+    assert arrow_scale(torch.tensor([[3.0, 4.1]]), 8.0) == (10.0, 1.0)  # just over 5: the next round unit
+    assert arrow_scale(torch.tensor([[0.0, 0.0013]]), 16.0) == (pytest.approx(0.002), 2.0)
+    assert arrow_scale(torch.tensor([[float("nan"), 1.0], [0.0, 0.3]]), 8.0)[0] == pytest.approx(0.5)
+    assert arrow_scale(torch.zeros(3, 2), 8.0) == (1.0, 1.0)
+
+
+def test_one_arrow_scale_for_the_whole_run_so_a_weak_pull_looks_weak(tmp_path):
+    snaps = _two_frames(strong=8.0, weak=0.08)
+    quivers = []
+    for index in (0, 1):
+        ax = plot_ganlab(snaps, index).axes[0]
+        (q,) = [a for a in ax.collections if isinstance(a, Quiver)]
+        quivers.append(q)
+        # The legend says what one arrow length means: the run's unit, 10 (>= the longest pull 8).
+        (key,) = [a for a in ax.get_children() if isinstance(a, QuiverKey)]
+        assert key.text.get_text() == "pull 10" and key.U == 10.0
+    assert quivers[0].scale == quivers[1].scale == pytest.approx(10.0 / 1.0)  # unit 10 per (8 / 8) data units
+    # Drawn lengths |pull| / scale: the weak pull is a hundredth of the strong one, as it should look.
+    strong, weak = (float(torch.as_tensor(q.U).abs().max()) / q.scale for q in quivers)
+    assert weak == pytest.approx(strong / 100, rel=1e-3)
+    # Negative control: a scale fitted per frame (the old rule) would have drawn them equally long.
+    assert not weak == pytest.approx(strong, rel=0.5)
+    assert animate_ganlab(snaps, tmp_path / "a.gif") == 2

@@ -56,3 +56,18 @@ def test_chapter_notebook_runs_end_to_end(tmp_path, monkeypatch):
     fd_gan, fd_mle = map(float, re.search(r"FD to truth: GAN ([\d.]+)\s+MLE ([\d.]+)", text).groups())
     assert 0.01 < fd_gan < 1.0 and fd_mle < 0.01
     assert "generator" in text and "MLE of data" in text
+
+    # Both objectives side by side, each against its own equilibrium: minimax's G at -ln 2.
+    text = _text(_tagged(nb, "objectives"))
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert set(lines) == {"nonsaturating", "minimax"}
+    assert "loss_G" in lines["minimax"] and "(equilibrium -0.693)" in lines["minimax"]
+    assert "(equilibrium +0.693)" in lines["nonsaturating"] and "(equilibrium -0.693)" not in lines["nonsaturating"]
+    assert len([o for o in _tagged(nb, "objectives").outputs if "image/png" in o.get("data", {})]) == 1
+
+    # A two-sample test on each result, reported rather than assumed.
+    text = _text(_tagged(nb, "twosample"))
+    found = re.findall(r"^(\w+)\s+MMD² (-?[\d.]+), p = ([\d.]+): at α = 0\.05 the test (tells|cannot tell)", text, re.M)
+    assert [f[0] for f in found] == ["nonsaturating", "minimax"]
+    for _, _, p, verdict in found:
+        assert 0 < float(p) <= 1 and (verdict == "tells") == (float(p) <= 0.05)

@@ -154,3 +154,24 @@ def test_d_prefers_separating_real_from_fake(name):
     assert good < bad
     # and every G loss is lower when D scores the fake as real
     assert float(objective.g_loss(torch.tensor([2.0]))) < float(objective.g_loss(torch.tensor([-2.0])))
+
+
+@pytest.mark.parametrize("name,eq_d,eq_g", [
+    ("nonsaturating", math.log(2), math.log(2)),
+    ("minimax", math.log(2), -math.log(2)),  # log(1 - 1/2): the saturating G loss settles below zero
+    ("hinge", 2.0, 0.0),
+    ("least_squares", 0.5, 0.5),
+])
+def test_equilibrium_is_each_objectives_loss_at_logit_zero(name, eq_d, eq_g):
+    from gankit.objectives import equilibrium
+
+    d, g = equilibrium(name)
+    assert d == pytest.approx(eq_d, abs=1e-6) and g == pytest.approx(eq_g, abs=1e-6)
+    # Negative control: ln 2 is not everyone's G value.
+    assert (abs(g - math.log(2)) < 1e-6) == (name == "nonsaturating")
+
+
+def test_wgan_has_no_equilibrium_value():
+    from gankit.objectives import equilibrium
+
+    assert equilibrium("wgan") is None

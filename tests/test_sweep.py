@@ -173,3 +173,43 @@ def test_a_spent_budget_skips_the_groups_left(tmp_path, capsys):
     assert main(["sweep", "--n", "16", "--epochs", "1", "--seeds", "2", "--grid", "batch_size=4,8", "--budget", "60",
                  "--out", str(tmp_path / "u"), "--no-progress", "--no-plots"]) == 0
     assert {r["status"] for r in json.loads((tmp_path / "u" / "runs.json").read_text())} == {"done"}
+
+
+def _one_key_rows():
+    fds = {0.005: [0.01, 0.02, 0.03, 0.04, 0.05], 0.05: [0.1, 0.2, 0.3, 0.4, 0.5], 0.5: [1.0, 2.0, None]}
+    return [{"train.lr_d": lr, "seed": i, "fd_to_truth": fd, "status": "done" if fd is not None else "diverged"}
+            for lr, values in fds.items() for i, fd in enumerate(values)]
+
+
+def test_one_key_sweep_draws_a_readable_chart_not_a_one_row_heatmap():
+    import numpy as np
+
+    from gankit.viz.sweep_plots import plot_heatmap
+
+    fig = plot_heatmap(_one_key_rows(), ["train.lr_d"])
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width >= 450 and height >= 300  # was 270 x 200 pixels
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "train.lr_d" and ax.get_ylabel() == "fd_to_truth"  # was "" and a "-" tick
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.005", "0.05", "0.5\n(1 diverged)"]
+    fig.canvas.draw()
+    assert fig.bbox.contains(*ax.title.get_window_extent().p0) and fig.bbox.contains(*ax.title.get_window_extent().p1)
+    # Median bars and p10-p90 whiskers per value, from the runs that have a value.
+    medians = sorted(float(line.get_ydata()[0]) for line in ax.lines if line.get_color() == "#d62728")
+    assert medians == pytest.approx([0.03, 0.3, 1.5])
+    whiskers = sorted(tuple(line.get_ydata()) for line in ax.lines if line.get_color() == "black")
+    assert whiskers[0] == pytest.approx(tuple(np.percentile([0.01, 0.02, 0.03, 0.04, 0.05], [10, 90])))
+    assert not whiskers[0] == pytest.approx((0.01, 0.05))  # p10/p90, not min/max
+    assert ax.get_yscale() == "log"  # 0.01 to 2 spans more than a factor of ten
+
+
+def test_two_key_heatmap_is_large_enough_for_its_title():
+    from gankit.viz.sweep_plots import plot_heatmap
+
+    rows = [{**r, "train.lr_g": g} for r in _one_key_rows() for g in (0.001,)]
+    fig = plot_heatmap(rows, ["train.lr_d", "train.lr_g"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    title = ax.title.get_window_extent()
+    assert fig.bbox.contains(*title.p0) and fig.bbox.contains(*title.p1)
+    assert ax.get_xlabel() == "train.lr_g" and ax.images[0].get_array().shape == (3, 1)

@@ -125,6 +125,24 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]
 
 
+# Objectives whose critic outputs scores with no scale, hence no equilibrium loss value.
+UNSCALED = frozenset({"wgan"})
+
+
+def equilibrium(loss: str) -> tuple[float, float] | None:
+    """(loss_D, loss_G) per example when D outputs 1/2 (logit 0) everywhere, or None for ``wgan``.
+
+    The values the losses settle near when D can no longer tell real from fake:
+    ln 2 and ln 2 for ``nonsaturating``, ln 2 and -ln 2 for ``minimax``, 2 and 0
+    for ``hinge``, 1/2 and 1/2 for ``least_squares``. The Wasserstein critic's
+    scores have no scale (adding a constant changes nothing), so ``wgan`` has none.
+    """
+    if loss in UNSCALED:
+        return None
+    objective, zero = get_objective(loss), torch.zeros(1)  # one example, logit 0
+    return float(objective.d_loss(zero, zero)), float(objective.g_loss(zero))
+
+
 # Penalties on D, added to loss_D times ``train.penalty_weight``. Each takes D,
 # the real and (detached) fake batches, a torch.Generator for any randomness
 # and the batch's class labels (None for an unconditional D), and is summed
@@ -175,7 +193,7 @@ def r1_penalty(D: Callable, real: Tensor, fake: Tensor | None = None, generator:
 PENALTIES: dict[str, Callable[..., Tensor]] = {"gp": gradient_penalty, "r1": r1_penalty}
 
 
-__all__ = ["OBJECTIVES", "PENALTIES", "Objective", "get_objective", "d_loss_bce",
+__all__ = ["OBJECTIVES", "PENALTIES", "UNSCALED", "Objective", "get_objective", "equilibrium", "d_loss_bce",
            "g_loss_nonsaturating", "g_loss_minimax", "bce_real", "bce_fake",
            "d_loss_hinge", "g_loss_hinge", "d_loss_least_squares", "g_loss_least_squares",
            "d_loss_wasserstein", "g_loss_wasserstein", "gradient_penalty", "r1_penalty"]

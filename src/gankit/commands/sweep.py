@@ -16,7 +16,8 @@ def add_parser(commands) -> None:
         description="Train every combination of --grid values, each with --seeds seeds, as one "
         "vectorised ensemble where the model allows (the fast path), and write one row per run "
         "(varied keys, seed, final losses, the target's diagnostics) to runs.csv and runs.json, "
-        "with heatmap.png (median fd_to_truth over the first two grid keys) and samples.png.",
+        "with heatmap.png (median fd_to_truth over the first two grid keys; for one key, each value's "
+        "runs with their median and p10-p90) and samples.png.",
         epilog="Example: gankit sweep --seeds 64 --grid lr_d=0.005,0.05,0.5 --grid lr_g=0.0005,0.005,0.05. "
         "Each run draws exactly what `gankit train` with the same config and seed draws.",
     )

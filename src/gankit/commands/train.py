@@ -60,7 +60,9 @@ def add_parser(commands) -> None:
                        "time left) where stderr is a log file or pipe")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     train.add_argument("--resume", metavar="RUN", help="continue the interrupted run RUN from its last checkpoint "
-                       "to its planned end (its config is used; conflicting options are refused)")
+                       "to its planned end (its config is used; conflicting options are refused); with --epochs N, "
+                       "train RUN, finished or not, on to N epochs, as if planned so from the start "
+                       "(not with a train.lr_schedule)")
     train.epilog += (". Exit status: 0 done, 2 bad input, 3 diverged (non-finite loss), "
                      "130 / 143 stopped by SIGINT / SIGTERM (a checkpoint is written; resume with --resume RUN). "
                      "Under torchrun, --batch-size is the per-process batch")
@@ -110,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     from gankit.presets import resolve_config
 
     overrides = overrides_from_args(args)
-    preset = None
+    preset, epochs = None, None
     if args.resume:
-        config = _resume_config(args, overrides)
+        config, epochs = _resume_config(args, overrides)
     else:
         config, preset = resolve_config(args.config, overrides, args.preset)
     if args.print_config:
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         with stop_on_signals(stop) as received:
             if args.resume:
                 output = resume_experiment(args.resume, plots=False if args.no_plots else None, stop=stop,
-                                           progress=_progress(args))
+                                           progress=_progress(args), epochs=epochs)
             else:
                 output = run_experiment(config, out=args.out, root=args.runs, name=args.name,
                                         plots=not args.no_plots, stop=stop, tensorboard=args.tensorboard,
@@ -184,10 +186,15 @@ def _progress(args: argparse.Namespace) -> bool | str | None:
 
 
 def _resume_config(args: argparse.Namespace, overrides: list):
-    """The run's own config; options that would change it are refused."""
+    """The run's own config, and the epochs asked for when they differ from it (else None).
+
+    Options that would change the config are refused, but for train.epochs, which
+    may grow (`gankit.runs.experiment.check_extension` says when it cannot).
+    """
     from gankit.config import Config, layer, read_config_file
     from gankit.errors import UserError
     from gankit.files import load_run_config
+    from gankit.runs.experiment import check_extension
 
     if args.out or args.name:
         raise UserError("--resume continues the run in place; drop --out / --name")
@@ -197,7 +204,13 @@ def _resume_config(args: argparse.Namespace, overrides: list):
     raw = read_config_file(args.config) if args.config else {}
     wanted = layer(Config() if args.config else config, raw, overrides, where=str(args.config))
     a, b = config.to_dict(), wanted.to_dict()
-    changed = [f"{s}.{k} ({a[s][k]!r} in the run, {b[s][k]!r} asked)" for s in a for k in a[s] if a[s][k] != b[s][k]]
+    changed = [f"{s}.{k} ({a[s][k]!r} in the run, {b[s][k]!r} asked)" for s in a for k in a[s]
+               if a[s][k] != b[s][k] and (s, k) != ("train", "epochs")]
     if changed:
-        raise UserError(f"--resume uses the run's config; refusing to change {', '.join(changed)}")
-    return config
+        raise UserError(f"--resume uses the run's config (only train.epochs may grow); refusing to change "
+                        f"{', '.join(changed)}")
+    epochs = wanted.train.epochs if wanted.train.epochs != config.train.epochs else None
+    if epochs is not None:
+        check_extension(args.resume, config, epochs)
+        config.train.epochs = epochs
+    return config, epochs

@@ -28,7 +28,7 @@ from gankit.files import MetricsWriter, create_run_dir, hold_run, save_models, w
 from gankit.metrics.summary import summarize
 from gankit.runs.callbacks import Snapshots
 
-_FIELDS = ("fake", "surface", "pull", "epochs")
+_FIELDS = ("fake", "surface", "pull", "extents", "epochs")
 
 
 class Recorder(Snapshots):

@@ -45,7 +45,7 @@ from gankit.lab.livetest import LiveTest
 from gankit.lab.problem import DataFiles, problem_of, to_config
 from gankit.lab.record import Recorder, save_run
 from gankit.lab.stepping import train_unit
-from gankit.runs.health import equilibrium
+from gankit.objectives import equilibrium
 
 log = logging.getLogger("gankit.lab")
 

@@ -81,8 +81,12 @@ class Snapshots(Callback):
     """Records, after every epoch, what the plots need.
 
     - ``fake``: G applied to fixed noise, (epochs, n_points, d);
-    - ``surface``: D's probability on a grid over the data, (epochs, grid, grid),
+    - ``surface``: D's probability on a grid over that epoch's frame, (epochs, grid, grid),
       for 2-D data only;
+    - ``extents``: each epoch's frame (x1_min, x1_max, x2_min, x2_max), (epochs, 4): the
+      box holding the training data and that epoch's generated points, widened by
+      ``margin`` of its size on each side, so D's surface lies under every point shown;
+    - ``extent``: the box holding every epoch's frame, (4,): one frame for a whole animation;
     - ``pull``: -d loss_G / d x on each of those generated points, (epochs, n_points, 2),
       for 2-D data only (the arrows of `gankit.viz.ganlab`);
     - ``real``: the first ``n_points`` training points, (n_points, d).
@@ -96,6 +100,7 @@ class Snapshots(Callback):
         self.fake: list[torch.Tensor] = []
         self.surface: list[torch.Tensor] = []
         self.pull: list[torch.Tensor] = []
+        self.extents: list[torch.Tensor] = []
         self.epochs: list[int] = []
 
     def on_train_start(self, state: TrainState) -> None:
@@ -103,16 +108,19 @@ class Snapshots(Callback):
         self.real = real[: self.n_points].clone()
         noise_rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n_points, state.config.model.latent_dim, generator=noise_rng)
-        self.points = None
-        if real.shape[1] == 2:
-            lo, hi = real.min(0).values, real.max(0).values
-            pad = (hi - lo) * self.margin
-            lo, hi = lo - pad, hi + pad
-            self.extent = torch.stack([lo[0], hi[0], lo[1], hi[1]])  # (x0, x1, y0, y1)
-            xs = torch.linspace(float(lo[0]), float(hi[0]), self.grid)
-            ys = torch.linspace(float(lo[1]), float(hi[1]), self.grid)
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-            self.points = torch.stack([gx.flatten(), gy.flatten()], 1)  # (grid*grid, 2)
+        self.two_d = real.ndim == 2 and real.shape[1] == 2
+        if self.two_d:
+            self.data_box = real.min(0).values, real.max(0).values  # (2,), (2,): all the training data
+
+    def frame(self, fake: torch.Tensor) -> torch.Tensor:
+        """(4,) float32 (x1_min, x1_max, x2_min, x2_max): the data and the finite (N, 2) ``fake``, with the margin."""
+        lo, hi = self.data_box
+        fake = fake[torch.isfinite(fake).all(1)]
+        if len(fake):
+            lo, hi = torch.minimum(lo, fake.min(0).values), torch.maximum(hi, fake.max(0).values)
+        pad = (hi - lo).clamp_min(1e-3) * self.margin
+        lo, hi = lo - pad, hi + pad
+        return torch.stack([lo[0], hi[0], lo[1], hi[1]]).float()
 
     @torch.no_grad()
     def on_epoch_end(self, state: TrainState) -> None:
@@ -123,9 +131,15 @@ class Snapshots(Callback):
         device = device_of(G)
         fake = G(self.z.to(device)).float()
         self.fake.append(fake.cpu())
-        if self.points is not None:
-            prob = torch.sigmoid(D(self.points.to(device))).reshape(self.grid, self.grid).cpu()
+        if self.two_d:
+            extent = self.frame(fake.cpu())
+            xs = torch.linspace(float(extent[0]), float(extent[1]), self.grid)
+            ys = torch.linspace(float(extent[2]), float(extent[3]), self.grid)
+            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+            points = torch.stack([gx.flatten(), gy.flatten()], 1)  # (grid*grid, 2), rows along x2
+            prob = torch.sigmoid(D(points.to(device))).reshape(self.grid, self.grid).cpu()
             self.surface.append(prob)
+            self.extents.append(extent)
             g_loss = get_objective(state.config.train.loss).g_loss
             self.pull.append(generator_pull(D, fake, g_loss).cpu())
         G.train(modes[0])
@@ -137,7 +151,8 @@ class Snapshots(Callback):
         if self.surface:
             out["surface"] = torch.stack(self.surface)
             out["pull"] = torch.stack(self.pull)
-            out["extent"] = self.extent
+            out["extents"] = torch.stack(self.extents)  # (E, 4)
+            out["extent"] = union_extent(out["extents"])
         return out
 
     def save(self, path: Path) -> None:
@@ -152,10 +167,17 @@ class Snapshots(Callback):
         if self.surface:
             out["surface"] = torch.stack(self.surface)
             out["pull"] = torch.stack(self.pull)
+            out["extents"] = torch.stack(self.extents)
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.fake = list(tensors["fake"].unbind()) if "fake" in tensors else []
         self.surface = list(tensors["surface"].unbind()) if "surface" in tensors else []
         self.pull = list(tensors["pull"].unbind()) if "pull" in tensors else []
+        self.extents = list(tensors["extents"].unbind()) if "extents" in tensors else []
         self.epochs = tensors["epochs"].tolist() if "epochs" in tensors else []
+
+
+def union_extent(extents: torch.Tensor) -> torch.Tensor:
+    """(4,): the box holding every (E, 4) extent (x1_min, x1_max, x2_min, x2_max)."""
+    return torch.stack([extents[:, 0].min(), extents[:, 1].max(), extents[:, 2].min(), extents[:, 3].max()])

@@ -152,12 +152,13 @@ def check_stateful(path: Path, name: str, obj: Any, tensors: dict[str, torch.Ten
     """A callback's recordings: one frame per epoch done, finite float32 frames of the shapes it records.
 
     `gankit.runs.callbacks.Snapshots` keeps ``fake`` (E, n_points, d), ``epochs`` (E,) = 1..E,
-    and for 2-D data ``surface`` (E, grid, grid) and ``pull`` (E, n_points, 2).
+    and for 2-D data ``surface`` (E, grid, grid), ``pull`` (E, n_points, 2) and ``extents`` (E, 4).
     """
     if not tensors:
         return
     points, grid = getattr(obj, "n_points", None), getattr(obj, "grid", None)
-    frames = {"fake": (points, state.dataset.dim), "epochs": (), "surface": (grid, grid), "pull": (points, 2)}
+    frames = {"fake": (points, state.dataset.dim), "epochs": (), "surface": (grid, grid), "pull": (points, 2),
+              "extents": (4,)}
     for key, value in tensors.items():
         trailing = frames.get(key)
         dtype = torch.int64 if key == "epochs" else torch.float32

@@ -103,18 +103,32 @@ def resume_experiment(
     progress: bool | str | None = None,
     callbacks: Sequence[Callback] = (),
     stop: threading.Event | None = None,
+    epochs: int | None = None,
 ) -> RunOutput:
-    """Continue the run in ``run_dir`` from its newest checkpoint to its planned end.
+    """Continue the run in ``run_dir`` from its newest checkpoint to its planned end, or further.
 
     The config comes from the run. A run with no checkpoint yet starts over
     (its seed fixes everything); a finished run (one with ``summary.json``,
-    its last file) is refused, and a run that another process holds too.
-    Metrics logged after the checkpoint are dropped and logged again, so the
-    finished run directory equals an uninterrupted run's. A run stopped while
-    its files were written resumes from its last checkpoint and writes them.
+    its last file) is refused unless ``epochs`` extends it, and a run that
+    another process holds too. Metrics logged after the checkpoint are dropped
+    and logged again, so the finished run directory equals an uninterrupted
+    run's. A run stopped while its files were written resumes from its last
+    checkpoint and writes them.
 
     Args:
         plots: draw the figures (default: as the run was started).
+        epochs: train to this many epochs instead of the planned ``train.epochs``:
+            more (the only change allowed), finished run or not. The run goes on
+            from its newest checkpoint and ends as a run planned for ``epochs``
+            from the start would (weights and metrics bitwise). Once the
+            checkpoint is loaded and checked, ``summary.json`` and what was drawn
+            or measured from the old end (``eval.json``, ``report.html``,
+            ``ganlab.gif``, ``ganlab.mp4``) are removed and ``config.json`` is
+            rewritten; ``summary.json`` is written again last.
+
+    Raises:
+        UserError: ``epochs`` is fewer than planned, or the run has a learning-rate
+            schedule (its rates depend on the total number of steps).
     """
     from gankit.runs.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
     from gankit.engines.distributed import world_from_env
@@ -122,10 +136,15 @@ def resume_experiment(
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
+    extend = epochs is not None and epochs != config.train.epochs
+    if extend:
+        check_extension(run_dir, config, epochs)
+        config.train.epochs = epochs
     world = world_from_env()
     with hold_run(run_dir) if world.rank == 0 else contextlib.nullcontext():
-        if (run_dir / "summary.json").is_file():
-            raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume")
+        if (run_dir / "summary.json").is_file() and not extend:
+            raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume "
+                            "(more epochs: --epochs N)")
         state = build_state(config)
         state.rank, state.world_size = world.rank, world.size
         snapshots = Snapshots()
@@ -137,10 +156,30 @@ def resume_experiment(
             return _train_and_write(None, state, snapshots, plots, progress, callbacks, stop)
         clean_temporary_files(run_dir)
         try:
+            if extend:  # checked and loaded: now the run becomes one planned for `epochs`, not yet complete
+                for name in ("summary.json", *DERIVED):
+                    (run_dir / name).unlink(missing_ok=True)
+                write_json(run_dir / "config.json", config.to_dict())
             return _train_and_write(run_dir, state, snapshots, plots, progress, callbacks, stop,
                                     backoffs=list(meta.get("lr_backoffs", [])))
         except OSError as err:
             raise UserError(_kept(err, run_dir)) from None
+
+
+# What is drawn or measured from a finished run by `gankit report` and `gankit eval`: stale once it trains on.
+DERIVED = ("eval.json", "report.html", "ganlab.gif", "ganlab.mp4")
+
+
+def check_extension(run_dir: Path, config: Config, epochs: int) -> None:
+    """Refuse, in one line, to train ``run_dir`` (planned with ``config``) to ``epochs`` when that cannot
+    continue its trajectory: fewer epochs than planned, or a learning-rate schedule over the planned total."""
+    planned = config.train.epochs
+    if epochs < planned:
+        raise UserError(f"{run_dir}: --resume can only add epochs (the run is planned for {planned}), got {epochs}")
+    if config.train.lr_schedule != "constant":
+        raise UserError(f"{run_dir}: cannot extend a run with train.lr_schedule={config.train.lr_schedule}: its "
+                        f"learning rates decay over the planned {planned} epochs, so {epochs} would change the "
+                        f"epochs already trained; train a new run with --epochs {epochs}")
 
 
 def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapshots, plots: bool,

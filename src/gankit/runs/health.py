@@ -42,6 +42,7 @@ import torch
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
 from gankit.models import device_of
+from gankit.objectives import equilibrium
 
 LOSS_LIMIT = 50.0  # times the equilibrium loss per example
 PARAM_LIMIT = 1e4  # |parameter| or RMS gradient; the chapter's stay below 10
@@ -137,8 +138,8 @@ class HealthMonitor(Callback):
             self.warn("non_finite", epoch, f"non-finite losses (loss_D {row['loss_d']}, loss_G {row['loss_g']})")
             return
         self.loss = state.config.train.loss
-        self.equilibrium = equilibrium(self.loss)
-        if self.loss != "wgan":
+        self.equilibrium = equilibrium(self.loss)  # None for wgan, whose losses have no scale
+        if self.equilibrium is not None:
             for name, value, eq in (("loss_D", row["loss_d"], self.equilibrium[0]),
                                     ("loss_G", row["loss_g"], self.equilibrium[1])):
                 if abs(value) > LOSS_LIMIT * max(1.0, abs(eq)):
@@ -172,7 +173,7 @@ class HealthMonitor(Callback):
             self.check_quality(summary["quality"], epoch)
         fd, true_cov = summary.get("fd_to_truth"), summary.get("true_cov")
         loss_d = summary.get("loss_d")
-        if fd is None or true_cov is None or loss_d is None or self.loss == "wgan":
+        if fd is None or true_cov is None or loss_d is None or self.equilibrium is None:
             return
         scale = sum(true_cov[i][i] for i in range(len(true_cov)))  # the truth's total variance
         eq = self.equilibrium[0]
@@ -204,14 +205,6 @@ class HealthMonitor(Callback):
                           + ", ".join(f"{class_names([i], classes)} {100 * by_class[i]:.0f}%" for i in worst) + ")")
 
 
-def equilibrium(loss: str) -> tuple[float, float]:
-    """loss_D and loss_G per example when D outputs 1/2 (logit 0) everywhere."""
-    from gankit.objectives import get_objective
-
-    objective, zero = get_objective(loss), torch.zeros(1)
-    return float(objective.d_loss(zero, zero)), float(objective.g_loss(zero))
-
-
 @torch.no_grad()
 def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
     """The largest |parameter| of G and D, and the largest RMS gradient Adam tracks (sqrt of exp_avg_sq)."""
@@ -225,5 +218,5 @@ def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
     return largest, rms
 
 
-__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor", "diversity", "equilibrium",
-           "max_parameter_and_gradient"]
+__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor",
+           "diversity", "max_parameter_and_gradient"]

@@ -7,7 +7,7 @@ The sweep directory (never overwritten):
     runs.csv      one row per run: varied keys, seed, where it diverged (if it did),
                   final losses, diagnostics (null for a diverged run)
     runs.json     the same rows, plus the generator's mean and covariance
-    heatmap.png   median fd_to_truth over the first two grid keys
+    heatmap.png   median fd_to_truth over the first two grid keys (one key: median, p10-p90 per value)
     samples.png   final real-vs-generated scatter plots for a sample of runs
 """
 

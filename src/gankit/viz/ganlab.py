@@ -8,6 +8,12 @@ For 2-D data, one panel shows
   loss with respect to that point, -d loss_G / d x. This is the direction in
   which the G step pushes the point (its parameters only move it through x),
   so the arrows show where the generator is being pulled, epoch by epoch.
+  One scale holds for every frame of a run (`arrow_scale`, from all its
+  recorded pulls), and a legend arrow says what one arrow length means, so a
+  weak pull looks weak next to the strong pulls of early training.
+
+Each panel is framed on the real and that epoch's generated points; an
+animation keeps one frame holding every epoch's points.
 
 The arrows are computed here from D and the objective, never inside the
 training loop; `gankit.runs.callbacks.Snapshots` records them per epoch with
@@ -16,6 +22,7 @@ training loop; `gankit.runs.callbacks.Snapshots` records them per epoch with
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,8 +35,7 @@ from torch import Tensor, nn
 
 from gankit.errors import UserError
 from gankit.files import atomic_file
-from gankit.viz.style import ARROW_COLOR, FAKE_COLOR, REAL_COLOR, figure
-
+from gankit.viz.style import ARROW_COLOR, FAKE_COLOR, REAL_COLOR, figure, frame_extent, frame_limits
 
 
 def generator_pull(D: nn.Module, fake: Tensor, g_loss: Callable[[Tensor], Tensor]) -> Tensor:
@@ -54,15 +60,33 @@ def generator_pull(D: nn.Module, fake: Tensor, g_loss: Callable[[Tensor], Tensor
 
 
 
-def _arrow_scale(pull: np.ndarray, extent: Sequence[float]) -> float:
-    """Quiver scale (data units per arrow unit) so the longest arrow spans 1/8 of the width:
-    readable whether D pulls hard (early in training) or barely (at equilibrium)."""
-    longest = float(np.linalg.norm(pull, axis=1).max()) if len(pull) else 0.0
-    return longest / ((extent[1] - extent[0]) / 8) if longest > 0 else 1.0
+def arrow_scale(pull, width: float) -> tuple[float, float]:
+    """One scale for a run's arrows: (pull per legend arrow, the legend arrow's length in data units).
+
+    The legend arrow is an eighth of ``width`` (the frame's); it stands for the
+    longest finite pull in ``pull``, rounded up to 1, 2 or 5 times a power of ten, so
+    no arrow is longer than it and each is drawn |pull| / unit times its length.
+
+    Args:
+        pull: (..., 2) every pull to be drawn on this scale, e.g. all of a run's frames (E, F, 2).
+        width: the frame's width in data units.
+    """
+    norms = np.linalg.norm(np.asarray(pull, dtype=np.float64).reshape(-1, 2), axis=1)
+    norms = norms[np.isfinite(norms)]
+    longest = float(norms.max()) if len(norms) else 0.0
+    length = width / 8 if width > 0 else 1.0
+    return (_nice_ceil(longest) if longest > 0 else 1.0), length
+
+
+def _nice_ceil(x: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is at least ``x`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= x * (1 - 1e-12))
 
 
 def draw_ganlab(ax, real: Tensor, fake: Tensor, surface: Tensor, extent: Sequence[float],
-                pull: Tensor | None = None, title: str = "") -> dict:
+                pull: Tensor | None = None, title: str = "", limits: Sequence[float] | None = None,
+                scale: tuple[float, float] | None = None) -> dict:
     """GAN Lab's panel on ``ax``: surface heatmap, real and generated points, arrows.
 
     Args:
@@ -71,32 +95,49 @@ def draw_ganlab(ax, real: Tensor, fake: Tensor, surface: Tensor, extent: Sequenc
         surface: (H, W) D's P(real) on a grid spanning ``extent`` (rows along x2).
         extent: (x1_min, x1_max, x2_min, x2_max) of the grid.
         pull: (F, 2) arrow per generated point (`generator_pull`), or None.
+        limits: the axes' frame; default: one holding ``extent`` and every finite point.
+        scale: the arrows' (unit, length) from `arrow_scale` (a whole run's); default: from ``pull`` alone.
 
     Returns:
-        The artists, by name (``surface``, ``real``, ``fake``, ``pull``), for animation.
+        The artists, by name (``surface``, ``real``, ``fake``, ``pull``, ``key``), for animation.
     """
     extent = [float(v) for v in extent]
+    real, fake = np.asarray(real), np.asarray(fake)
+    frame = list(limits) if limits is not None else frame_limits(real, fake, extent=extent)
     image = ax.imshow(np.asarray(surface), origin="lower", extent=extent, cmap="RdBu",
                       vmin=0.0, vmax=1.0, alpha=0.6, aspect="auto", interpolation="bilinear")
     ax.figure.colorbar(image, ax=ax, label="D(x) = P(real)", shrink=0.8)
-    real, fake = np.asarray(real), np.asarray(fake)
-    artists = {"surface": image, "pull": None}
+    artists = {"surface": image, "pull": None, "key": None}
     artists["real"] = ax.scatter(real[:, 0], real[:, 1], s=14, c=REAL_COLOR, label="real",
                                  edgecolors="white", linewidths=0.4)
     artists["fake"] = ax.scatter(fake[:, 0], fake[:, 1], s=14, c=FAKE_COLOR, label="generated",
                                  edgecolors="white", linewidths=0.4)
     if pull is not None:
         pull = np.asarray(pull)
+        unit, length = scale if scale is not None else arrow_scale(pull, frame[1] - frame[0])
+        # scale_units="xy": an arrow is |pull| / scale data units long, so the unit spans `length`.
         artists["pull"] = ax.quiver(fake[:, 0], fake[:, 1], pull[:, 0], pull[:, 1], color=ARROW_COLOR,
-                                    angles="xy", scale_units="xy", scale=_arrow_scale(pull, extent),
+                                    angles="xy", scale_units="xy", scale=unit / length,
                                     width=0.004, label="pull on G's samples")
-    ax.set_xlim(extent[0], extent[1])
-    ax.set_ylim(extent[2], extent[3])
+        # The legend arrow, bottom right: its tail at x = 0.97 - its length, in axes fractions.
+        tail = 0.97 - length / (frame[1] - frame[0])
+        artists["key"] = ax.quiverkey(artists["pull"], tail, 0.04, unit, f"pull {unit:g}", labelpos="W",
+                                      coordinates="axes", fontproperties={"size": "small"})
+    ax.set_xlim(frame[0], frame[1])
+    ax.set_ylim(frame[2], frame[3])
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.legend(loc="upper left", fontsize="small")
     ax.set_title(title)
     return artists
+
+
+def run_scale(snapshots: dict[str, Tensor]) -> tuple[float, float] | None:
+    """`arrow_scale` of every recorded pull, the legend arrow an eighth of the run's whole frame wide."""
+    if "pull" not in snapshots:
+        return None
+    extent = [float(v) for v in snapshots["extent"]]
+    return arrow_scale(snapshots["pull"], extent[1] - extent[0])
 
 
 def _check_snapshots(snapshots: dict[str, Tensor]) -> None:
@@ -118,8 +159,12 @@ def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None
     _check_snapshots(snapshots)
     fig = figure(5.5, 4.5)
     pull = snapshots["pull"][index] if "pull" in snapshots else None
+    extent = frame_extent(snapshots, index)
+    limits = frame_limits(snapshots["real"], snapshots["fake"][index], extent=extent)
+    scale = run_scale(snapshots)
     draw_ganlab(fig.add_subplot(), snapshots["real"], snapshots["fake"][index], snapshots["surface"][index],
-                snapshots["extent"], pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}")
+                extent, pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}",
+                limits=limits, scale=scale)
     if path is not None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp)
@@ -160,23 +205,26 @@ def _frames(snapshots: dict[str, Tensor], dpi: int = 100):
     fig.set_dpi(dpi)
     canvas = fig.canvas
     ax = fig.add_subplot()
-    extent = [float(v) for v in snapshots["extent"]]
     has_pull = "pull" in snapshots
+    # One frame holding every epoch's points, and one arrow scale for the whole run.
+    limits = frame_limits(snapshots["real"], snapshots["fake"].flatten(0, 1), extent=snapshots["extent"])
+    scale = run_scale(snapshots)
     for i in range(len(snapshots["epochs"])):
         fake = snapshots["fake"][i].numpy()
         pull = snapshots["pull"][i].numpy() if has_pull else None
         title = f"GAN Lab view, epoch {int(snapshots['epochs'][i])}"
         if i == 0:
-            artists = draw_ganlab(ax, snapshots["real"], fake, snapshots["surface"][i], extent, pull, title)
+            artists = draw_ganlab(ax, snapshots["real"], fake, snapshots["surface"][i], frame_extent(snapshots, i),
+                                  pull, title, limits=limits, scale=scale)
             canvas.draw()
             fig.set_layout_engine("none")  # freeze the layout for every later frame
         else:
             artists["surface"].set_data(snapshots["surface"][i].numpy())
+            artists["surface"].set_extent([float(v) for v in frame_extent(snapshots, i)])
             artists["fake"].set_offsets(fake)
             if has_pull:
                 artists["pull"].set_offsets(fake)
-                artists["pull"].set_UVC(pull[:, 0], pull[:, 1])
-                artists["pull"].scale = _arrow_scale(pull, extent)
+                artists["pull"].set_UVC(pull[:, 0], pull[:, 1])  # on the run's one scale
             ax.set_title(title)
             canvas.draw()
         yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
@@ -238,5 +286,5 @@ def draw_ganlab_run(run_dir: Path, animate: bool = True) -> list[Path]:
     return written
 
 
-__all__ = ["generator_pull", "draw_ganlab", "plot_ganlab", "animate_ganlab", "draw_ganlab_run",
+__all__ = ["arrow_scale", "generator_pull", "draw_ganlab", "run_scale", "plot_ganlab", "animate_ganlab", "draw_ganlab_run",
            "ffmpeg_available"]

@@ -127,7 +127,7 @@ class LivePlot(Callback):
         return buffer.getvalue()
 
     def _build(self, state: TrainState, fake, epochs, losses, title) -> None:
-        from gankit.viz.plots import draw_scatter
+        from gankit.viz.plots import draw_equilibrium, draw_scatter
         from gankit.viz.style import figure
 
         self.figure = figure(10, 3.8)
@@ -135,11 +135,11 @@ class LivePlot(Callback):
         self.ax_loss, self.ax_points = self.figure.subplots(1, 2)
         self.lines = [self.ax_loss.plot(epochs, values, marker=".", label=label)[0]
                       for values, label in zip(losses, ["loss_D", "loss_G"])]
-        self.ax_loss.axhline(0.6931, color="gray", linestyle="--", linewidth=0.8, label="ln 2")
+        draw_equilibrium(self.ax_loss, state.config.train.loss, self.lines)
         self.ax_loss.set_xlim(0.5, state.config.train.epochs + 0.5)
         self.ax_loss.set_xlabel("epoch")
         self.ax_loss.set_ylabel("loss per example")
-        self.ax_loss.legend()
+        self.ax_loss.legend(fontsize="small")
         draw_scatter(self.ax_points, self.real, fake, title=title)
         two_d = self.real.shape[1] >= 2
         self.fake_points = self.ax_points.collections[1] if two_d else None

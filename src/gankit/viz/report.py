@@ -20,7 +20,8 @@ from gankit.files import atomic_write, load_run_config, read_metrics, read_summa
 
 # (file, caption), in the order the page shows them.
 FIGURES = [
-    ("losses.png", "Losses per example against the epoch; both settle near ln 2 at equilibrium."),
+    ("losses.png", "Losses per example against the epoch, dashed where the objective's equilibrium "
+                   "puts them (D outputs 1/2: ln 2 for both under the chapter's loss)."),
     ("samples.png", "Real vs generated points at the end, D's P(real) shaded behind."),
     ("ganlab.png", "GAN Lab view: D's surface, real and generated points, and the pull "
                    "-d loss_G / d x on each generated point."),

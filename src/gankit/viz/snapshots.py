@@ -7,7 +7,10 @@
     epochs   (E,)       int64    the epoch of each frame, increasing, 1 to train.epochs
     surface  (E, g, g)  float32  D's P(real) on a g x g grid, in [0, 1]   (2-D data only)
     pull     (E, F, 2)  float32  -d loss_G / d x on each generated point  (2-D data only)
-    extent   (4,)       float32  the grid's x0 < x1, y0 < y1               (2-D data only)
+    extents  (E, 4)     float32  each frame's grid, x0 < x1, y0 < y1       (2-D data only)
+    extent   (4,)       float32  the box holding every frame's grid        (2-D data only)
+
+(``extents`` is absent from files written before it existed: their one grid is ``extent``.)
 
 A file that is well-formed safetensors can still hold NaN, wrong shapes or
 dtypes; `check_snapshots` refuses those in one line instead of a traceback from
@@ -25,7 +28,8 @@ from gankit.errors import UserError
 
 # name -> (dtype, number of dimensions)
 SPEC = {"real": (torch.float32, 2), "fake": (torch.float32, 3), "epochs": (torch.int64, 1),
-        "surface": (torch.float32, 3), "pull": (torch.float32, 3), "extent": (torch.float32, 1)}
+        "surface": (torch.float32, 3), "pull": (torch.float32, 3), "extent": (torch.float32, 1),
+        "extents": (torch.float32, 2)}
 SURFACE_KEYS = ("surface", "pull", "extent")
 
 
@@ -63,6 +67,8 @@ def check_snapshots(snapshots: dict[str, Tensor], where: str, max_epochs: int | 
     if max_epochs is not None and int(epochs[-1]) > max_epochs:
         raise bad(f"it records epoch {int(epochs[-1])}, but the run has {max_epochs}")
     present = [k for k in SURFACE_KEYS if k in snapshots]
+    if "extents" in snapshots and not present:
+        raise bad("extents come with surface, pull and extent")
     if not present:
         return
     if len(present) != len(SURFACE_KEYS) or d != 2:
@@ -76,6 +82,11 @@ def check_snapshots(snapshots: dict[str, Tensor], where: str, max_epochs: int | 
         raise bad(f"pull has shape {tuple(pull.shape)}, expected {tuple(fake.shape)} like fake")
     if extent.shape != (4,) or not (extent[0] < extent[1] and extent[2] < extent[3]):
         raise bad(f"extent must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1, got {extent.tolist()}")
+    if "extents" in snapshots:
+        extents = snapshots["extents"]
+        if extents.shape != (frames, 4) or not ((extents[:, 0] < extents[:, 1]) & (extents[:, 2] < extents[:, 3])).all():
+            raise bad(f"extents must be ({frames}, 4), one (x0, x1, y0, y1) with x0 < x1 and y0 < y1 per frame, "
+                      f"got shape {tuple(extents.shape)}")
 
 
 def read_snapshots(path: str | Path, max_epochs: int | None = None) -> dict[str, Tensor]:

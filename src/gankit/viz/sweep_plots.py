@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,13 +41,16 @@ def median_table(rows: list[dict], keys: list[str], metric: str = "fd_to_truth")
 
 def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = "fd_to_truth",
                  path: Path | None = None):
-    """Median ``metric`` over seeds for each cell of the first two grid keys (a row for a 1-D grid).
+    """Median ``metric`` over seeds for each cell of the first two grid keys.
 
     Other grid keys, if any, are pooled with the seeds. Cells are annotated with
-    the median; the colour scale is logarithmic.
+    the median; the colour scale is logarithmic. A grid of one key has no second
+    axis to spread over: it gets `plot_medians` instead.
     """
+    if len(keys) == 1:
+        return plot_medians(rows, keys[0], metric, path)
     first, second, table = median_table(list(rows), keys, metric)
-    fig = figure(1.6 + 1.1 * len(second), 1.4 + 0.6 * len(first))
+    fig = figure(max(4.8, 1.8 + 1.1 * len(second)), max(3.2, 1.4 + 0.6 * len(first)))
     ax = fig.add_subplot()
     finite = table[np.isfinite(table) & (table > 0)]
     norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001)) if finite.size else None
@@ -59,11 +63,56 @@ def plot_heatmap(rows: Sequence[dict[str, Any]], keys: list[str], metric: str = 
     ax.set_yticks(range(len(first)), [_label(v) for v in first])
     ax.set_ylabel(keys[0])
     ax.set_xticks(range(len(second)), [_label(v) for v in second])
-    ax.set_xlabel(keys[1] if len(keys) > 1 else "")
+    ax.set_xlabel(keys[1])
     per_cell = len(rows) // table.size if table.size else 0
-    ax.set_title(f"median {metric} ({per_cell} runs per cell)")
+    ax.set_title(f"median {metric}\n({per_cell} runs per cell)", fontsize="medium")
     if norm is not None:
         fig.colorbar(image, ax=ax, label=metric)
+    if path is not None:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp)
+    return fig
+
+
+def plot_medians(rows: Sequence[dict[str, Any]], key: str, metric: str = "fd_to_truth", path: Path | None = None):
+    """``metric`` per value of one grid key: every run as a dot, the median as a bar, p10 to p90 as a line.
+
+    Values sit evenly spaced in their order (numbers sorted, so 0.005, 0.05, 0.5
+    are equally apart); the scale is logarithmic when the values are positive and
+    span more than a factor of ten. Runs without the metric (diverged, skipped)
+    are counted under their value's label, by status.
+    """
+    values = sorted({row[key] for row in rows}, key=lambda v: (isinstance(v, str), v))
+    fig = figure(max(4.8, 1.6 + 0.9 * len(values)), 3.6)
+    ax = fig.add_subplot()
+    labels, everything = [], []
+    for i, value in enumerate(values):
+        got = np.array([row[metric] for row in rows if row[key] == value and row[metric] is not None], dtype=float)
+        missing = Counter(row.get("status", "no value") for row in rows if row[key] == value and row[metric] is None)
+        labels.append("\n".join([_label(value), *(f"({n} {status})" for status, n in sorted(missing.items()))]))
+        if not len(got):
+            continue
+        everything.append(got)
+        first = len(everything) == 1  # label the legend once
+        jitter = np.linspace(-0.18, 0.18, len(got)) if len(got) > 1 else np.zeros(1)
+        ax.scatter(i + jitter, got, s=10, color="#1f77b4", alpha=0.35, linewidths=0,
+                   label="a run" if first else None)
+        p10, median, p90 = np.percentile(got, [10, 50, 90])
+        ax.plot([i, i], [p10, p90], color="black", linewidth=1.5, label="p10 to p90" if first else None)
+        ax.plot([i - 0.3, i + 0.3], [median, median], color="#d62728", linewidth=2.5,
+                label="median" if first else None)
+    if everything:
+        pooled = np.concatenate(everything)
+        if (pooled > 0).all() and pooled.max() > 10 * pooled.min():
+            ax.set_yscale("log")
+    ax.set_xticks(range(len(values)), labels)
+    ax.set_xlim(-0.6, len(values) - 0.4)
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric)
+    counts = sorted({sum(1 for row in rows if row[key] == v) for v in values})
+    per_value = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    ax.set_title(f"{metric} per {key}\n({per_value} runs per value)", fontsize="medium")
+    ax.legend(fontsize="small", loc="best")
     if path is not None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp)
