@@ -57,7 +57,7 @@ def lab_url(tmp_path):
         assert "Traceback" not in err, err
 
 
-def wait_for(condition, timeout=20.0, what="condition"):
+def wait_for(condition, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
