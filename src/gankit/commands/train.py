@@ -6,8 +6,8 @@ import argparse
 
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
-    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll), a .csv/.npy "
-               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz"),
+    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll: each toy brings "
+               "its preset), a .csv/.npy point file, or images: digits, idx:DIR, folder:DIR, FILE.npz"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
     "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's), minimax, hinge, least_squares, wgan"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),
@@ -81,8 +81,10 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         "[data.skip_corrupt]")
     parser.add_argument("--preset", default="auto", metavar="NAME",
                         help="settings applied under yours: chapter-plus (the chapter's experiment, closer to the truth), "
-                        "dcgan, wgan-gp, hinge-sn, r1, lsgan; "
-                        "auto (default) picks dcgan for dcgan networks; none")
+                        "ring8, grid25, moons, swissroll (MLPs that learn these targets), "
+                        "dcgan, wgan-gp, hinge-sn, r1, lsgan; auto (default) picks dcgan for dcgan networks, "
+                        "else the target's own for ring8, grid25, moons and swissroll (none for the chapter's "
+                        "Gaussian and data files); none")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:
