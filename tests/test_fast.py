@@ -209,3 +209,27 @@ def test_lr_factor_ends_at_the_floor():
     assert lr_factor("cosine", 0.0, 9, 10) == pytest.approx(0.0, abs=1e-12)
     assert lr_factor("cosine", 0.2, 0, 10) == 1.0 and lr_factor("cosine", 0.2, 9, 10) == pytest.approx(0.2)
     assert lr_factor("cosine", 0.0, 5, 11) == pytest.approx(0.5)
+
+
+def test_fast_equals_general_with_a_data_scale():
+    config = Config()
+    config.data.source, config.data.n, config.train.epochs, config.train.batch_size = "grid25", 30, 2, 7
+    config.model.generator = config.model.discriminator = "mlp"
+    config.model.g_hidden, config.model.d_hidden, config.model.activation = [6, 4], [5], "relu"
+    config.model.init_std, config.model.data_scale = 0.3, 4.0
+    general, fast = both_engines(config)
+    for net in ("G", "D"):
+        assert (params(getattr(general, net)) - params(getattr(fast, net))).abs().max() < TOL
+    # The other side: the same run without the scale trains to other weights.
+    config.model.data_scale = 1.0
+    plain = train(config)
+    assert (params(plain.G) - params(fast.G)).abs().max() > 100 * TOL
+
+
+def test_the_fast_path_refuses_networks_in_two_units():
+    config = Config()
+    config.model.generator = config.model.discriminator = "mlp"
+    state = build_state(config)
+    assert fast_path.why_not_fast(config, state) is None
+    state.D.in_scale = 2.0  # D would see x / 2 while G's samples are in x's unit
+    assert "not in one unit" in fast_path.why_not_fast(config, state)

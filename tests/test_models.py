@@ -95,3 +95,23 @@ def test_point_networks_refuse_image_shapes():
 
     with pytest.raises(UserError, match=r"'linear' network takes point data"):
         build_generator(ModelConfig(), (1, 8, 8))
+
+
+def test_mlp_data_scale_is_a_fixed_unit_on_both_sides():
+    from gankit.metrics.gaussian import exact_gaussian
+
+    cfg = ModelConfig(generator="mlp", discriminator="mlp", latent_dim=3, g_hidden=[4], d_hidden=[5], data_scale=4.0)
+    G, D = build_generator(cfg, (2,)), build_discriminator(cfg, (2,))
+    plain = ModelConfig(**{**cfg.__dict__, "data_scale": 1.0})
+    G1, D1 = build_generator(plain, (2,)), build_discriminator(plain, (2,))
+    G1.load_state_dict(G.state_dict())  # the scale is not a parameter: the same weights load
+    D1.load_state_dict(D.state_dict())
+    z, x = torch.randn(6, 3), torch.randn(6, 2) * 4
+    assert torch.allclose(G(z), 4.0 * G1(z), atol=1e-6) and not torch.allclose(G(z), G1(z), atol=1e-3)
+    assert torch.allclose(D(x), D1(x / 4.0), atol=1e-6) and not torch.allclose(D(x), D1(x), atol=1e-3)
+    # An affine G with the scale is still exactly Gaussian: N(4 b, 16 W W^T).
+    cfg.g_hidden = []
+    G = build_generator(cfg, (2,))
+    mean, cov = exact_gaussian(G)
+    W, b = G[0].weight.detach().double(), G[0].bias.detach().double()
+    assert torch.allclose(mean, 4 * b) and torch.allclose(cov, 16 * W @ W.T)

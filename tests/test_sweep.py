@@ -213,3 +213,23 @@ def test_two_key_heatmap_is_large_enough_for_its_title():
     title = ax.title.get_window_extent()
     assert fig.bbox.contains(*title.p0) and fig.bbox.contains(*title.p1)
     assert ax.get_xlabel() == "train.lr_g" and ax.images[0].get_array().shape == (3, 1)
+
+
+def test_rows_of_a_mixture_target_count_its_modes_as_eval_would(tmp_path, capsys):
+    from gankit.metrics.evaluate import evaluate_run
+
+    base = tiny()
+    base.data.source, base.data.n = "ring8", 40
+    result = run_sweep(base, [], seeds=1, progress=False)
+    (row,) = result.rows
+    assert 0 <= row["modes_captured"] <= 8 and 0 <= row["high_quality_fraction"] <= 1
+    # The very run trained alone and evaluated by gankit eval (its default seed) counts the same.
+    from gankit.runs.experiment import run_experiment
+
+    run_experiment(base, out=tmp_path / "run", plots=False, progress=False)
+    report = evaluate_run(tmp_path / "run", permutations=19)
+    assert report["modes"]["generated"]["modes_captured"] == row["modes_captured"]
+    assert report["modes"]["generated"]["high_quality_fraction"] == pytest.approx(row["high_quality_fraction"])
+    # The Gaussian has no modes to count: nulls, not zeros.
+    (plain,) = run_sweep(tiny(), [], seeds=1, progress=False).rows
+    assert plain["modes_captured"] is None and plain["high_quality_fraction"] is None

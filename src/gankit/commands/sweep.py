@@ -15,7 +15,8 @@ def add_parser(commands) -> None:
         help="train many runs at once over seeds and a grid of hyperparameters",
         description="Train every combination of --grid values, each with --seeds seeds, as one "
         "vectorised ensemble where the model allows (the fast path), and write one row per run "
-        "(varied keys, seed, final losses, the target's diagnostics) to runs.csv and runs.json, "
+        "(varied keys, seed, final losses, the target's diagnostics, modes captured for ring8 and grid25) "
+        "to runs.csv and runs.json, "
         "with heatmap.png (median fd_to_truth over the first two grid keys; for one key, each value's "
         "runs with their median and p10-p90) and samples.png.",
         epilog="Example: gankit sweep --seeds 64 --grid lr_d=0.005,0.05,0.5 --grid lr_g=0.0005,0.005,0.05. "
@@ -64,14 +65,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"{count} runs {status}" + (" (the time budget ran out)" if status == "skipped" else ""))
     keys = [k for k, _ in result.grid]
     cells: dict[tuple, list[float]] = {}
+    modes: dict[tuple, list[int]] = {}
     for row in result.rows:
+        point = tuple(row[k] for k in keys)
         if row["fd_to_truth"] is not None:
-            cells.setdefault(tuple(row[k] for k in keys), []).append(row["fd_to_truth"])
+            cells.setdefault(point, []).append(row["fd_to_truth"])
+        if row.get("modes_captured") is not None:
+            modes.setdefault(point, []).append(row["modes_captured"])
+
+    def modes_text(values: list[int]) -> str:
+        return f", modes captured median {statistics.median(values):g} (min {min(values)})" if values else ""
+
     if len(cells) > 1 and len(cells) <= 24:  # a median per grid point
         for point, fds in cells.items():
             where = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, point))
-            print(f"  {where}: fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs")
+            print(f"  {where}: fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs"
+                  f"{modes_text(modes.get(point, []))}")
     elif cells:
         fds = [fd for values in cells.values() for fd in values]
-        print(f"fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs")
+        print(f"fd_to_truth median {statistics.median(fds):.4f} over {len(fds)} runs"
+              f"{modes_text([m for values in modes.values() for m in values])}")
     return 0

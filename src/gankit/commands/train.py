@@ -6,10 +6,10 @@ import argparse
 
 # Flags that are shorthands for config keys: flag -> (dotted key, type, help).
 TRAIN_FLAGS = {
-    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll), a .csv/.npy "
-               "point file, or images: digits, idx:DIR, folder:DIR, FILE.npz, or downloaded on first use "
-               "(verified, cached in $GANKIT_DATA or ~/.cache/gankit/data; mirror: data.url or $GANKIT_DATA_URL): "
-               "mnist, fashion-mnist, cifar10, pokemon"),
+    "--data": ("data.source", str, "named target (gaussian, ring8, grid25, moons, swissroll: each toy brings "
+               "its preset), a .csv/.npy point file, or images: digits, idx:DIR, folder:DIR, FILE.npz, or downloaded "
+               "on first use (verified, cached in $GANKIT_DATA or ~/.cache/gankit/data; mirror: data.url or "
+               "$GANKIT_DATA_URL): mnist, fashion-mnist, cifar10, pokemon"),
     "--n": ("data.n", int, "training points drawn from a named target (1000)"),
     "--loss": ("train.loss", str, "objective: nonsaturating (the chapter's), minimax, hinge, least_squares, wgan"),
     "--generator": ("model.generator", str, "generator: linear (the chapter's) or mlp"),
@@ -86,8 +86,10 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         "[data.skip_corrupt]")
     parser.add_argument("--preset", default="auto", metavar="NAME",
                         help="settings applied under yours: chapter-plus (the chapter's experiment, closer to the truth), "
-                        "dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; "
-                        "auto (default) picks dcgan for dcgan networks, resnet for resnet ones; none")
+                        "ring8, grid25, moons, swissroll (MLPs that learn these targets), "
+                        "dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; auto (default) picks dcgan for dcgan networks, "
+                        "resnet for resnet ones, else the target's own for ring8, grid25, moons and swissroll (none "
+                        "for the chapter's Gaussian and data files); none")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:

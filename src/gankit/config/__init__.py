@@ -92,6 +92,10 @@ class ModelConfig:
         activation: activation between hidden layers of ``"mlp"`` networks.
         init_std: every weight and bias starts as N(0, init_std^2) (image
             networks: DCGAN's scheme with this std, see models/dcgan.py).
+        data_scale: the unit ``"mlp"`` networks work in: an MLP D sees x / data_scale
+            and an MLP G's output is data_scale times its last layer's, so both
+            compute on numbers of size about 1 when data_scale is the data's size
+            (as training on data / data_scale would; 1: plain).
         g_width, d_width: base channels of image networks (``"dcgan"``).
         spectral_norm: spectral norm on every layer of an image discriminator.
         conditional: class-conditional image networks (needs labelled data).
@@ -105,6 +109,7 @@ class ModelConfig:
     d_hidden: list[int] = rule(Each(Interval(int, 1)), factory=lambda: [16, 16])
     activation: str = rule(Options(_registry("gankit.models", "ACTIVATIONS"), "activation"), "tanh")
     init_std: float = rule(Interval(float, 0.0, closed="neither"), 0.02)
+    data_scale: float = rule(Interval(float, 0.0, closed="neither"), 1.0)
     g_width: int = rule(Interval(int, 1), 64)
     d_width: int = rule(Interval(int, 1), 64)
     spectral_norm: bool = rule(Kind(bool), False)

@@ -33,7 +33,8 @@ from gankit.engines.state import Callback, TrainState, end_epoch, lr_factor
 # Config keys the fast path implements, with any value (all others must keep their default).
 FAST_KEYS = {
     "data": {"source", "n", "mean", "transform", "holdout"},
-    "model": {"generator", "discriminator", "latent_dim", "g_hidden", "d_hidden", "activation", "init_std"},
+    "model": {"generator", "discriminator", "latent_dim", "g_hidden", "d_hidden", "activation", "init_std",
+              "data_scale"},
     "train": {"epochs", "batch_size", "lr_d", "lr_g", "beta1", "beta2", "loss", "seed", "engine", "ema", "n_critic",
               "lr_schedule", "lr_floor", "device"},
 }
@@ -67,6 +68,8 @@ def why_not_fast(config: Config, state: TrainState, callbacks: Sequence[Callback
     for name, net in (("G", state.G), ("D", state.D)):
         if mlp_activation(net) is None:
             return f"{name} is not a plain MLP with a {'/'.join(ACTIVATIONS)} activation"
+    if state.G.in_scale != 1.0 or state.D.out_scale != 1.0 or state.G.out_scale != state.D.in_scale:
+        return "G's output and D's input are not in one unit (MLP out_scale / in_scale)"
     for name, opt, net in (("G", state.opt_G, state.G), ("D", state.opt_D, state.D)):
         reason = _plain_adam(opt, net)
         if reason:
@@ -137,6 +140,7 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
     config = first.config
     n, batch_size = first.dataset.train.shape[0], config.train.batch_size
     latent_dim, steps = config.model.latent_dim, math.ceil(n / batch_size)
+    scale = first.D.in_scale  # = G's out_scale (why_not_fast); the MLPs apply it, the ensemble's arrays do not
     t = config.train
     total = t.epochs * steps
     outcome: list[Divergence | None] = [None] * len(states)
@@ -150,6 +154,8 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
         draws = [draw_epoch(s, n, latent_dim) if outcome[r] is None else None for r, s in enumerate(states)]
         blank = next(d for d in draws if d is not None)
         real = np.stack([(d or blank)[0] for d in draws])  # (R, n, d); a diverged run's rows are a stand-in
+        if scale != 1.0:  # D sees x / scale, G's last layer makes x / scale: the ensemble works in that unit
+            real = real / np.float32(scale)
         z = np.stack([(d or blank)[1] for d in draws])  # (R, n, k)
         factors = None
         if t.lr_schedule != "constant":

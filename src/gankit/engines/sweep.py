@@ -38,6 +38,9 @@ PER_RUN_KEYS = ("train.seed", "train.lr_d", "train.lr_g", "train.beta1", "train.
 # Scalar columns of runs.csv after the varied keys (runs.json adds the generator's Gaussian).
 ROW_METRICS = ("loss_d", "loss_g", "fd_to_truth", "kl_to_truth", "mle_fd_to_truth", "mle_kl_to_truth",
                "fd_to_data_fit")
+# Mode metrics of a mixture target's runs (null for other data): the generator's 1000 points on
+# `gankit eval`'s own noise (its default seed), so a sweep's row says what `gankit eval` of that run would.
+MODE_METRICS = ("modes_captured", "high_quality_fraction")
 ENSEMBLE_RUNS = 1024  # largest ensemble trained at once (bounds memory)
 
 
@@ -264,18 +267,37 @@ def _row(index: int, point: dict, state: TrainState, engine: str, divergence: Di
                            "status": "done", "diverged_at_epoch": None, "diverged_at_step": None}
     if divergence is not None:
         row.update(status="diverged", diverged_at_epoch=divergence.epoch, diverged_at_step=divergence.step)
-        row.update({k: None for k in ROW_METRICS}, generated_mean=None, generated_cov=None)
+        row.update({k: None for k in (*ROW_METRICS, *MODE_METRICS)}, generated_mean=None, generated_cov=None)
         return row
     summary = summarize(state, math.nan)
     row.update({k: _finite(summary[k]) for k in ROW_METRICS})
+    row.update(_modes(state))
     row.update(generated_mean=summary["generated_mean"], generated_cov=summary["generated_cov"])
     return row
+
+
+def _modes(state: TrainState, n: int = 1000) -> dict[str, Any]:
+    """`MODE_METRICS` of the run's generator (G_ema where kept) for a mixture target, else nulls."""
+    import torch
+
+    from gankit import streams
+    from gankit.metrics.modes import mode_metrics
+
+    target = state.dataset.target
+    if target is None or not hasattr(target, "means"):
+        return {k: None for k in MODE_METRICS}
+    G = state.G_ema if state.G_ema is not None else state.G
+    z = torch.randn(n, state.config.model.latent_dim, generator=streams.generator(0, "eval.fake"))  # (n, k)
+    with torch.no_grad():
+        fake = G(z).float()
+    metrics = mode_metrics(fake, target.means, target.covs, target.weights)
+    return {k: _finite(float(metrics[k])) if k == "high_quality_fraction" else metrics[k] for k in MODE_METRICS}
 
 
 def _skipped(index: int, point: dict, config: Config) -> dict[str, Any]:
     """The row of a run the time budget left untrained."""
     return {"run": index, "seed": config.train.seed, **point, "engine": None, "status": "skipped",
-            "diverged_at_epoch": None, "diverged_at_step": None, **{k: None for k in ROW_METRICS},
+            "diverged_at_epoch": None, "diverged_at_step": None, **{k: None for k in (*ROW_METRICS, *MODE_METRICS)},
             "generated_mean": None, "generated_cov": None}
 
 
@@ -284,4 +306,4 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-__all__ = ["PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "parse_grid", "run_sweep", "sweep_configs"]
+__all__ = ["MODE_METRICS", "PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "parse_grid", "run_sweep", "sweep_configs"]

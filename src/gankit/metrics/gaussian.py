@@ -61,11 +61,15 @@ def kl_gaussians(m0: Tensor, s0: Tensor, m1: Tensor, s1: Tensor) -> float:
 
 
 def exact_gaussian(G: nn.Module) -> tuple[Tensor, Tensor] | None:
-    """N(bias, W W^T) in float64 for a generator that is one affine layer (y = z W^T + bias), else None."""
+    """N(bias, W W^T) in float64 for a generator that is one affine layer (y = z W^T + bias), else None.
+
+    An `MLP` with an ``out_scale`` s and no hidden layer gives N(s bias, s^2 W W^T).
+    """
     layers = [m for m in G.modules() if not list(m.children())]
-    if len(layers) == 1 and isinstance(layers[0], nn.Linear):
+    if len(layers) == 1 and isinstance(layers[0], nn.Linear) and getattr(G, "in_scale", 1.0) == 1.0:
+        s = float(getattr(G, "out_scale", 1.0))
         W = layers[0].weight.detach().cpu().to(torch.float64)  # (d, latent)
-        return layers[0].bias.detach().cpu().to(torch.float64).clone(), W @ W.T
+        return s * layers[0].bias.detach().cpu().to(torch.float64), (s * s) * (W @ W.T)
     return None
 
 

@@ -3,7 +3,9 @@
 - Generator ``"linear"``: one affine layer z -> x. On z ~ N(0, I) its output
   is exactly N(bias, W W^T) (PyTorch's y = z W^T + bias).
 - Discriminator ``"chapter"``: affine 5, tanh, affine 3, tanh, affine 1 (a logit).
-- ``"mlp"`` on either side: hidden widths and activation from the config.
+- ``"mlp"`` on either side: hidden widths and activation from the config, in
+  units of ``model.data_scale`` (D divides its input by it, G multiplies its
+  output by it), so that both compute on numbers of size about 1.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ class MLP(nn.Sequential):
         hidden: widths of the hidden layers (may be empty: one affine layer).
         out_dim: output features.
         activation: a name in `ACTIVATIONS`.
+        in_scale: the input is divided by it first (a fixed unit, not a parameter).
+        out_scale: the output is multiplied by it last (likewise).
 
     Shapes: (B, in_dim) -> (B, out_dim).
     """
 
-    def __init__(self, in_dim: int, hidden: list[int], out_dim: int, activation: str = "tanh"):
+    def __init__(self, in_dim: int, hidden: list[int], out_dim: int, activation: str = "tanh",
+                 in_scale: float = 1.0, out_scale: float = 1.0):
         widths = [in_dim, *hidden, out_dim]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -45,6 +50,13 @@ class MLP(nn.Sequential):
             layers.append(nn.Linear(a, b))
         super().__init__(*layers)
         self.in_dim, self.out_dim = in_dim, out_dim
+        self.in_scale, self.out_scale = float(in_scale), float(out_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_scale != 1.0:  # (B, in_dim); skipped at 1 so plain networks compute exactly as before
+            x = x / self.in_scale
+        x = super().forward(x)
+        return x * self.out_scale if self.out_scale != 1.0 else x
 
 
 def init_normal_(module: nn.Module, std: float, generator: torch.Generator | None = None) -> None:
@@ -68,8 +80,9 @@ def linear_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
 
 
 def mlp_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
-    """latent_dim -> g_hidden... -> d."""
-    return MLP(model.latent_dim, list(model.g_hidden), _points_dim(data_shape, "mlp"), model.activation)
+    """latent_dim -> g_hidden... -> d, times ``model.data_scale``."""
+    return MLP(model.latent_dim, list(model.g_hidden), _points_dim(data_shape, "mlp"), model.activation,
+               out_scale=model.data_scale)
 
 
 def chapter_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
@@ -78,5 +91,6 @@ def chapter_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
 
 
 def mlp_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
-    """d -> d_hidden... -> 1."""
-    return MLP(_points_dim(data_shape, "mlp"), list(model.d_hidden), 1, model.activation)
+    """x / ``model.data_scale``: d -> d_hidden... -> 1."""
+    return MLP(_points_dim(data_shape, "mlp"), list(model.d_hidden), 1, model.activation,
+               in_scale=model.data_scale)

@@ -5,7 +5,8 @@ The sweep directory (never overwritten):
     config.json   the base config
     sweep.json    grid, seeds, engine, timing
     runs.csv      one row per run: varied keys, seed, where it diverged (if it did),
-                  final losses, diagnostics (null for a diverged run)
+                  final losses, diagnostics, modes captured for a mixture target
+                  (null for a diverged run)
     runs.json     the same rows, plus the generator's mean and covariance
     heatmap.png   median fd_to_truth over the first two grid keys (one key: median, p10-p90 per value)
     samples.png   final real-vs-generated scatter plots for a sample of runs
@@ -20,14 +21,15 @@ import time
 from pathlib import Path
 
 from gankit.config import Config
-from gankit.engines.sweep import ROW_METRICS, SweepResult, run_sweep, sweep_configs
+from gankit.engines.sweep import MODE_METRICS, ROW_METRICS, SweepResult, run_sweep, sweep_configs
 from gankit.files import atomic_write, create_run_dir, write_json
 
 
 def csv_columns(result: SweepResult) -> list[str]:
-    """Columns of runs.csv: run, seed, the grid keys, engine, where it diverged, then `ROW_METRICS`."""
+    """Columns of runs.csv: run, seed, the grid keys, engine, where it diverged, then `ROW_METRICS`
+    and `MODE_METRICS`."""
     return ["run", "seed", *[k for k, _ in result.grid], "engine", "status", "diverged_at_epoch", "diverged_at_step",
-            *ROW_METRICS]
+            *ROW_METRICS, *MODE_METRICS]
 
 
 def write_sweep(result: SweepResult, base: Config, run_dir: Path, seeds: int, plots: bool = True) -> None:
