@@ -19,9 +19,11 @@ def _seed_everything():
 
 
 @pytest.fixture(autouse=True)
-def _own_data_cache(tmp_path_factory, monkeypatch):
-    """Downloads and decoded folders go to a fresh cache per test, never the user's, and no mirror applies."""
+def _own_caches(tmp_path_factory, monkeypatch):
+    """Downloads, decoded folders and feature classifiers go to fresh caches per test, never the
+    user's, and no mirror applies (a test may still point GANKIT_CACHE elsewhere)."""
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path_factory.mktemp("data-cache")))
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("GANKIT_DATA_URL", raising=False)
 
 

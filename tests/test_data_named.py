@@ -17,6 +17,13 @@ from imagefixtures import blobs
 from namedfixtures import QuietHandler, cifar_binary_targz, mnist_files, pokemon_zip, publish, serve
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_the_local_server(monkeypatch):
+    """The test server is on 127.0.0.1: a proxy set in the environment must not be asked for it."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 def files_in(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
@@ -112,7 +119,6 @@ def test_file_put_there_by_hand_is_verified_and_used(tmp_path, monkeypatch):
     images, _, _ = load_named("mnist", url="http://127.0.0.1:9/offline")  # never contacted
     assert images.shape == (12, 1, 8, 8)
     (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"tampered")
-    monkeypatch.setitem(NAMED_SETS, "mnist", NAMED_SETS["mnist"])
     for entry in (data_root() / "decoded").iterdir():
         entry.unlink()
     with pytest.raises(UserError, match="train-labels-idx1-ubyte.gz has sha256 .* not the pinned"):
