@@ -38,9 +38,10 @@ def layout(resolution: int) -> tuple[int, int]:
     return side, n
 
 
-def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
+def image_shape(data_shape: tuple[int, ...], family: str = "dcgan") -> tuple[int, int]:
+    """(channels, side) of square images (C, H, H); `UserError` naming the network ``family`` otherwise."""
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise UserError(f"the 'dcgan' networks take square images (C, H, H), not data of shape {tuple(data_shape)}")
+        raise UserError(f"the '{family}' networks take square images (C, H, H), not data of shape {tuple(data_shape)}")
     return data_shape[0], data_shape[1]
 
 
@@ -171,13 +172,13 @@ class DCGANDiscriminator(nn.Module):
 
 def dcgan_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
     """DCGAN generator for ``model`` (a `ModelConfig`) and images of ``data_shape`` (C, H, H)."""
-    channels, resolution = _image_shape(data_shape)
+    channels, resolution = image_shape(data_shape)
     return DCGANGenerator(model.latent_dim, channels, resolution, model.g_width,
                           model.n_classes if model.conditional else 0)
 
 
 def dcgan_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
     """DCGAN discriminator (projection discriminator when ``model.conditional``)."""
-    channels, resolution = _image_shape(data_shape)
+    channels, resolution = image_shape(data_shape)
     return DCGANDiscriminator(channels, resolution, model.d_width, model.spectral_norm,
                               model.n_classes if model.conditional else 0)

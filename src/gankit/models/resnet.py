@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from gankit.errors import UserError
-from gankit.models.dcgan import _sn
+from gankit.models.dcgan import _sn, image_shape
 from gankit.models.dcgan import layout as _dcgan_layout
 
 
@@ -40,12 +40,6 @@ def layout(resolution: int) -> tuple[int, int]:
         return _dcgan_layout(resolution)
     except UserError as err:
         raise UserError(str(err).replace("dcgan", "resnet")) from None
-
-
-def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise UserError(f"the 'resnet' networks take square images (C, H, H), not data of shape {tuple(data_shape)}")
-    return data_shape[0], data_shape[1]
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -198,14 +192,14 @@ class ResNetDiscriminator(nn.Module):
 
 def resnet_generator(model, data_shape: tuple[int, ...]) -> nn.Module:
     """Residual generator for ``model`` (a `ModelConfig`) and images of ``data_shape`` (C, H, H)."""
-    channels, resolution = _image_shape(data_shape)
+    channels, resolution = image_shape(data_shape, "resnet")
     return ResNetGenerator(model.latent_dim, channels, resolution, model.g_width,
                            model.n_classes if model.conditional else 0)
 
 
 def resnet_discriminator(model, data_shape: tuple[int, ...]) -> nn.Module:
     """Residual discriminator (projection discriminator when ``model.conditional``)."""
-    channels, resolution = _image_shape(data_shape)
+    channels, resolution = image_shape(data_shape, "resnet")
     return ResNetDiscriminator(channels, resolution, model.d_width, model.spectral_norm,
                                model.n_classes if model.conditional else 0)
 
