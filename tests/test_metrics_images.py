@@ -1,12 +1,14 @@
 import pytest
 import torch
 
+from gankit import streams
 from gankit.data.points import Dataset
-from gankit.metrics.features import data_key, load_or_train_classifier, rotations
+from gankit.metrics.features import data_key, extract, load_or_train_classifier, rotations
 from gankit.metrics.images import (
     class_fractions,
     evaluate_images,
     feature_fd,
+    generate,
     kid,
     mmd2_unbiased,
     precision_recall,
@@ -108,7 +110,31 @@ def test_evaluate_images_copier_beats_noise_and_classifier_is_cached(tmp_path):
     assert bad["classifier_cached"] is True  # same data hash: loaded, not retrained
     assert bad["class_fractions"] == [0.0, 1.0] and bad["min_class_fraction"] == 0.0
     assert bad["fd"] > good["fd"] and bad["recall"] < good["recall"]
-    assert len(list((tmp_path / "classifiers").glob("*.safetensors"))) == 1
+    assert len(list((tmp_path / "classifiers").glob("*.safetensors"))) == 3  # quality.classifiers, seeds 0-2
+
+
+def test_fd_and_its_ratio_are_means_over_classifier_seeds(tmp_path):
+    """FD in each classifier's space by hand, for seeds 0-2, then their means: what evaluate_images reports."""
+    ds = _blob_dataset()
+    G = Copier(ds.train[ds.labels == 1])  # a poor generator: one class only
+    fake = generate(G, 32 * 2, 2, streams.seed(0, "quality.fake"))
+    by_hand = []
+    for c in range(3):
+        net, _ = load_or_train_classifier(ds.train, ds.labels, tmp_path, seed=c)
+        f_ref, f_train, f_fake = (extract(net, x)[0] for x in (ds.heldout, ds.train, fake))
+        fds = [feature_fd(f_fake[i * 32:(i + 1) * 32], f_ref) for i in range(2)]
+        by_hand.append((sum(fds) / 2, feature_fd(f_train, f_ref)))
+    one = evaluate_images(G, ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=2, fd_sets=2, classifiers=1)
+    three = evaluate_images(G, ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=2, fd_sets=2, classifiers=3)
+    assert one["fd"] == pytest.approx(by_hand[0][0], rel=1e-6) and one["fd_feature_spaces"] == 1
+    assert three["fd"] == pytest.approx(sum(f for f, _ in by_hand) / 3, rel=1e-6)
+    assert three["fd_real_halves"] == pytest.approx(sum(h for _, h in by_hand) / 3, rel=1e-6)
+    assert three["fd_ratio"] == pytest.approx(sum(f / h for f, h in by_hand) / 3, rel=1e-6)
+    assert three["fd_ratio"] != pytest.approx(one["fd_ratio"], rel=1e-3)  # the seeds' spaces differ
+    lo, hi = three["fd_ratio_interval"]
+    assert lo < three["fd_ratio"] < hi and three["fd_ratio_se"] > 0
+    # KID, precision/recall and the class shares stay in the first classifier's space.
+    assert (three["kid"], three["recall"], three["class_fractions"]) == (one["kid"], one["recall"], one["class_fractions"])
 
 
 def test_classifier_cache_key_depends_on_the_data(tmp_path):

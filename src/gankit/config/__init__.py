@@ -200,6 +200,8 @@ class QualityConfig:
     Attributes:
         n: generated images per set (0: as many as the held-out images).
         fd_sets: generated sets of ``n`` the Fréchet distance is averaged over.
+        classifiers: gankit's feature classifiers (seeds 0, 1, ...) the Fréchet
+            distance and its ratio are averaged over; each is trained once and cached.
         kid_subsets, kid_subset_size: KID is averaged over this many random
             subsets of this size (capped at the sample sizes).
         cache_dir: where trained feature classifiers are cached ("" means
@@ -208,6 +210,7 @@ class QualityConfig:
 
     n: int = rule(Interval(int, 0), 0)
     fd_sets: int = rule(Interval(int, 1), 5)
+    classifiers: int = rule(Interval(int, 1), 3)
     kid_subsets: int = rule(Interval(int, 1), 50)
     kid_subset_size: int = rule(Interval(int, 2), 500)
     cache_dir: str = rule(Kind(str, empty=True), "")

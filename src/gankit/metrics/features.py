@@ -60,11 +60,14 @@ def rotations(images: Tensor) -> tuple[Tensor, Tensor]:
     return rotated, torch.arange(4).repeat_interleave(len(images))
 
 
-def train_classifier(images: Tensor, labels: Tensor | None) -> FeatureClassifier:
-    """Train the feature classifier on (N, C, H, W) images (classes, or rotations when ``labels`` is None)."""
+def train_classifier(images: Tensor, labels: Tensor | None, seed: int | None = None) -> FeatureClassifier:
+    """Train the feature classifier on (N, C, H, W) images (classes, or rotations when ``labels`` is None).
+
+    ``seed`` (default: the recipe's) fixes the initial weights and the batch order.
+    """
     x, y = (images, labels) if labels is not None else rotations(images)
     n_classes = int(y.max()) + 1
-    rng = torch.Generator().manual_seed(RECIPE["seed"])
+    rng = torch.Generator().manual_seed(RECIPE["seed"] if seed is None else seed)
     net = FeatureClassifier(images.shape[1], n_classes)
     with torch.no_grad():  # seeded init, independent of the global RNG
         for p in net.parameters():
@@ -95,10 +98,11 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path.home() / ".cache" / "gankit"
 
 
-def data_key(images: Tensor, labels: Tensor | None) -> str:
-    """A hash of the training images, labels, architecture and recipe."""
+def data_key(images: Tensor, labels: Tensor | None, seed: int | None = None) -> str:
+    """A hash of the training images, labels, architecture and recipe (with ``seed`` in place of its own)."""
     h = hashlib.sha256()
-    h.update(json.dumps({**RECIPE, "shape": list(images.shape), "feature_dim": FEATURE_DIM,
+    recipe = RECIPE if seed is None else {**RECIPE, "seed": seed}
+    h.update(json.dumps({**recipe, "shape": list(images.shape), "feature_dim": FEATURE_DIM,
                          "labels": labels is not None}).encode())
     h.update(images.detach().to(torch.float32).contiguous().numpy().tobytes())
     if labels is not None:
@@ -106,16 +110,18 @@ def data_key(images: Tensor, labels: Tensor | None) -> str:
     return h.hexdigest()[:24]
 
 
-def load_or_train_classifier(images: Tensor, labels: Tensor | None,
-                             cache_dir: str | Path | None = None) -> tuple[FeatureClassifier, bool]:
+def load_or_train_classifier(images: Tensor, labels: Tensor | None, cache_dir: str | Path | None = None,
+                             seed: int | None = None) -> tuple[FeatureClassifier, bool]:
     """The feature classifier for these training images, from the cache or freshly trained (then cached).
+
+    ``seed`` (default: the recipe's) is the training seed; each seed is its own cache entry.
 
     Returns:
         (classifier in eval mode, whether it came from the cache).
     """
     from gankit.files import load_tensors, remove_stale_temporaries, save_tensors
 
-    path = cache_root(cache_dir) / "classifiers" / f"{data_key(images, labels)}.safetensors"
+    path = cache_root(cache_dir) / "classifiers" / f"{data_key(images, labels, seed)}.safetensors"
     if path.parent.is_dir():
         remove_stale_temporaries(path.parent)  # what a writer killed mid-write left
     n_classes = int(labels.max()) + 1 if labels is not None else 4
@@ -126,10 +132,11 @@ def load_or_train_classifier(images: Tensor, labels: Tensor | None,
             return net.eval(), True
         except Exception as err:  # a stale or damaged cache entry is retrained, not trusted
             print(f"gankit: ignoring cached classifier {path} ({err})", file=sys.stderr)
-    net = train_classifier(images, labels)
+    net = train_classifier(images, labels, seed)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_tensors(path, net.state_dict(), {"format": "gankit-feature-classifier", "recipe": json.dumps(RECIPE)})
+        save_tensors(path, net.state_dict(), {"format": "gankit-feature-classifier",
+                                              "recipe": json.dumps(RECIPE if seed is None else {**RECIPE, "seed": seed})})
     except OSError as err:
         print(f"gankit: could not cache the feature classifier in {path.parent} ({err})", file=sys.stderr)
     return net, False

@@ -134,7 +134,7 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: in
 def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: int = 0,
                     n_classes: int = 0, cache_dir: str | None = None, kid_subsets: int = 50,
                     kid_subset_size: int = 500, fd_sets: int = 5, features: nn.Module | None = None,
-                    batch_size: int = 500) -> dict[str, Any]:
+                    batch_size: int = 500, classifiers: int = 3) -> dict[str, Any]:
     """Feature-space quality of generator ``G`` on an image `Dataset`.
 
     Generated images are compared with ``dataset.heldout`` (or the training
@@ -146,12 +146,21 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     ones; the noise baseline, uniform noise in [-1, 1].
 
     FD is biased by sample size, so each generated set has as many images as
-    the reference set by default, like the real halves; since one set of a
-    few hundred images gives a noisy FD, ``fd`` is the mean over ``fd_sets``
-    independent generated sets (``fd_std`` their spread). KID and the class
-    shares use all of them; precision and recall the first set. Class shares
-    and the label check need classes: they always come from gankit's
-    classifier (trained only when the data have labels or no ``features`` are given).
+    the reference set by default, like the real halves. One set of a few
+    hundred images gives a noisy FD, and so does one classifier: on the
+    digits, the ratio to the real halves moved by about 0.3 between generated
+    sets and 0.15 between classifier seeds (README "Images"). So in gankit's
+    own space, FD and its ratio are measured in the features of
+    ``classifiers`` classifiers trained with seeds 0, 1, ... on the same
+    images, each over ``fd_sets`` independent generated sets: ``fd``,
+    ``fd_real_halves`` and ``fd_noise`` are means over the classifiers,
+    ``fd_ratio`` the mean of their ratios, ``fd_ratio_interval`` the 2.5% and
+    97.5% points of the single (classifier, set) ratios and ``fd_ratio_se``
+    the standard error of ``fd_ratio``. KID and the class shares use the
+    first classifier and all the sets; precision and recall the first
+    classifier and the first set. Class shares and the label check need
+    classes: they always come from gankit's classifier (trained only when the
+    data have labels or no ``features`` are given).
 
     Args:
         G: the generator (its EMA copy when there is one).
@@ -165,6 +174,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         features: a network mapping (B, C, H, W) images in [-1, 1] to (B, d) features (or
             (B, d, 1, 1)); used in eval mode without gradients. None: gankit's classifier.
         batch_size: images per call of ``features``.
+        classifiers: gankit's classifiers FD is averaged over (ignored with ``features``).
 
     Returns:
         A JSON-ready dict: scores, baselines and every sample size.
@@ -174,8 +184,6 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     classifier = cached = None
     if features is None or dataset.labels is not None:
         classifier, cached = load_or_train_classifier(dataset.train, dataset.labels, cache_dir)
-    embed = (lambda x: extract(classifier, x)[0]) if features is None else \
-        (lambda x: embed_images(features, x, batch_size))
     reference = dataset.heldout if dataset.heldout is not None else dataset.train
     ref_labels = dataset.heldout_labels if dataset.heldout is not None else dataset.labels
     n = n or len(reference)
@@ -184,14 +192,22 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             f"{dataset.source}: quality scores of {fd_sets} sets of {n} generated images")
     fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
+    # Feature spaces: the user's network, or gankit's classifiers (the first, seed 0, is `classifier`).
+    if features is None:
+        embeds = [lambda x, net=net: extract(net, x)[0] for net in
+                  [classifier] + [load_or_train_classifier(dataset.train, dataset.labels, cache_dir, seed=c)[0]
+                                  for c in range(1, classifiers)]]
+    else:
+        embeds = [lambda x: embed_images(features, x, batch_size)]
     if features is None:  # one pass gives the classifier's features and its classes
         (f_ref, p_ref), (f_fake, p_fake) = extract(classifier, reference), extract(classifier, fake)
     else:
-        f_ref, f_fake = embed(reference), embed(fake)
-    # A Gaussian fit needs two images: with fewer on a side, FD is skipped and the reason recorded.
-    fd_skipped = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference" \
-        if min(n, len(reference)) < 2 else None
-    fds = None if fd_skipped else torch.tensor([feature_fd(f_fake[i * n:(i + 1) * n], f_ref) for i in range(fd_sets)])
+        f_ref, f_fake = embeds[0](reference), embeds[0](fake)
+    images = {"reference": reference, "fake": fake, "noise": noise,
+              **({"train": dataset.train} if dataset.heldout is not None else {})}
+    first = {"reference": f_ref, "fake": f_fake}
+    if dataset.heldout is not None:
+        first["train"] = embeds[0](dataset.train)
     if features is None:
         space = "classifier" if dataset.labels is not None else "rotation-classifier"
     else:
@@ -204,23 +220,15 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         "n_generated": n,
         "n_reference": len(reference),
         "n_train": len(dataset.train),
-        "fd": None if fds is None else float(fds.mean()),
-        "fd_std": None if fds is None else float(fds.std()) if fd_sets > 1 else 0.0,
-        "fd_sets": fd_sets,
-        **({"fd_skipped": fd_skipped} if fd_skipped else {}),
+        **_fd_scores(embeds, first, images, n, fd_sets),
         **kid(f_fake, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid")),
         "n_kid_generated": len(f_fake),
         **precision_recall(f_ref, f_fake[:n]),
-        "fd_noise": None if len(reference) < 2 else feature_fd(embed(noise), f_ref),
         "n_noise": len(noise),
     }
     if dataset.heldout is not None:
-        f_train = embed(dataset.train)
-        halves = kid(f_train, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
-        out.update(fd_real_halves=feature_fd(f_train, f_ref) if len(reference) >= 2 else None,
-                   kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
-        fd, halves_fd = out["fd"], out["fd_real_halves"]
-        out["fd_ratio"] = fd / halves_fd if fd is not None and halves_fd else None
+        halves = kid(first["train"], f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
+        out.update(kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
     if dataset.labels is not None:
         if features is not None:
             p_ref, p_fake = extract(classifier, reference)[1], extract(classifier, fake)[1]
@@ -236,6 +244,49 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             out.update(label_accuracy(p_fake, n_classes))
     return out
 
+
+def _fd_scores(embeds: list, first: dict[str, Tensor], images: dict[str, Tensor], n: int,
+               fd_sets: int) -> dict[str, Any]:
+    """FD of each generated set, of the real halves and of noise, in each feature space of ``embeds``, averaged.
+
+    ``images`` holds the ``reference``, ``fake`` (``fd_sets`` sets of ``n``), ``noise`` and, when
+    there is a held-out split, ``train`` images; ``first`` their features in the first space,
+    those already computed. Without ``train`` there are no real halves and no ratio.
+    """
+    k, reference = len(embeds), images["reference"]
+    halved = "train" in images
+    out: dict[str, Any] = {"fd_sets": fd_sets, "fd_feature_spaces": k}
+    if len(reference) < 2:  # a Gaussian fit needs two images a side
+        skipped = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference"
+        return {**out, "fd": None, "fd_std": None, "fd_skipped": skipped, "fd_noise": None,
+                **({"fd_real_halves": None, "fd_ratio": None} if halved else {})}
+    fds = torch.empty(k, fd_sets, dtype=torch.float64)
+    halves, noise = torch.empty(k, dtype=torch.float64), torch.empty(k, dtype=torch.float64)
+    for c, embed in enumerate(embeds):
+        feats = {name: first[name] if c == 0 and name in first else embed(x) for name, x in images.items()}
+        if n >= 2:
+            fds[c] = torch.tensor([feature_fd(feats["fake"][i * n:(i + 1) * n], feats["reference"])
+                                   for i in range(fd_sets)])
+        noise[c] = feature_fd(feats["noise"], feats["reference"])
+        if halved:
+            halves[c] = feature_fd(feats["train"], feats["reference"])
+    if n >= 2:
+        out.update(fd=float(fds.mean()), fd_std=float(fds.std(1).mean()) if fd_sets > 1 else 0.0)
+    else:
+        out.update(fd=None, fd_std=None,
+                   fd_skipped=f"needs at least 2 images a side, got {n} generated and {len(reference)} reference")
+    out["fd_noise"] = float(noise.mean())
+    if halved:
+        out["fd_real_halves"] = float(halves.mean())
+        out["fd_ratio"] = None
+        if n >= 2 and bool((halves > 0).all()):
+            single = fds / halves[:, None]  # one ratio per feature space and generated set
+            per_space = single.mean(1)
+            se = per_space.std() / math.sqrt(k) if k > 1 else single.std() / math.sqrt(fd_sets) if fd_sets > 1 else 0.0
+            interval = torch.quantile(single.flatten(), torch.tensor([0.025, 0.975], dtype=torch.float64))
+            out.update(fd_ratio=float(per_space.mean()), fd_ratio_se=float(se),
+                       fd_ratio_interval=[float(v) for v in interval])
+    return out
 
 @torch.no_grad()
 def embed_images(features: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
@@ -302,7 +353,7 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None,
                              seed=config.train.seed if seed is None else seed,
                              n_classes=m.n_classes if m.conditional else 0, cache_dir=q.cache_dir or None,
                              kid_subsets=q.kid_subsets, kid_subset_size=q.kid_subset_size, fd_sets=q.fd_sets,
-                             features=features)
+                             features=features, classifiers=q.classifiers)
     return {"generator": role, **scores}
 
 
@@ -316,9 +367,15 @@ def format_quality(q: dict[str, Any]) -> str:
 
     lines = [f"feature space: {q['feature_space']} ({q['feature_dim']} features), "
              f"{q['n_generated']} generated vs {q['n_reference']} {q['reference']} images"]
-    fd = f"FD {num('fd', 2)} +- {num('fd_std', 2)} (mean, sd of {q['fd_sets']} generated sets)"
+    spaces = q.get("fd_feature_spaces", 1)
+    fd = (f"FD {num('fd', 2)} +- {num('fd_std', 2)} (mean, sd of {q['fd_sets']} generated sets"
+          + (f" x {spaces} classifiers)" if spaces > 1 else ")"))
     if q.get("fd_real_halves") is not None:
-        fd += f"  (real halves {num('fd_real_halves', 2)}, ratio {num('fd_ratio', 2)}; noise {num('fd_noise', 1)})"
+        fd += f"  (real halves {num('fd_real_halves', 2)}, ratio {num('fd_ratio', 2)}"
+        if q.get("fd_ratio_interval"):
+            lo, hi = q["fd_ratio_interval"]
+            fd += f" +- {num('fd_ratio_se', 2)}, single sets {lo:.2f} to {hi:.2f}"
+        fd += f"; noise {num('fd_noise', 1)})"
     lines.append(fd + (f"  skipped: {q['fd_skipped']}" if "fd_skipped" in q else ""))
     lines.append(f"KID {num('kid', 4)} +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
                  + (f"  (real halves {num('kid_real_halves', 4)})" if "kid_real_halves" in q else "")
