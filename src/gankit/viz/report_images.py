@@ -20,7 +20,7 @@ DASH = "\u2013"  # what a score or baseline that is not there shows as
 IMAGE_CSS = """
 .figures.wide { grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }
 img.pixelated { width: 100%; max-width: 512px; image-rendering: pixelated; }
-table.headline td.num { white-space: nowrap; }
+table.headline td.num, table.classes td.num { white-space: nowrap; }
 @media (max-width: 640px) {  /* a phone: each score a block, its three values under it, named */
   table.headline, table.headline tbody, table.headline tr, table.headline th, table.headline td { display: block; }
   table.headline tr:first-child { display: none; }
