@@ -1,21 +1,16 @@
 import base64
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from browserfixtures import keep_screenshots, start_chromium, view_page
 from gankit.cli import main
 from gankit.errors import UserError
 from gankit.viz.report import flatten, render_report, write_report
-
-BROWSER_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--no-first-run", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--disable-extensions"]
 
 
 @pytest.fixture(scope="module")
@@ -82,73 +77,28 @@ def test_bad_input_is_a_clear_error(tiny_run, tmp_path, capsys):
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def test_report_of_a_default_run_renders_in_headless_chromium(request, tmp_path):
     """Opens the page in headless Chromium: no console error, every image decoded,
     no network request, no horizontal scrolling on a phone; saves screenshots."""
-    browser, driver_path = _chromium(), shutil.which("chromedriver")
-    if browser is None or driver_path is None:
-        reason = "chromium and chromedriver not installed (bash scripts/test-setup.sh installs them)"
-        if os.environ.get("CI"):  # CI must really run it: its set-up installs them
-            pytest.fail(reason)
-        pytest.skip(reason)
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    default_run = request.getfixturevalue("default_run")  # only once the browser is known to be there
-    page = write_report(default_run, tmp_path / "report.html")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in BROWSER_FLAGS + [f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    driver = start_chromium(tmp_path)  # or skip
     try:
-        driver.set_window_size(1280, 900)
-        driver.get("about:blank")  # let the start-up page finish loading ...
-        driver.get_log("performance")  # ... and drop its (browser-internal) traffic
-        url = page.resolve().as_uri()
-        driver.get(url)
-        images = driver.execute_script(
-            "return Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
-        sent = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
-        sent = [m["params"] for m in sent if m["method"] == "Network.requestWillBeSent"]
-        page_requests = [p["request"]["url"] for p in sent if url in (p["request"]["url"], p.get("documentURL"))]
-        network = [p["request"]["url"] for p in sent if p["request"]["url"].split(":")[0] in ("http", "https", "ws", "wss")]
-        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
-        laptop = tmp_path / "report-laptop.png"
-        assert driver.save_screenshot(str(laptop))
-        driver.set_window_size(390, 844)  # a phone
-        overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
-        widest_img = driver.execute_script(
-            "return Math.max(...Array.from(document.images, i => i.getBoundingClientRect().right));")
-        viewport = driver.execute_script("return document.documentElement.clientWidth;")
-        phone = tmp_path / "report-phone.png"
-        assert driver.save_screenshot(str(phone))
+        default_run = request.getfixturevalue("default_run")  # only once the browser is known to be there
+        page = write_report(default_run, tmp_path / "report.html")
+        seen = view_page(driver, page, tmp_path / "report")
     finally:
         driver.quit()
 
-    assert errors == []
-    assert [alt for alt, *_ in images] == ["losses.png", "samples.png", "ganlab.png", "ganlab.gif", "training.gif"]
-    assert all(complete and width > 0 and height > 0 for _, complete, width, height in images)
+    assert seen.errors == []
+    assert [alt for alt, *_ in seen.images] == ["losses.png", "samples.png", "ganlab.png", "ganlab.gif",
+                                                "training.gif"]
+    assert all(complete and width > 0 and height > 0 for _, complete, width, height in seen.images)
     # The page asked for nothing but itself and its inline data: images, and
     # nothing at all went to the network while it was open.
-    assert url in page_requests
-    assert [r for r in page_requests if r != url and not r.startswith("data:")] == []
-    assert network == []
-    assert overflow <= 0 and widest_img <= viewport
-    for shot in (laptop, phone):
+    assert seen.url in seen.page_requests
+    assert [r for r in seen.page_requests if r != seen.url and not r.startswith("data:")] == []
+    assert seen.network == []
+    assert seen.overflow <= 0 and seen.widest_img <= seen.viewport
+    for shot in (seen.laptop_shot, seen.phone_shot):
         with Image.open(shot) as im:
             assert im.format == "PNG" and im.size[0] > 300
-    if os.environ.get("GANKIT_SCREENSHOTS"):  # keep them where a person can look
-        out = Path(os.environ["GANKIT_SCREENSHOTS"])
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copy(laptop, out / laptop.name)
-        shutil.copy(phone, out / phone.name)
+    keep_screenshots(seen.laptop_shot, seen.phone_shot)

@@ -10,7 +10,9 @@ def add_parser(commands) -> None:
     report = commands.add_parser(
         "report", help="write a run's report as one self-contained HTML page",
         description="Write RUN/report.html: summary, evaluation (eval.json, when present), figures, "
-        "animations, per-epoch metrics and config, with every image embedded (no network needed).")
+        "animations, per-epoch metrics and config, with every image embedded (no network needed). An image "
+        "run's page opens with FD, KID, precision and recall beside their real-halves and noise baselines "
+        "and the share of each class, then its sample grid, interpolation, losses and training GIF.")
     report.add_argument("run", metavar="RUN", help="run directory")
     report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html)")
     report.set_defaults(handler=run)

@@ -2,7 +2,9 @@
 
 Everything is inside the file: images as base64 ``data:`` URIs, CSS inline, no
 script, no font, no link to anything outside, so the page opens offline and
-makes no network request. It reads only the run directory.
+makes no network request. It reads only the run directory. An image run's
+page has its own captions and opens with a table of its quality scores
+beside their baselines (`gankit.viz.report_images`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, Sequence
 from gankit.config import parse_json
 from gankit.errors import UserError
 from gankit.files import atomic_write, load_run_config, read_metrics, read_summary
+from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, class_table, headline_table, image_figures,
+                                      is_image_run, warnings_list)
 
-# (file, caption), in the order the page shows them.
+# (file, caption) of a 2-D run, in the order the page shows them (an image run's: `image_figures`).
 FIGURES = [
     ("losses.png", "Losses per example against the epoch, dashed where the objective's equilibrium "
                    "puts them (D outputs 1/2: ln 2 for both under the chapter's loss)."),
@@ -31,6 +35,7 @@ ANIMATIONS = [
     ("training.gif", "Real vs generated points over training, one frame per epoch."),
 ]
 MIME = {".png": "image/png", ".gif": "image/gif"}
+SMALL_GRID = 256  # px: an image run's picture narrower than this is scaled up on the page
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f;
@@ -88,8 +93,13 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix or "value", obj)]
 
 
-def _key_table(obj: Any) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in flatten(obj))
+def _key_table(obj: Any, labels: dict[str, str] | None = None) -> str:
+    """Every leaf of ``obj`` as a row; with ``labels``, each key under its plain-English label."""
+    if labels is None:
+        rows = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in flatten(obj))
+    else:
+        rows = "".join(f'<tr><th>{html.escape(labels.get(k, k))}<span class="explain">{html.escape(k)}</span></th>'
+                       f"{_cell(v)}</tr>" for k, v in flatten(obj))
     return f'<div class="scroll"><table>{rows}</table></div>'
 
 
@@ -120,16 +130,34 @@ def _comparison_table(summary: dict[str, Any]) -> str:
     return f'<div class="scroll"><table>{head}{body}</table></div>'
 
 
-def _figures(run_dir: Path, items: list[tuple[str, str]]) -> tuple[str, list[str]]:
+def _figures(run_dir: Path, items: list[tuple[str, str]], grids: bool = False) -> tuple[str, list[str]]:
+    """The figures of ``items`` that exist, and the names of those that do not.
+
+    With ``grids`` (an image run's pictures) each takes the column's full width,
+    and one narrower than `SMALL_GRID` px (a grid from before they were drawn at
+    a viewable size) is scaled up with whole pixels kept sharp.
+    """
     parts, missing = [], []
     for name, caption in items:
         path = run_dir / name
         if not path.is_file():
             missing.append(name)
             continue
-        parts.append(f'<figure><img src="{_embed(path)}" alt="{html.escape(name)}">'
+        small = grids and _width(path) < SMALL_GRID
+        parts.append(f'<figure><img src="{_embed(path)}" alt="{html.escape(name)}"'
+                     + (' class="pixelated"' if small else "") + ">"
                      f"<figcaption>{html.escape(name)}: {html.escape(caption)}</figcaption></figure>")
-    return '<div class="figures">' + "".join(parts) + "</div>", missing
+    return f'<div class="figures{" wide" if grids else ""}">' + "".join(parts) + "</div>", missing
+
+
+def _width(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.width
+    except OSError:  # not a picture Pillow reads: shown as it is
+        return SMALL_GRID
 
 
 def _read_eval(run_dir: Path) -> Any | None:
@@ -142,6 +170,12 @@ def _read_eval(run_dir: Path) -> Any | None:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
+def _quality(record: Any) -> dict[str, Any] | None:
+    """The ``quality`` dict of an image run's summary or ``eval.json``, if it has one."""
+    quality = record.get("quality") if isinstance(record, dict) else None
+    return quality if isinstance(quality, dict) else None
+
+
 def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
     """The report page of a run, as an HTML string.
 
@@ -150,15 +184,27 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
     key/value rows); figures; animations; every ``summary.json`` value;
     per-epoch metrics (``metrics.jsonl``); the config. ``notes`` (e.g. why an
     animation could not be drawn) are shown under the animations.
+
+    An image run's page opens instead with its quality: FD (and its ratio to
+    the real halves'), KID, precision and recall, the smallest class share
+    and a conditional G's label accuracy, each beside the real-halves and
+    noise baselines, then the share of each class by name and any health
+    warnings; its figures are the last sample grid, the latent interpolation
+    and the losses, its animation the grids over training. An image
+    ``eval.json`` gets the same tables; the quality scores are listed in
+    full, labelled, under the summary.
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)  # also checks that this is a run
     summary = read_summary(run_dir)
     evaluation = _read_eval(run_dir)
     history = read_metrics(run_dir)
-    figures, missing_figs = _figures(run_dir, FIGURES)
-    animations, missing_anims = _figures(run_dir, ANIMATIONS)
+    images = is_image_run(run_dir, summary)
+    figure_items, animation_items = image_figures(config, summary) if images else (FIGURES, ANIMATIONS)
+    figures, missing_figs = _figures(run_dir, figure_items, grids=images)
+    animations, missing_anims = _figures(run_dir, animation_items, grids=images)
     missing = missing_figs + missing_anims
+    quality, image_eval = (_quality(summary), _quality(evaluation)) if images else (None, None)
     title = f"gankit run {run_dir.resolve().name}"
 
     sections = [f"<h1>{html.escape(title)}</h1>"]
@@ -166,15 +212,27 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
         line = (f"loss_D {summary.get('loss_d', float('nan')):.3f}, loss_G {summary.get('loss_g', float('nan')):.3f}, "
                 f"{summary.get('examples_per_sec', float('nan')):.1f} examples/sec")
         sections += [f"<p><code>{html.escape(line)}</code></p>", _comparison_table(summary)]
-    if evaluation is not None:
+    if quality:
+        scored = f"{summary.get('sampled_from', 'G')} after epoch {summary.get('epochs', '?')} (summary.json)"
+        sections += ["<h2>Quality</h2>", headline_table(quality, scored), class_table(quality),
+                     warnings_list(summary.get("warnings") or [])]
+    if image_eval:
+        scored = f"gankit eval: {image_eval.get('generator', 'the generator')} (eval.json)"
+        sections += ["<h2>Evaluation</h2>", headline_table(image_eval, scored), class_table(image_eval),
+                     "<h3>Every score</h3>", _key_table(image_eval, QUALITY_LABELS)]
+    elif evaluation is not None:
         sections += ["<h2>Evaluation</h2>", _key_table(evaluation)]
     sections += ["<h2>Figures</h2>", figures, "<h2>Animations</h2>", animations]
     if missing:
-        sections.append(f'<p class="note">Not in this run: {html.escape(", ".join(missing))} '
-                        "(trained with --no-plots, or data that is not 2-D).</p>")
+        why = "trained with --no-plots" if images else "trained with --no-plots, or data that is not 2-D"
+        sections.append(f'<p class="note">Not in this run: {html.escape(", ".join(missing))} ({why}).</p>')
     sections += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     sections.append("<h2>Summary</h2>")
-    sections.append(_key_table(summary) if summary else '<p class="note">No summary.json in this run.</p>')
+    if quality:  # its rows under their labels, below the rest
+        rest = {key: value for key, value in summary.items() if key != "quality"}
+        sections += [_key_table(rest), "<h3>Every quality score</h3>", _key_table(quality, QUALITY_LABELS)]
+    else:
+        sections.append(_key_table(summary) if summary else '<p class="note">No summary.json in this run.</p>')
     sections += ["<h2>Per-epoch metrics</h2>", _history_table(history)]
     sections += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
     body = "\n".join(sections)
@@ -185,7 +243,7 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>{html.escape(title)}</title>
-<style>{CSS}</style>
+<style>{CSS + (IMAGE_CSS if images else "")}</style>
 </head>
 <body>
 <main>
@@ -202,18 +260,20 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     For a 2-D run, GAN Lab's animations (``ganlab.gif``, and ``ganlab.mp4``
     with ffmpeg) are drawn into the run first if they are missing; a damaged
     ``snapshots.safetensors`` is skipped with a note (stderr and the page).
+    An image run has none to draw: nothing is written into it but the page.
 
     Returns:
         The path written.
     """
     load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
-    read_summary(run_dir)
+    summary = read_summary(run_dir)
     _read_eval(Path(run_dir))
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     if not out.parent.is_dir():
         raise UserError(f"directory not found: {out.parent}")
     notes = []
-    if not (Path(run_dir) / "ganlab.gif").is_file():  # gankit train draws only the still
+    if not is_image_run(Path(run_dir), summary) and not (Path(run_dir) / "ganlab.gif").is_file():
+        # gankit train draws only the still
         from gankit.viz.ganlab import draw_ganlab_run
 
         try:
