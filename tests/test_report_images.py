@@ -104,8 +104,10 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
                           "Recall", "Smallest class share", "Label accuracy"]
     assert rows["FD (Fréchet distance)"] == [f"{sig4(q['fd'])} ± {sig4(q['fd_std'], like=q['fd'])}",
                                              sig4(q["fd_real_halves"]), sig4(q["fd_noise"])]
-    assert rows["FD ratio"] == [sig4(q["fd_ratio"]), "1", sig4(q["fd_noise"] / q["fd_real_halves"])]
-    assert q["fd_ratio"] == pytest.approx(q["fd"] / q["fd_real_halves"])
+    lo, hi = q["fd_ratio_interval"]
+    assert rows["FD ratio"] == [f"{sig4(q['fd_ratio'])} ± {sig4(q['fd_ratio_se'])} [{sig4(lo)}, {sig4(hi)}]", "1",
+                                sig4(q["fd_noise"] / q["fd_real_halves"])]
+    assert lo <= q["fd_ratio"] <= hi
     assert rows["KID (kernel inception distance)"] == [
         f"{sig4(q['kid'])} ± {sig4(q['kid_se'], like=q['kid'])}",
         f"{sig4(q['kid_real_halves'])} ± {sig4(q['kid_real_halves_se'], like=q['kid_real_halves'])}", "–"]

@@ -45,8 +45,9 @@ QUALITY_LABELS = {
     "n_generated": "generated images per set",
     "n_reference": "real reference images",
     "n_train": "real training images (one half of the real halves)",
-    "fd": "FD: Fréchet distance, mean over the generated sets",
+    "fd": "FD: Fréchet distance, mean over the generated sets and feature classifiers",
     "fd_std": "FD: standard deviation over the generated sets",
+    "fd_feature_spaces": "FD: feature classifiers (seeds) averaged",
     "fd_sets": "FD: generated sets averaged",
     "fd_skipped": "FD: why it was skipped",
     "kid": "KID: kernel inception distance, mean over subsets",
@@ -65,7 +66,9 @@ QUALITY_LABELS = {
     "fd_real_halves": "FD of the training images to the held-out ones (the real-halves baseline)",
     "kid_real_halves": "KID of the training images to the held-out ones (the real-halves baseline)",
     "kid_real_halves_se": "KID real halves: standard error",
-    "fd_ratio": "FD / real-halves FD",
+    "fd_ratio": "FD / real-halves FD, mean over the feature classifiers",
+    "fd_ratio_se": "FD ratio: standard error of the mean",
+    "fd_ratio_interval": "FD ratio: 2.5% to 97.5% of single (classifier, generated set) ratios",
     "classes": "class names",
     "class_fractions": "share of generated images in each class",
     "n_class_fractions": "generated images the class shares count",
@@ -169,6 +172,17 @@ def _three(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _ratio(q: dict[str, Any]) -> str:
+    """The FD ratio with its standard error and the 2.5-97.5% range of single ratios, where recorded."""
+    text = _g(q["fd_ratio"])
+    if q.get("fd_ratio_se") is not None:
+        text += f" \u00b1 {_g(q['fd_ratio_se'])}"
+    if q.get("fd_ratio_interval"):
+        lo, hi = q["fd_ratio_interval"]
+        text += f" [{_g(lo)}, {_g(hi)}]"
+    return text
+
+
 def headline_rows(q: dict[str, Any]) -> list[str]:
     """The headline table's rows: FD, its ratio, KID, precision, recall, and with classes the smallest class
     share and (conditional) the label accuracy, each as this run | real halves | noise."""
@@ -184,8 +198,9 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
         reason = q.get("fd_skipped") or ("the real halves' FD is 0" if halves == 0 else None)
         rows.append(_row("FD ratio", "This run's FD over the real halves' FD: how many times further from the "
                                      "real images than fresh real images are; lower is better, 1 is as good as "
-                                     "real.",
-                         (DASH, reason) if q.get("fd_ratio") is None else (_g(q["fd_ratio"]), None),
+                                     "real. \u00b1 its standard error; in brackets, the range of single "
+                                     "(classifier, generated set) ratios.",
+                         (DASH, reason) if q.get("fd_ratio") is None else (_ratio(q), None),
                          ("1", None) if halves else NOT_THERE,
                          (_g(noise / halves), None) if halves and noise is not None else NOT_THERE))
     rows += [
