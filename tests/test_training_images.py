@@ -188,8 +188,12 @@ def test_gankit_eval_on_an_image_run_reproduces_its_summary(tmp_path, capsys):
     from gankit.runs.experiment import run_experiment
 
     config = tiny_image_config(f"idx:{write_idx_folder(tmp_path / 'mnist', n=32)}")
+    config.train.seed = 3  # not eval's 2-D default of 0: the run's own seed is the default for images
     run_dir = run_experiment(config, out=tmp_path / "run", plots=False, progress=False).run_dir
     capsys.readouterr()
+    assert main(["eval", str(run_dir), "--seed", "0"]) == 0  # other generated sets: other scores
+    assert json.loads((run_dir / "eval.json").read_text())["quality"]["fd"] != pytest.approx(
+        json.loads((run_dir / "summary.json").read_text())["quality"]["fd"], rel=1e-6)
     assert main(["eval", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "feature space" in out and "written to" in out

@@ -18,7 +18,9 @@ def add_parser(commands) -> None:
     p.add_argument("--n", type=int, default=None,
                    help="points per side (1000); images: generated images per set (the run's quality.n)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the tests (0.05)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fresh points and the tests (0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the fresh points and the tests (0); images: of the generated sets (the run's "
+                        "own seed, which reproduces its summary's scores)")
     p.add_argument("--permutations", type=int, default=999, help="permutations for MMD and energy (999)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.set_defaults(handler=run)
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if len(read_summary(args.run).get("data_shape", [])) == 3:
         return _run_images(args)
     n = 1000 if args.n is None else args.n
-    report = evaluate_run(args.run, n=n, alpha=args.alpha, seed=args.seed, permutations=args.permutations)
+    seed = 0 if args.seed is None else args.seed
+    report = evaluate_run(args.run, n=n, alpha=args.alpha, seed=seed, permutations=args.permutations)
     path = write_report(args.run, report)
     if args.json:
         print(json.dumps(json_safe(report), indent=2))
