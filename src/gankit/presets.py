@@ -24,8 +24,9 @@ from gankit.errors import UserError
 # textbook's lr 2e-4 and batch 64 left the digits' FD at about 3x the real
 # halves' after 60 epochs; batch 32 and lr 5e-4 (more, larger steps in the
 # same time) reach 1.9x to 2.7x over seeds 0-4 in about a minute on one CPU core.
-# R1, hinge with spectral norm, DiffAugment, a wider G, a slower G, other
-# epoch counts and EMA decays were no better (README "Images").
+# R1, spectral norm, hinge, least squares, DiffAugment, other widths, latent sizes,
+# batch sizes, rates, epoch counts, EMA decays and a decaying rate were no better
+# (README "Images").
 _DCGAN: dict[str, dict[str, Any]] = {
     "data": {"holdout": 0.5},
     "model": {"generator": "dcgan", "discriminator": "dcgan", "latent_dim": 64, "g_width": 64, "d_width": 64},
