@@ -127,3 +127,22 @@ def test_ring8_and_grid25_presets_capture_their_modes(seed):
     assert _modes_captured("ring8", seed) == (8, "fast")
     modes, engine = _modes_captured("grid25", seed)
     assert modes >= 20 and engine == "fast"
+
+
+@pytest.mark.slow
+def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
+    """README "Images": `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` ends at
+    2.61 / 1.39 = 1.88 (3 classifiers x 5 sets) with every digit at least 5.5%; about a minute."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the seed fixes a run for one thread count
+    subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "digits", "--model", "dcgan", "--seed", "0",
+                    "--out", str(tmp_path / "run"), "--no-plots"], env=env, check=True, capture_output=True)
+    q = json.loads((tmp_path / "run" / "summary.json").read_text())["quality"]
+    assert q["fd_feature_spaces"] == 3 and q["fd_sets"] == 5
+    assert round(q["fd"], 2) == 2.61 and round(q["fd_real_halves"], 2) == 1.39
+    assert round(q["fd_ratio"], 2) == 1.88 and q["fd_ratio"] < 2  # the one seed within the target
+    assert round(100 * q["min_class_fraction"], 1) == 5.5
