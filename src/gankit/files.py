@@ -305,6 +305,18 @@ def the_generator(run_dir: str | Path) -> tuple[Config, nn.Module, str]:
     return config, G, role
 
 
+def is_image_run(run_dir: str | Path, summary: dict[str, Any] | None = None) -> bool:
+    """Whether ``run_dir`` holds an image run: its summary's ``data_shape`` is (C, H, W).
+
+    A run without that record (one that did not finish) is an image run when it
+    kept per-epoch sample grids. ``summary``: the run's, when already read.
+    """
+    summary = read_summary(Path(run_dir)) if summary is None else summary
+    if "data_shape" in summary:
+        return isinstance(summary["data_shape"], list) and len(summary["data_shape"]) == 3
+    return any((Path(run_dir) / "samples").glob("epoch_*.png"))
+
+
 def read_summary(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():

@@ -27,14 +27,14 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gankit.files import is_image_run
     from gankit.metrics.evaluate import json_safe, evaluate_run, format_report, write_report
-    from gankit.files import read_summary
 
     if args.n is not None and args.n < 1:
         from gankit.errors import UserError
 
         raise UserError(f"--n must be at least 1, got {args.n}")
-    if len(read_summary(args.run).get("data_shape", [])) == 3:
+    if is_image_run(args.run):
         return _run_images(args)
     n = 1000 if args.n is None else args.n
     seed = 0 if args.seed is None else args.seed

@@ -192,26 +192,22 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             f"{dataset.source}: quality scores of {fd_sets} sets of {n} generated images")
     fake = generate(G, n * fd_sets, latent_dim, streams.seed(seed, "quality.fake"), n_classes)  # (fd_sets * n, C, H, W)
     noise = torch.rand((len(reference), *reference.shape[1:]), generator=streams.generator(seed, "quality.noise")) * 2 - 1
-    # Feature spaces: the user's network, or gankit's classifiers (the first, seed 0, is `classifier`).
+    # Feature spaces: gankit's classifiers (the first, seed 0, is `classifier`), or the user's network.
     if features is None:
-        embeds = [lambda x, net=net: extract(net, x)[0] for net in
-                  [classifier] + [load_or_train_classifier(dataset.train, dataset.labels, cache_dir, seed=c)[0]
-                                  for c in range(1, classifiers)]]
-    else:
-        embeds = [lambda x: embed_images(features, x, batch_size)]
-    if features is None:  # one pass gives the classifier's features and its classes
+        others = [load_or_train_classifier(dataset.train, dataset.labels, cache_dir, seed=c)[0]
+                  for c in range(1, classifiers)]
+        embeds = [lambda x, net=net: extract(net, x)[0] for net in (classifier, *others)]
+        # one pass gives the first classifier's features and its classes
         (f_ref, p_ref), (f_fake, p_fake) = extract(classifier, reference), extract(classifier, fake)
-    else:
-        f_ref, f_fake = embeds[0](reference), embeds[0](fake)
-    images = {"reference": reference, "fake": fake, "noise": noise,
-              **({"train": dataset.train} if dataset.heldout is not None else {})}
-    first = {"reference": f_ref, "fake": f_fake}
-    if dataset.heldout is not None:
-        first["train"] = embeds[0](dataset.train)
-    if features is None:
         space = "classifier" if dataset.labels is not None else "rotation-classifier"
     else:
+        embeds = [lambda x: embed_images(features, x, batch_size)]
+        f_ref, f_fake = embeds[0](reference), embeds[0](fake)
         space = getattr(features, "name", None) or type(features).__name__
+    images = {"reference": reference, "fake": fake, "noise": noise}
+    first = {"reference": f_ref, "fake": f_fake}
+    if dataset.heldout is not None:
+        images["train"], first["train"] = dataset.train, embeds[0](dataset.train)
     out: dict[str, Any] = {
         "feature_space": space,
         "feature_dim": int(f_ref.shape[1]),
@@ -255,11 +251,12 @@ def _fd_scores(embeds: list, first: dict[str, Tensor], images: dict[str, Tensor]
     """
     k, reference = len(embeds), images["reference"]
     halved = "train" in images
-    out: dict[str, Any] = {"fd_sets": fd_sets, "fd_feature_spaces": k}
-    if len(reference) < 2:  # a Gaussian fit needs two images a side
-        skipped = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference"
-        return {**out, "fd": None, "fd_std": None, "fd_skipped": skipped, "fd_noise": None,
-                **({"fd_real_halves": None, "fd_ratio": None} if halved else {})}
+    out: dict[str, Any] = {"fd_sets": fd_sets, "fd_feature_spaces": k, "fd": None, "fd_std": None,
+                           "fd_noise": None, **({"fd_real_halves": None, "fd_ratio": None} if halved else {})}
+    if min(n, len(reference)) < 2:  # a Gaussian fit needs two images a side
+        out["fd_skipped"] = f"needs at least 2 images a side, got {n} generated and {len(reference)} reference"
+    if len(reference) < 2:
+        return out
     fds = torch.empty(k, fd_sets, dtype=torch.float64)
     halves, noise = torch.empty(k, dtype=torch.float64), torch.empty(k, dtype=torch.float64)
     for c, embed in enumerate(embeds):
@@ -270,23 +267,21 @@ def _fd_scores(embeds: list, first: dict[str, Tensor], images: dict[str, Tensor]
         noise[c] = feature_fd(feats["noise"], feats["reference"])
         if halved:
             halves[c] = feature_fd(feats["train"], feats["reference"])
-    if n >= 2:
-        out.update(fd=float(fds.mean()), fd_std=float(fds.std(1).mean()) if fd_sets > 1 else 0.0)
-    else:
-        out.update(fd=None, fd_std=None,
-                   fd_skipped=f"needs at least 2 images a side, got {n} generated and {len(reference)} reference")
     out["fd_noise"] = float(noise.mean())
     if halved:
         out["fd_real_halves"] = float(halves.mean())
-        out["fd_ratio"] = None
-        if n >= 2 and bool((halves > 0).all()):
-            single = fds / halves[:, None]  # one ratio per feature space and generated set
-            per_space = single.mean(1)
-            se = per_space.std() / math.sqrt(k) if k > 1 else single.std() / math.sqrt(fd_sets) if fd_sets > 1 else 0.0
-            interval = torch.quantile(single.flatten(), torch.tensor([0.025, 0.975], dtype=torch.float64))
-            out.update(fd_ratio=float(per_space.mean()), fd_ratio_se=float(se),
-                       fd_ratio_interval=[float(v) for v in interval])
+    if n < 2:
+        return out
+    out.update(fd=float(fds.mean()), fd_std=float(fds.std(1).mean()) if fd_sets > 1 else 0.0)
+    if halved and bool((halves > 0).all()):
+        single = fds / halves[:, None]  # one ratio per feature space and generated set
+        per_space = single.mean(1)
+        se = per_space.std() / math.sqrt(k) if k > 1 else single.std() / math.sqrt(fd_sets) if fd_sets > 1 else 0.0
+        interval = torch.quantile(single.flatten(), torch.tensor([0.025, 0.975], dtype=torch.float64))
+        out.update(fd_ratio=float(per_space.mean()), fd_ratio_se=float(se),
+                   fd_ratio_interval=[float(v) for v in interval])
     return out
+
 
 @torch.no_grad()
 def embed_images(features: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:

@@ -133,6 +133,17 @@ class DCGANGenerator(nn.Module):
         init_dcgan_(self, std, generator)
 
 
+def projection_logits(head: nn.Module, embed: nn.Module | None, h: Tensor, labels: Tensor | None) -> Tensor:
+    """D's (B, 1) logits from its (B, F) features: ``head(h)``, plus <embed(y), h> when ``embed`` is a
+    projection discriminator's class embedding (Miyato and Koyama 2018)."""
+    logits = head(h)
+    if embed is not None:
+        if labels is None:
+            raise UserError("this discriminator is class-conditional: it needs labels")
+        logits = logits + (embed(labels) * h).sum(1, keepdim=True)
+    return logits
+
+
 class DCGANDiscriminator(nn.Module):
     """(B, C, H, H) images [and (B,) labels] -> (B, 1) logits.
 
@@ -158,13 +169,7 @@ class DCGANDiscriminator(nn.Module):
         self.embed = _sn(nn.Embedding(n_classes, c * s0 * s0), spectral_norm) if n_classes > 0 else None
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = self.features(x)  # (B, F)
-        logits = self.head(h)  # (B, 1)
-        if self.embed is not None:
-            if labels is None:
-                raise UserError("this discriminator is class-conditional: it needs labels")
-            logits = logits + (self.embed(labels) * h).sum(1, keepdim=True)  # projection
-        return logits
+        return projection_logits(self.head, self.embed, self.features(x), labels)
 
     def init_weights(self, std: float, generator: torch.Generator | None = None) -> None:
         init_dcgan_(self, std, generator)

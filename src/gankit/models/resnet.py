@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from gankit.errors import UserError
-from gankit.models.dcgan import _sn, image_shape
+from gankit.models.dcgan import _sn, image_shape, projection_logits
 from gankit.models.dcgan import layout as _dcgan_layout
 
 
@@ -178,12 +178,7 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = F.relu(self.blocks(x)).sum((2, 3))  # (B, W): a sum over positions
-        logits = self.head(h)  # (B, 1)
-        if self.embed is not None:
-            if labels is None:
-                raise UserError("this discriminator is class-conditional: it needs labels")
-            logits = logits + (self.embed(labels) * h).sum(1, keepdim=True)  # projection
-        return logits
+        return projection_logits(self.head, self.embed, h, labels)
 
     def init_weights(self, std: float, generator: torch.Generator | None = None) -> None:
         """Xavier-uniform (``std`` is not used; see `init_resnet_`)."""

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 from gankit.config import parse_json
 from gankit.errors import UserError
-from gankit.files import atomic_write, load_run_config, read_metrics, read_summary
+from gankit.files import atomic_write, is_image_run, load_run_config, read_metrics, read_summary
 from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, class_table, headline_table, image_figures,
-                                      is_image_run, warnings_list)
+                                      warnings_list)
 
 # (file, caption) of a 2-D run, in the order the page shows them (an image run's: `image_figures`).
 FIGURES = [
@@ -95,11 +95,12 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def _key_table(obj: Any, labels: dict[str, str] | None = None) -> str:
     """Every leaf of ``obj`` as a row; with ``labels``, each key under its plain-English label."""
-    if labels is None:
-        rows = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in flatten(obj))
-    else:
-        rows = "".join(f'<tr><th>{html.escape(labels.get(k, k))}<span class="explain">{html.escape(k)}</span></th>'
-                       f"{_cell(v)}</tr>" for k, v in flatten(obj))
+    def head(key: str) -> str:
+        if labels is None:
+            return html.escape(key)
+        return f'{html.escape(labels.get(key, key))}<span class="explain">{html.escape(key)}</span>'
+
+    rows = "".join(f"<tr><th>{head(k)}</th>{_cell(v)}</tr>" for k, v in flatten(obj))
     return f'<div class="scroll"><table>{rows}</table></div>'
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 from typing import Any
 
 DASH = "\u2013"  # what a score or baseline that is not there shows as
@@ -79,17 +78,6 @@ QUALITY_LABELS = {
     "label_accuracy_by_class": "label accuracy per class",
     "n_label_accuracy": "generated images the label accuracy counts",
 }
-
-
-def is_image_run(run_dir: Path, summary: dict[str, Any]) -> bool:
-    """Whether ``run_dir`` holds an image run: its summary's ``data_shape`` is (C, H, W).
-
-    The same test as ``gankit eval``'s; a run without that record (one that
-    did not finish) is an image run when it kept per-epoch sample grids.
-    """
-    if "data_shape" in summary:
-        return isinstance(summary["data_shape"], list) and len(summary["data_shape"]) == 3
-    return any((Path(run_dir) / "samples").glob("epoch_*.png"))
 
 
 def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -305,4 +293,4 @@ def warnings_list(warnings: list[dict[str, Any]]) -> str:
 
 
 __all__ = ["IMAGE_CSS", "QUALITY_LABELS", "class_table", "headline_rows", "headline_table", "image_figures",
-           "is_image_run", "warnings_list"]
+           "warnings_list"]
