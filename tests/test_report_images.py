@@ -190,6 +190,25 @@ def test_health_warnings_and_a_small_grid_from_an_older_run(image_run):
     assert re.findall(r'alt="([^"]+)" class="pixelated"', page) == ["samples.png"]  # the 73-px one only
 
 
+@pytest.mark.parametrize("key, value", [("fd_ratio", "oops"), ("fd_ratio_interval", [1.0]),
+                                        ("class_fractions", ["x"]), ("feature_space", 3), ("kid", True)])
+def test_a_hostile_quality_record_is_one_line_and_writes_nothing(image_run, capsys, key, value):
+    from gankit.cli import main
+
+    set_quality(image_run, **{key: value})
+    assert main(["report", str(image_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"quality.{key}" in err and "summary.json" in err and "Traceback" not in err
+    assert not (image_run / "report.html").exists()
+
+
+def test_a_nan_score_in_a_well_formed_record_prints_as_nan(image_run):
+    (image_run / "summary.json").write_text(
+        (image_run / "summary.json").read_text().replace('"fd": ', '"fd": NaN, "_was": ', 1))
+    assert quality_of(image_run)["fd"] != quality_of(image_run)["fd"]  # NaN
+    assert headline(render_report(image_run))["FD (Fréchet distance)"][0].startswith("nan")
+
+
 def test_a_2d_page_has_no_image_tables(tmp_path, tiny_config):
     """Negative control: a 2-D run keeps its own captions and has no headline or class table."""
     from gankit.runs.experiment import run_experiment

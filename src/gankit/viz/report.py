@@ -19,8 +19,8 @@ from typing import Any, Sequence
 from gankit.config import parse_json
 from gankit.errors import UserError
 from gankit.files import atomic_write, is_image_run, load_run_config, read_metrics, read_summary
-from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, class_table, headline_table, image_figures,
-                                      warnings_list)
+from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, check_quality, class_table, headline_table,
+                                      image_figures, warnings_list)
 
 # (file, caption) of a 2-D run, in the order the page shows them (an image run's: `image_figures`).
 FIGURES = [
@@ -171,10 +171,10 @@ def _read_eval(run_dir: Path) -> Any | None:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
-def _quality(record: Any) -> dict[str, Any] | None:
-    """The ``quality`` dict of an image run's summary or ``eval.json``, if it has one."""
+def _quality(record: Any, where: str) -> dict[str, Any] | None:
+    """The ``quality`` dict of an image run's summary or ``eval.json`` (checked), if it has one."""
     quality = record.get("quality") if isinstance(record, dict) else None
-    return quality if isinstance(quality, dict) else None
+    return check_quality(quality, where) if isinstance(quality, dict) else None
 
 
 def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
@@ -205,7 +205,8 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
     figures, missing_figs = _figures(run_dir, figure_items, grids=images)
     animations, missing_anims = _figures(run_dir, animation_items, grids=images)
     missing = missing_figs + missing_anims
-    quality, image_eval = (_quality(summary), _quality(evaluation)) if images else (None, None)
+    quality, image_eval = ((_quality(summary, str(run_dir / "summary.json")),
+                            _quality(evaluation, str(run_dir / "eval.json"))) if images else (None, None))
     title = f"gankit run {run_dir.resolve().name}"
 
     sections = [f"<h1>{html.escape(title)}</h1>"]

@@ -11,8 +11,11 @@ the recorded reason; a baseline that was not computed shows as "–".
 from __future__ import annotations
 
 import html
+import json
 import math
 from typing import Any
+
+from gankit.errors import UserError
 
 DASH = "\u2013"  # what a score or baseline that is not there shows as
 
@@ -78,6 +81,37 @@ QUALITY_LABELS = {
     "label_accuracy_by_class": "label accuracy per class",
     "n_label_accuracy": "generated images the label accuracy counts",
 }
+
+
+# The kinds of value a ``quality`` dict holds besides numbers (int or float, or None).
+TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped"}
+NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval"}
+
+
+def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
+    """``q`` if every score the page reads has its kind, else a `UserError` naming ``where`` and the key.
+
+    A record is JSON from disk: a well-formed file may still hold a string where a
+    score should be. Numbers may be NaN or infinite (they print as such).
+    """
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    for key, value in q.items():
+        if key == "classes":
+            ok = isinstance(value, list)
+        elif key == "classifier_cached":
+            ok = value is None or isinstance(value, bool)
+        elif key in TEXT_KEYS:
+            ok = value is None or isinstance(value, str)
+        elif key in NUMBER_LISTS:
+            ok = value is None or isinstance(value, list) and all(map(number, value)) and \
+                (key != "fd_ratio_interval" or len(value) == 2) and (key == "fd_ratio_interval" or len(value) > 0)
+        else:
+            ok = value is None or number(value)
+        if not ok:
+            raise UserError(f"{where}: quality.{key} is not what gankit writes there ({json.dumps(value)[:60]})")
+    return q
 
 
 def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -292,5 +326,5 @@ def warnings_list(warnings: list[dict[str, Any]]) -> str:
     return f"<p><strong>Health warnings during training</strong></p><ul>{items}</ul>"
 
 
-__all__ = ["IMAGE_CSS", "QUALITY_LABELS", "class_table", "headline_rows", "headline_table", "image_figures",
+__all__ = ["IMAGE_CSS", "QUALITY_LABELS", "check_quality", "class_table", "headline_rows", "headline_table", "image_figures",
            "warnings_list"]
