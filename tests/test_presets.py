@@ -8,7 +8,7 @@ from gankit.presets import PRESETS, resolve_config
 def test_auto_preset_for_dcgan_under_the_users_settings():
     config, preset = resolve_config(None, ["data.source=digits", "model.generator=dcgan",
                                            "model.discriminator=dcgan", "train.epochs=3"])
-    assert preset == "dcgan"
+    assert preset == "dcgan, class-conditional (digits has labels)"
     assert config.train.epochs == 3  # the user's value wins over the preset's
     assert config.train.lr_g == 5e-4 and config.train.beta1 == 0.5 and config.train.batch_size == 32
     assert config.data.holdout == 0.5 and config.train.ema > 0
@@ -64,7 +64,7 @@ def test_chapter_plus_is_the_recipe_its_page_reports_and_runs_on_the_fast_path(t
 def test_auto_preset_for_resnet_is_sngans_recipe():
     config, preset = resolve_config(None, ["data.source=digits", "model.generator=resnet",
                                            "model.discriminator=resnet", "model.g_width=16"])
-    assert preset == "resnet" and config.model.g_width == 16  # the user's width over the preset's
+    assert preset.startswith("resnet,") and config.model.g_width == 16  # the user's width over the preset's
     t = config.train
     assert (t.loss, t.lr_d, t.lr_g, t.beta1, t.beta2) == ("hinge", 2e-4, 2e-4, 0.0, 0.9)
     assert config.model.spectral_norm and t.n_critic >= 1 and t.ema > 0
@@ -86,7 +86,7 @@ def test_each_toy_target_brings_its_preset_under_the_users_settings(target):
 
 def test_the_generator_preset_wins_and_data_files_get_none(tmp_path):
     config, preset = resolve_config(None, ["data.source=digits", "model.generator=dcgan", "model.discriminator=dcgan"])
-    assert preset == "dcgan"
+    assert preset.startswith("dcgan,")
     points = tmp_path / "ring8.csv"  # named like a target, but a file
     points.write_text("0,1\n1,0\n2,2\n3,1\n")
     config, preset = resolve_config(None, [f"data.source={points}"])
@@ -131,18 +131,45 @@ def test_ring8_and_grid25_presets_capture_their_modes(seed):
 
 @pytest.mark.slow
 def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
-    """README "Images": `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` ends at
-    2.61 / 1.39 = 1.88 (3 classifiers x 5 sets) with every digit at least 5.5%; about a minute."""
+    """README "Images": `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` (class-conditional
+    through the preset) ends at 1.64 / 1.39 = 1.18 (3 classifiers x 5 sets), every digit at least 9.6%, 98.6%
+    of the samples the digit asked for; and unconditional (`--set model.conditional=false`) at 2.61 / 1.39 =
+    1.88 with every digit at least 5.5%. About a minute each."""
     import json
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the seed fixes a run for one thread count
-    subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "digits", "--model", "dcgan", "--seed", "0",
-                    "--out", str(tmp_path / "run"), "--no-plots"], env=env, check=True, capture_output=True)
-    q = json.loads((tmp_path / "run" / "summary.json").read_text())["quality"]
+    quality = {}
+    for name, extra in [("conditional", []), ("unconditional", ["--set", "model.conditional=false"])]:
+        subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "digits", "--model", "dcgan", "--seed", "0",
+                        "--out", str(tmp_path / name), "--no-plots", *extra], env=env, check=True, capture_output=True)
+        quality[name] = json.loads((tmp_path / name / "summary.json").read_text())["quality"]
+    q = quality["conditional"]
     assert q["fd_feature_spaces"] == 3 and q["fd_sets"] == 5
+    assert round(q["fd"], 2) == 1.64 and round(q["fd_real_halves"], 2) == 1.39
+    assert round(q["fd_ratio"], 2) == 1.18 and q["fd_ratio"] < 2
+    assert round(100 * q["min_class_fraction"], 1) == 9.6 and round(100 * q["label_accuracy"], 1) == 98.6
+    q = quality["unconditional"]  # the same seed without labels: the 2x line, and digits under-drawn
+    assert "label_accuracy" not in q
     assert round(q["fd"], 2) == 2.61 and round(q["fd_real_halves"], 2) == 1.39
-    assert round(q["fd_ratio"], 2) == 1.88 and q["fd_ratio"] < 2  # the one seed within the target
-    assert round(100 * q["min_class_fraction"], 1) == 5.5
+    assert round(q["fd_ratio"], 2) == 1.88 and round(100 * q["min_class_fraction"], 1) == 5.5
+
+
+def test_auto_makes_image_networks_conditional_on_labelled_named_sets_only():
+    from gankit.data.named import NAMED_SETS
+    from gankit.presets import LABELLED_SETS
+
+    assert set(LABELLED_SETS) == {"digits"} | {name for name, spec in NAMED_SETS.items() if spec.classes}
+    dcgan = ["model.generator=dcgan", "model.discriminator=dcgan"]
+    config, preset = resolve_config(None, ["data.source=digits", *dcgan])
+    assert config.model.conditional and preset == "dcgan, class-conditional (digits has labels)"
+    config, preset = resolve_config(None, ["data.source=cifar10", "model.generator=resnet", "model.discriminator=resnet"])
+    assert config.model.conditional and preset.startswith("resnet, class-conditional")
+    # the user's setting wins; an explicit preset is that preset alone; unlabelled sets and folders stay unconditional
+    config, preset = resolve_config(None, ["data.source=digits", *dcgan, "model.conditional=false"])
+    assert not config.model.conditional and config.train.lr_g == 5e-4
+    for source, name in [("digits", "dcgan"), ("pokemon", "auto"), ("folder:shapes", "auto")]:
+        config, preset = resolve_config(None, [f"data.source={source}", *dcgan], name)
+        assert not config.model.conditional and preset == "dcgan"

@@ -6,7 +6,8 @@ not in the dataclasses, so the chapter's defaults stay the chapter's.
 
 ``gankit train`` applies a preset when ``--preset NAME`` is given, or, with
 ``--preset auto`` (the default), the one named in `AUTO_PRESETS` for the
-resolved generator (``dcgan`` -> ``dcgan``), else the one named in
+resolved generator (``dcgan`` -> ``dcgan``; with class-conditional networks on the
+named data sets that come with labels, `LABELLED_SETS`), else the one named in
 `DATA_PRESETS` for the resolved data source (``ring8`` -> ``ring8``; the
 chapter's Gaussian and data files get none). ``--preset none`` applies none.
 """
@@ -23,7 +24,8 @@ from gankit.errors import UserError
 # DCGAN with Adam's beta1 0.5 and a moving average of G for sampling. The
 # textbook's lr 2e-4 and batch 64 left the digits' FD at about 3x the real
 # halves' after 60 epochs; batch 32 and lr 5e-4 (more, larger steps in the
-# same time) reach 1.9x to 2.7x over seeds 0-4 in about a minute on one CPU core.
+# same time) reach 1.9x to 2.7x over seeds 0-4 in about a minute on one CPU core, and made
+# class-conditional (`LABELLED_SETS`, below) 1.2x to 1.8x.
 # R1, spectral norm, hinge, least squares, DiffAugment, other widths, latent sizes,
 # batch sizes, rates, epoch counts, EMA decays and a decaying rate were no better
 # (README "Images").
@@ -108,6 +110,12 @@ AUTO_PRESETS: dict[str, str] = {"dcgan": "dcgan", "resnet": "resnet"}
 # Data source -> the preset `--preset auto` applies for it when the generator names none.
 # The chapter's Gaussian has none: its defaults are the textbook's, exactly.
 DATA_PRESETS: dict[str, str] = {name: name for name in _TOYS}
+# Named data sets that come with class labels (gankit.data.named, and the digits). On them `--preset auto`
+# makes the image preset's networks class-conditional (labels into G, a projection D), so every class is
+# asked for equally often: on the digits an unconditional DCGAN ended 1.9x to 2.7x the real halves' FD
+# over seeds 0-4, a conditional one 1.2x to 1.8x, with every class at 9.5% or more (README "Images").
+# `--set model.conditional=false` trains an unconditional one.
+LABELLED_SETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 
 def preset_config(name: str) -> Config:
@@ -126,19 +134,25 @@ def resolve_config(path: str | Path | None, overrides: Sequence[str | tuple[str,
     Args:
         overrides: as `gankit.config.load_config` takes them.
         preset: a name in `PRESETS`, ``"auto"`` (by the resolved generator, see
-            `AUTO_PRESETS`, else by the resolved data source, see `DATA_PRESETS`) or ``"none"``.
+            `AUTO_PRESETS`, class-conditional on `LABELLED_SETS`; else by the resolved data
+            source, see `DATA_PRESETS`) or ``"none"``.
 
     Returns:
-        (config, the preset applied or None).
+        (config, the preset applied, as ``gankit train`` prints it, or None).
     """
     raw = read_config_file(path) if path is not None else {}
     where = str(path)
     name = None if preset == "none" else preset
+    conditional = False
     if preset == "auto":
         asked = layer(Config(), raw, overrides, where)
         name = AUTO_PRESETS.get(asked.model.generator) or DATA_PRESETS.get(asked.data.source)
+        conditional = asked.model.generator in AUTO_PRESETS and asked.data.source in LABELLED_SETS
     base = preset_config(name) if name is not None else Config()
+    if conditional:  # under the user's layers, so --set model.conditional=false still wins
+        base.model.conditional = True
+        name = f"{name}, class-conditional ({asked.data.source} has labels)"
     return layer(base, raw, overrides, where).validate(), name
 
 
-__all__ = ["AUTO_PRESETS", "DATA_PRESETS", "PRESETS", "preset_config", "resolve_config"]
+__all__ = ["AUTO_PRESETS", "DATA_PRESETS", "LABELLED_SETS", "PRESETS", "preset_config", "resolve_config"]

@@ -88,7 +88,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="settings applied under yours: chapter-plus (the chapter's experiment, closer to the truth), "
                         "ring8, grid25, moons, swissroll (MLPs that learn these targets), "
                         "dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; auto (default) picks dcgan for dcgan networks, "
-                        "resnet for resnet ones, else the target's own for ring8, grid25, moons and swissroll (none "
+                        "resnet for resnet ones (class-conditional on digits, mnist, fashion-mnist and cifar10, "
+                        "which have labels; --set model.conditional=false for unconditional), else the target's own for ring8, grid25, moons and swissroll (none "
                         "for the chapter's Gaussian and data files); none")
 
 
