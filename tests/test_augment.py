@@ -98,3 +98,34 @@ def test_diffaug_trains_an_image_run_and_refuses_points(tmp_path, monkeypatch):
     points.train.augment = "diffaug"
     with pytest.raises(UserError, match="train.augment=diffaug augments images"):
         train(points.validate())
+
+
+def test_a_policy_applies_its_parts_in_diffaugments_order():
+    from gankit.config import AUGMENT_PATTERN
+    from gankit.engines.augment import POLICY_PATTERN, policy
+
+    assert AUGMENT_PATTERN == POLICY_PATTERN  # the config checks what the engine understands
+    assert policy("none") == () and policy("diffaug") == ("colour", "translation", "cutout")
+    assert policy("cutout,translation") == ("translation", "cutout") and policy("color") == ("colour",)
+    x = torch.rand(6, 3, 8, 8) * 2 - 1
+    rng = lambda: streams.generator(3, "augment", 5)  # noqa: E731: what step 5 of seed 3 draws from
+    assert torch.equal(Augmentation("translation", 3).for_step(5)(x), translation(x, rng()))
+    r = rng()
+    assert torch.equal(Augmentation("cutout,translation", 3).for_step(5)(x), cutout(translation(x, r), r))
+    assert torch.equal(Augmentation("colour,translation,cutout", 3).for_step(5)(x),
+                       Augmentation("diffaug", 3).for_step(5)(x))
+    # a translation-only policy never changes a pixel's colour, only where it is (or zeroes it)
+    y = Augmentation("translation", 3).for_step(5)(x)
+    values = set(x.flatten().tolist()) | {0.0}
+    assert set(y.flatten().tolist()) <= values
+    assert not set(Augmentation("colour", 3).for_step(5)(x).flatten().tolist()) <= values  # negative control
+
+
+@pytest.mark.parametrize("bad", ["blur", "translation,", "diffaug,cutout", "Translation", ""])
+def test_an_unknown_policy_is_one_line(bad):
+    from gankit.config import Config
+
+    config = Config()
+    config.train.augment = bad
+    with pytest.raises(UserError, match="train.augment must be none, diffaug, or colour, translation and cutout"):
+        config.validate()

@@ -27,8 +27,9 @@ TRAIN_FLAGS = {
     "--engine": ("train.engine", str, "auto (the fast path where it applies), general or fast"),
     "--device": ("train.device", str, "auto (a GPU when there is one), cpu, cuda, cuda:N or mps"),
     "--precision": ("train.precision", str, "32, bf16 or 16 (autocast; 16 with a gradient scaler)"),
-    "--augment": ("train.augment", str, "none, or diffaug: differentiable translation, colour and cutout of "
-                  "every image D sees, real and fake, in both steps (small image sets)"),
+    "--augment": ("train.augment", str, "none; diffaug: differentiable colour, translation and cutout of "
+                  "every image D sees, real and fake, in both steps (small image sets); or some of them, "
+                  "comma-separated: translation keeps colours best"),
 }
 # Flags that set several keys at once: flag -> (keys, help).
 MULTI_FLAGS = {

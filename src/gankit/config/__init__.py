@@ -30,8 +30,8 @@ PRECISIONS = ("32", "bf16", "16")  # train.precision: float32, or autocast to bf
 LR_SCHEDULES = ("constant", "linear", "cosine")
 # A config nests 4 levels (section, key, list, list); JSON deeper than this is refused before it is walked.
 MAX_JSON_DEPTH = 32
-# What D's inputs go through (see gankit.engines.augment).
-AUGMENTS = ("none", "diffaug")
+# What D's inputs go through (see gankit.engines.augment, whose POLICY_PATTERN this matches).
+AUGMENT_PATTERN = r"none|diffaug|(colour|color|translation|cutout)(,(colour|color|translation|cutout))*"
 
 
 def _registry(module: str, table: str, *extra: str):
@@ -155,8 +155,10 @@ class TrainConfig:
         engine: ``"auto"`` (the fast path where it applies, else the general
             loop), ``"general"`` (always the eager autograd loop) or ``"fast"``
             (the hand-written step of gankit.engines.fast; an error where it does not apply).
-        augment: ``"none"`` or ``"diffaug"``: differentiable augmentation of every
-            image D sees, real and fake, in both steps (images only; gankit.engines.augment).
+        augment: ``"none"``, ``"diffaug"`` or a policy such as ``"translation"`` or
+            ``"translation,cutout"`` (parts of ``colour``, ``translation``, ``cutout``):
+            differentiable augmentation of every image D sees, real and fake, in both
+            steps (images only; gankit.engines.augment).
     """
 
     epochs: int = rule(Interval(int, 1), 20)
@@ -182,7 +184,8 @@ class TrainConfig:
     precision: str = rule(Options(PRECISIONS, "train.precision"), "32")
     compile: bool = rule(Kind(bool), False)
     engine: str = rule(Options(ENGINES, "train.engine"), "auto")
-    augment: str = rule(Options(AUGMENTS, "train.augment"), "none")
+    augment: str = rule(Matches(AUGMENT_PATTERN, "none, diffaug, or colour, translation and cutout joined by "
+                                "commas (translation,cutout)"), "none")
 
     def validate(self) -> None:
         check_fields("train", self)

@@ -1,7 +1,7 @@
 """Differentiable augmentation (DiffAugment, Zhao et al. 2020): what D sees, real and fake alike.
 
 With ``train.augment = "diffaug"`` every image D sees, in the D step and the G
-step, real and generated, is first transformed by
+step, real and generated, is first transformed by DiffAugment's three parts:
 
 - colour: brightness + U(-0.5, 0.5), saturation (distance from the per-pixel
   channel mean) times U(0, 2), contrast (distance from the image mean) times
@@ -10,6 +10,14 @@ step, real and generated, is first transformed by
   uncovered border filled with 0 (mid-grey in [-1, 1]);
 - cutout: a square of half the side (clipped at the border) set to 0, at a
   random centre.
+
+A policy names the parts to use, comma-separated: ``train.augment =
+"translation"`` or ``"translation,cutout"`` (``"diffaug"`` is all three,
+DiffAugment's ``color,translation,cutout``; ``color`` is accepted for
+``colour``). The parts always apply in the order above, whatever the order
+named. On 32x32 pictures of coloured shapes, colour augmentation left
+generated colours paler and cost recall: translation alone gave FD 1.6x the
+real halves' and recall 0.76, all three 12.9x and 0.28 (README "Images").
 
 Every step is differentiable in the image, so G's gradient flows back through
 it; D never sees an un-augmented image, so it cannot learn the augmentation
@@ -76,26 +84,48 @@ def diffaug(x: Tensor, generator: torch.Generator) -> Tensor:
     return cutout(translation(colour(x, generator), generator), generator)
 
 
+# The parts of DiffAugment, in the order they apply; a policy names a subset.
+PARTS: dict[str, Callable[[Tensor, torch.Generator], Tensor]] = {
+    "colour": colour, "translation": translation, "cutout": cutout}
+# ``train.augment`` values, as a regular expression: none, diffaug, or parts joined by commas.
+_PART = r"(colour|color|translation|cutout)"
+POLICY_PATTERN = rf"none|diffaug|{_PART}(,{_PART})*"
+
+
+def policy(kind: str) -> tuple[str, ...]:
+    """The parts a ``train.augment`` value names, in the order they apply (none: ())."""
+    if kind == "none":
+        return ()
+    named = set(PARTS) if kind == "diffaug" else {"colour" if p == "color" else p for p in kind.split(",")}
+    return tuple(p for p in PARTS if p in named)
+
+
 class Augmentation:
     """The augmentation of a run: ``for_step(step)`` gives the function D's inputs go through at that step.
 
     Args:
-        kind: ``"none"`` (identity) or ``"diffaug"``.
+        kind: ``"none"`` (identity), ``"diffaug"`` (all of DiffAugment) or a
+            policy of `PARTS` joined by commas (``"translation,cutout"``).
         seed: the run's seed (``train.seed``).
     """
 
     def __init__(self, kind: str, seed: int):
-        self.kind, self.seed = kind, seed
+        self.kind, self.seed, self.parts = kind, seed, [PARTS[p] for p in policy(kind)]
 
     def for_step(self, step: int) -> Augment:
-        if self.kind == "none":
+        if not self.parts:
             return _identity
         rng = streams.generator(self.seed, "augment", step)  # one stream per step: nothing to checkpoint
-        return lambda x: diffaug(x, rng)
+        return lambda x: self._apply(x, rng)
+
+    def _apply(self, x: Tensor, rng: torch.Generator) -> Tensor:
+        for part in self.parts:
+            x = part(x, rng)
+        return x
 
 
 def _identity(x: Tensor) -> Tensor:
     return x
 
 
-__all__ = ["Augmentation", "colour", "cutout", "diffaug", "translation"]
+__all__ = ["Augmentation", "PARTS", "POLICY_PATTERN", "colour", "cutout", "diffaug", "policy", "translation"]
