@@ -6,7 +6,8 @@ the folder is the same on every machine. Anti-aliasing comes from drawing at
 4x and downsampling.
 
     python benchmarks/shapes.py OUT [--n 1000] [--side 32] [--seed 0]
-    gankit train --data folder:OUT --model dcgan --augment diffaug --set model.conditional=true --out RUN
+    gankit train --data folder:OUT --model dcgan --augment translation --set model.conditional=true \
+        --set model.g_width=32 --set model.d_width=32 --epochs 300 --out RUN
     python benchmarks/shapes.py --score RUN [--grid FILE.png]
 
 ``--score`` prints the run's quality scores against the targets (recall >= 0.6,
