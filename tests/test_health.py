@@ -90,6 +90,9 @@ def test_fixes_never_suggest_what_is_on():
         fix = fix_for(kind, config)
         assert "spectral_norm" not in fix and "penalty=r1" not in fix and "learning" in fix or "lr_d" in fix
     assert "diffaug" not in fix_for("d_dominates", Config(), images=False)  # points are never augmented
+    policy = Config()
+    policy.train.augment = "translation"  # a policy is augmentation too: no second one is suggested
+    assert "diffaug" not in fix_for("collapse", policy) and "diffaug" in fix_for("collapse", Config())
     for kind in SUGGESTIONS:  # something is always left to try
         assert fix_for(kind, config)
 
