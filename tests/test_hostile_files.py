@@ -108,6 +108,15 @@ def test_a_full_disk_stops_with_one_line_and_the_run_resumes_once_there_is_room(
     assert no_temporaries(run)
 
 
+def test_a_full_disk_under_a_safetensors_checkpoint_is_one_line_too(small_disk, capsys):
+    # an image run's first checkpoint (the DCGAN's weights) outgrows the 300 KB disk; safetensors' own
+    # writer raised its SafetensorError here, a traceback, where every other file gave one line
+    run = small_disk / "run"
+    assert main(["train", "--data", "digits", "--model", "dcgan", "--epochs", "1", "--out", str(run), "--quiet"]) == 2
+    one_line(capsys, "No space left on device", "step-000000000.safetensors", f"gankit train --resume {run}")
+    assert no_temporaries(run) and not list((run / "checkpoints").iterdir())
+
+
 # -- 8. stopping while the files are written ------------------------------------------------------------
 
 def test_a_signal_while_figures_are_drawn_exits_130_and_resume_finishes(tmp_path, capsys, monkeypatch):

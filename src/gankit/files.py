@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from gankit.config import Config, parse_json
@@ -170,9 +170,14 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """safetensors, written atomically."""
+    """safetensors, written atomically.
+
+    Serialised in memory and written by Python, so a full disk or a refused write is an
+    `OSError` like any other file's (safetensors' own writer raises its own error type).
+    """
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
     with atomic_file(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        tmp.write_bytes(data)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
