@@ -90,8 +90,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         "ring8, grid25, moons, swissroll (MLPs that learn these targets), "
                         "dcgan, resnet, wgan-gp, hinge-sn, r1, lsgan; auto (default) picks dcgan for dcgan networks, "
                         "resnet for resnet ones (class-conditional on digits, mnist, fashion-mnist and cifar10, "
-                        "which have labels; --set model.conditional=false for unconditional), else the target's own for ring8, grid25, moons and swissroll (none "
-                        "for the chapter's Gaussian and data files); none")
+                        "which have labels; --set model.conditional=false for unconditional), else the target's "
+                        "own for ring8, grid25, moons and swissroll (none for the chapter's Gaussian and data "
+                        "files); none")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:

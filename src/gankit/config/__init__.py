@@ -30,8 +30,9 @@ PRECISIONS = ("32", "bf16", "16")  # train.precision: float32, or autocast to bf
 LR_SCHEDULES = ("constant", "linear", "cosine")
 # A config nests 4 levels (section, key, list, list); JSON deeper than this is refused before it is walked.
 MAX_JSON_DEPTH = 32
-# What D's inputs go through (see gankit.engines.augment, whose POLICY_PATTERN this matches).
-AUGMENT_PATTERN = r"none|diffaug|(colour|color|translation|cutout)(,(colour|color|translation|cutout))*"
+# What D's inputs go through: none, diffaug, or parts of gankit.engines.augment.PARTS joined by commas.
+_AUGMENT_PART = r"(colour|color|translation|cutout)"
+AUGMENT_PATTERN = rf"none|diffaug|{_AUGMENT_PART}(,{_AUGMENT_PART})*"
 
 
 def _registry(module: str, table: str, *extra: str):

@@ -29,7 +29,7 @@ and a resumed run draws the very same ones without any saved state.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -79,17 +79,10 @@ def cutout(x: Tensor, generator: torch.Generator, ratio: float = 0.5) -> Tensor:
     return x * (~hole)[:, None].to(x.dtype)
 
 
-def diffaug(x: Tensor, generator: torch.Generator) -> Tensor:
-    """DiffAugment's 'color,translation,cutout' policy on (B, C, H, W) images."""
-    return cutout(translation(colour(x, generator), generator), generator)
-
-
-# The parts of DiffAugment, in the order they apply; a policy names a subset.
+# The parts of DiffAugment, in the order they apply; a policy names a subset. The config checks a
+# policy's spelling (gankit.config.AUGMENT_PATTERN) without importing torch.
 PARTS: dict[str, Callable[[Tensor, torch.Generator], Tensor]] = {
     "colour": colour, "translation": translation, "cutout": cutout}
-# ``train.augment`` values, as a regular expression: none, diffaug, or parts joined by commas.
-_PART = r"(colour|color|translation|cutout)"
-POLICY_PATTERN = rf"none|diffaug|{_PART}(,{_PART})*"
 
 
 def policy(kind: str) -> tuple[str, ...]:
@@ -98,6 +91,19 @@ def policy(kind: str) -> tuple[str, ...]:
         return ()
     named = set(PARTS) if kind == "diffaug" else {"colour" if p == "color" else p for p in kind.split(",")}
     return tuple(p for p in PARTS if p in named)
+
+
+def apply_parts(x: Tensor, parts: Sequence[Callable[[Tensor, torch.Generator], Tensor]],
+                generator: torch.Generator) -> Tensor:
+    """(B, C, H, W) images through each of ``parts`` in turn, all drawing from ``generator``."""
+    for part in parts:
+        x = part(x, generator)
+    return x
+
+
+def diffaug(x: Tensor, generator: torch.Generator) -> Tensor:
+    """DiffAugment's 'color,translation,cutout' policy on (B, C, H, W) images."""
+    return apply_parts(x, PARTS.values(), generator)
 
 
 class Augmentation:
@@ -110,22 +116,17 @@ class Augmentation:
     """
 
     def __init__(self, kind: str, seed: int):
-        self.kind, self.seed, self.parts = kind, seed, [PARTS[p] for p in policy(kind)]
+        self.seed, self.parts = seed, [PARTS[p] for p in policy(kind)]
 
     def for_step(self, step: int) -> Augment:
         if not self.parts:
             return _identity
         rng = streams.generator(self.seed, "augment", step)  # one stream per step: nothing to checkpoint
-        return lambda x: self._apply(x, rng)
-
-    def _apply(self, x: Tensor, rng: torch.Generator) -> Tensor:
-        for part in self.parts:
-            x = part(x, rng)
-        return x
+        return lambda x: apply_parts(x, self.parts, rng)
 
 
 def _identity(x: Tensor) -> Tensor:
     return x
 
 
-__all__ = ["Augmentation", "PARTS", "POLICY_PATTERN", "colour", "cutout", "diffaug", "policy", "translation"]
+__all__ = ["Augmentation", "PARTS", "apply_parts", "colour", "cutout", "diffaug", "policy", "translation"]
