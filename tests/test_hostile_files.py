@@ -87,6 +87,20 @@ def test_a_read_only_filesystem_is_one_line(args, read_only, done_run, capsys, m
     one_line(capsys, "Read-only file system")
 
 
+@pytest.mark.parametrize("key, value", [("train", ("augment", "colour,blur")), ("train", ("lr_d", -1.0))])
+def test_a_run_config_with_a_value_gankit_never_writes_names_the_file(tmp_path, capsys, key, value):
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    config[key][value[0]] = value[1]  # well-formed JSON, a value no run has
+    (run / "config.json").write_text(json.dumps(config))
+    for argv in (["train", "--resume", str(run), "--epochs", "3"], ["sample", str(run), "-n", "4"]):
+        assert main(argv) == 2
+        one_line(capsys, f"{run / 'config.json'}: {key}.{value[0]} must be")
+
+
 def test_report_out_an_existing_directory(done_run, tmp_path, capsys):
     assert main(["report", str(done_run), "--out", str(tmp_path)]) == 2
     one_line(capsys)

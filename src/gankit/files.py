@@ -251,7 +251,11 @@ def load_run_config(run_dir: str | Path) -> Config:
         text = path.read_text()
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from None
-    return Config.from_dict(parse_json(text, str(path)), where=str(path)).validate()
+    config = Config.from_dict(parse_json(text, str(path)), where=str(path))
+    try:
+        return config.validate()
+    except UserError as err:  # a well-formed file with a value gankit never writes: say which file
+        raise UserError(f"{path}: {err}") from None
 
 
 def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
