@@ -37,7 +37,7 @@ def ratios(run: Path, classifier_seeds: int, sets: int) -> tuple[np.ndarray, flo
     """(classifier seeds, generated sets) FD ratios of one run's generator, and the classifiers' mean
     accuracy on the held-out images."""
     config, G, _ = the_generator(run)
-    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
+    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed), config.train.seed)
     n = len(dataset.heldout)
     n_classes = config.model.n_classes if config.model.conditional else 0
     fake = generate(G, n * sets, config.model.latent_dim, streams.seed(config.train.seed, "quality.fake"), n_classes)

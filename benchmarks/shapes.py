@@ -98,7 +98,7 @@ def score(run: Path, grid: Path | None) -> None:
                                                                             q["label_accuracy_by_class"]))
               + f" (target >= 80% each; the classifier on real held-out pictures: {100 * q['classifier_accuracy']:.1f}%)")
     config, G, _ = the_generator(run)
-    real = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed)).heldout
+    real = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed), config.train.seed).heldout
     n_classes = config.model.n_classes if config.model.conditional else 0
     fake = generate(G, len(real), config.model.latent_dim, seed=12345, n_classes=n_classes)
     a, b = colours(real.numpy()), colours(fake.numpy())

@@ -36,6 +36,7 @@ import json
 import math
 import time
 
+import numpy as np
 import torch
 
 from gankit import Config, train
@@ -89,7 +90,8 @@ def main() -> None:
         n, m, d, step = SETTINGS[setting] if setting != "power" else (args.n, args.n, 2, None)
         g = torch.Generator().manual_seed(10_000 * (1 + (shift > 0)) + trial)
         if kind == "discriminator":
-            x, y = truth.sample(n, g), truth.sample(m, g)
+            rng = np.random.default_rng(10_000 * (1 + (shift > 0)) + trial)
+            x, y = truth.sample(n, rng), truth.sample(m, rng)
             y[:, 0] += shift * sd0
         else:
             x, y = torch.randn(n, d, generator=g), torch.randn(m, d, generator=g)

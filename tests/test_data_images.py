@@ -24,7 +24,7 @@ def test_digits_are_scaled_and_labelled():
 
 
 def test_holdout_split_keeps_labels_aligned():
-    ds = make_dataset(DataConfig(source="digits", holdout=0.5), _rng())
+    ds = make_dataset(DataConfig(source="digits", holdout=0.5), _rng(), 0)
     assert len(ds.train) + len(ds.heldout) == 1797 and abs(len(ds.train) - len(ds.heldout)) <= 1
     assert ds.shape == (1, 8, 8) and len(ds.labels) == len(ds.train) and len(ds.heldout_labels) == len(ds.heldout)
     images, labels, _ = load_images("digits")

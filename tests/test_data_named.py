@@ -141,7 +141,7 @@ def test_cli_bad_download_exits_2_with_one_line_and_no_run(tmp_path, monkeypatch
 def test_named_set_trains_as_a_dataset(tmp_path, monkeypatch):
     publish(monkeypatch, tmp_path / "mirror", "mnist", mnist_files(12))
     with serve(tmp_path / "mirror") as base:
-        ds = make_dataset(DataConfig(source="mnist", holdout=0.5, url=base), torch.Generator().manual_seed(0))
+        ds = make_dataset(DataConfig(source="mnist", holdout=0.5, url=base), torch.Generator().manual_seed(0), 0)
     assert ds.train.shape == (6, 1, 8, 8) and ds.heldout.shape == (6, 1, 8, 8) and ds.classes[0] == "0"
     assert float(ds.train.min()) >= -1.0 and np.isclose(float(ds.train.max()), 220 / 127.5 - 1)
     assert os.environ["GANKIT_DATA"] in str(data_root())

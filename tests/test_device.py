@@ -14,6 +14,7 @@ from gankit.engines.general import run_epochs
 from gankit.engines.training import build_state
 from gankit.errors import UserError
 from imagefixtures import write_idx_folder
+from platform_records import recorded
 from test_training_images import tiny_image_config
 
 STORED = Path(__file__).parent / "data" / "image_runs.json"
@@ -43,14 +44,23 @@ def _weights_sha256(state) -> str:
     return h.hexdigest()
 
 
-def test_cpu_image_runs_are_bitwise_unchanged_for_seeds_0_to_9(idx_folder):
-    """Tiny DCGAN runs (data, init, losses, weights) against values recorded before devices existed."""
-    stored = json.loads(STORED.read_text())
+def _image_records(folder) -> dict[str, dict]:
+    out = {}
     for seed in range(10):
-        state = _image_run(idx_folder, seed, device="cpu")
-        history = [{k: v for k, v in row.items() if k != "seconds"} for row in state.history]
-        assert history == stored[str(seed)]["history"], seed
-        assert _weights_sha256(state) == stored[str(seed)]["weights_sha256"], seed
+        state = _image_run(folder, seed, device="cpu")
+        out[str(seed)] = {"history": [{k: v for k, v in row.items() if k != "seconds"} for row in state.history],
+                          "weights_sha256": _weights_sha256(state)}
+    return out
+
+
+@pytest.mark.repro
+def test_cpu_image_runs_are_bitwise_unchanged_for_seeds_0_to_9_on_a_recorded_platform(idx_folder):
+    """Tiny DCGAN runs (data, init, losses, weights) against this platform's record (tests/platform_records.py);
+    the bits depend on the CPU capability and on torch's thread count, so the record is keyed by both."""
+    stored, fresh = recorded(STORED, lambda: _image_records(idx_folder))
+    for seed in range(10):
+        assert fresh[str(seed)]["history"] == stored[str(seed)]["history"], seed
+        assert fresh[str(seed)]["weights_sha256"] == stored[str(seed)]["weights_sha256"], seed
     assert stored["0"]["weights_sha256"] != stored["1"]["weights_sha256"]  # the check can tell runs apart
 
 

@@ -39,8 +39,9 @@ def test_eval_prints_a_verdict_and_writes_eval_json(run_dir, capsys):
 def test_fresh_real_points_are_not_the_training_points(run_dir):
     config = Config()
     config.data.n = 64
-    train_points = make_dataset(config.data, torch.Generator().manual_seed(0)).train
-    fresh = make_dataset(config.data, streams.generator(0, "eval.real")).train
+    train_points = make_dataset(config.data, torch.Generator(), 0).train
+    target = make_dataset(config.data, torch.Generator(), 0).target
+    fresh = target.sample(64, streams.numpy_generator(0, "eval.real"))
     assert not torch.allclose(train_points, fresh)
 
 

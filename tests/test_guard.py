@@ -40,7 +40,7 @@ def test_diverged_cli_exit_3_names_step_and_keeps_last_good_checkpoint(tmp_path,
                  "--out", str(run)])
     err = capsys.readouterr().err
     assert code == EXIT_DIVERGED == 3
-    assert err.count("\n") == 1 and "diverged at epoch 1, step 5 " in err and "learning rate too high" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "diverged at epoch 1, step 8 " in err and "learning rate too high" in err and "Traceback" not in err
     (last,) = list_checkpoints(run)
     assert f"last good checkpoint: {last}" in err
     tiny_config.train.lr_d = tiny_config.train.lr_g = 1e37
@@ -58,11 +58,11 @@ def test_lr_backoff_is_off_by_default_and_reported_when_on(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "b"), "--set", "train.lr_backoff=1e-36"]) == 0
     out, err = capsys.readouterr()
     assert "backing off: lr_d 10, lr_g 10, from step 0 (1/3)" in err
-    assert "learning rates backed off after divergence at step 5: lr_d 10, lr_g 10" in out
+    assert "learning rates backed off after divergence at step 8: lr_d 10, lr_g 10" in out
     import json
 
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
-    assert [e["diverged_at_step"] for e in summary["lr_backoffs"]] == [5]
+    assert [e["diverged_at_step"] for e in summary["lr_backoffs"]] == [8]
     assert math.isfinite(summary["loss_d"])
 
 

@@ -204,12 +204,17 @@ def test_an_empty_out_left_by_a_kill_is_taken_but_not_a_full_one(tmp_path, capsy
 # -- 10. backoff never returns to a poisoned checkpoint -----------------------------------------------
 
 def test_lr_backoff_goes_back_to_a_sane_checkpoint_once(tmp_path, capsys):
-    run = tmp_path / "run"
-    code = main(["train", "--n", "64", "--epochs", "20", "--lr-g", "1e37", "--set", "train.lr_backoff=0.1",
-                 "--out", str(run), "--no-plots", "--quiet"])
-    backoffs = json.loads((run / "summary.json").read_text())["lr_backoffs"] if code == 0 else None
-    err = capsys.readouterr().err
-    assert code == 0, err
+    # Whether lr_g 1e37 alone overflows D's loss sums depends on the trajectory (so on the seed and the
+    # CPU's rounding): take the first seed of ten whose run diverges; that some do is part of the test.
+    for seed in range(10):
+        run = tmp_path / f"run{seed}"
+        code = main(["train", "--n", "64", "--epochs", "20", "--lr-g", "1e37", "--set", "train.lr_backoff=0.1",
+                     "--seed", str(seed), "--out", str(run), "--no-plots", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        backoffs = json.loads((run / "summary.json").read_text())["lr_backoffs"]
+        if backoffs:
+            break
     assert len(backoffs) == 1 and backoffs[0]["resumed_from_step"] == 0  # not a checkpoint holding |G| ~ 1e37
     from gankit.runs.checkpoint import _marked_good, list_checkpoints
 

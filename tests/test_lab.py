@@ -204,7 +204,9 @@ def test_steps_and_epochs_are_gankit_train(tmp_path):
     assert reference.summary["engine"] == "fast"
     gap = max(float((a - b).abs().max()) for a, b in zip(mine, theirs))
     moved = max(float((a - b).abs().max()) for a, b in zip(mine, start))
-    assert gap < 1e-5 < 1e-2 < moved
+    # float32 round-off of two engines over 16 Adam steps (a weight whose gradient is near eps may move
+    # by a fraction of lr either way): far below what training moved
+    assert gap < 1e-4 < 1e-2 < moved
     assert [r["step"] for r in history] == [8, 16]
     for row, ref in zip(history, reference.history):
         assert math.isclose(row["loss_d"], ref["loss_d"], rel_tol=1e-5)

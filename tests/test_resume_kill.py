@@ -18,6 +18,7 @@ from gankit.cli import main
 from gankit.config import load_config
 from gankit.runs.experiment import run_experiment
 
+pytestmark = pytest.mark.repro
 ARGS = ["--n", "200", "--epochs", "15", "--no-plots", "--quiet"]  # 25 batches an epoch, 375 steps
 
 
@@ -74,10 +75,13 @@ def _check(tmp_path, reference, n, seed, capsys, engine="auto"):
             continue
         got = _weights(run)
         outcome["bitwise_equal"] = got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got)
+        # ...and the files are the same bytes, so a user's sha256sum agrees too
+        outcome["same_bytes"] = all((run / f).read_bytes() == (reference / f).read_bytes()
+                                    for f in ("generator.safetensors", "discriminator.safetensors"))
         outcomes.append(outcome)
     with capsys.disabled():
         print("\nkill/resume trials:", *outcomes, sep="\n  ")
-    assert all(o["bitwise_equal"] for o in outcomes), outcomes
+    assert all(o["bitwise_equal"] and o["same_bytes"] for o in outcomes), outcomes
 
 
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path, reference, capsys):

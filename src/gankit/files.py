@@ -175,9 +175,28 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     Serialised in memory and written by Python, so a full disk or a refused write is an
     `OSError` like any other file's (safetensors' own writer raises its own error type).
     """
-    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    data = canonical_header(save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata))
     with atomic_file(path) as tmp:
         tmp.write_bytes(data)
+
+
+def canonical_header(data: bytes) -> bytes:
+    """safetensors bytes with the header's metadata keys sorted: the same numbers, the same bytes.
+
+    safetensors keeps metadata in a hash map whose order changes from process to
+    process, so two files of identical tensors and metadata would differ (and a
+    ``sha256sum`` of a resumed run's weights would disagree with an uninterrupted
+    run's). The header is JSON after an 8-byte little-endian length, padded with
+    spaces to a multiple of 8; the tensors' offsets are relative to the data after
+    it, so rewriting the header alone keeps the file valid.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    ordered = ({"__metadata__": dict(sorted(meta.items()))} if meta is not None else {}) | header
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

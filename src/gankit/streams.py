@@ -1,8 +1,14 @@
 """Named random streams: every draw besides training's own comes from a stream named here.
 
 Training's main stream is ``torch.Generator().manual_seed(train.seed)``: the
-data, the initial weights, then each epoch's order and noise, in that order
-(see `gankit.engines.training`). Nothing else draws from it. Every other draw
+held-out split of a file or image set, the initial weights, then each epoch's
+order and noise, in that order (see `gankit.engines.training`). Nothing else
+draws from it. Points drawn from a target (the chapter's Gaussian, the toy
+targets) come from the NumPy stream ``data`` instead (`numpy_generator`), so
+that they are the same bits on every CPU: NumPy's float64 draws are integer
+arithmetic and correctly rounded operations, where torch's float32 normal
+sampler and matrix products depend on the instruction set it dispatches to
+(see `gankit.data.targets`). Every other draw
 (the fixed noise behind the figures, the health checks, batch-norm statistics
 of G_ema, the quality scores, evaluation) takes a generator from `generator`,
 keyed by the run's seed and a name from `STREAMS`, through
@@ -37,6 +43,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "lab.fake": (_RUN, 10),  # ... the generator's noise
     "lab.tests": (_RUN, 11),  # ... the test's permutations
     "augment": (_RUN, 12),  # DiffAugment's draws, one sub-stream per training step
+    "data": (_RUN, 13),  # a target's training points (NumPy: the same bits on every CPU)
 }
 
 
@@ -56,4 +63,14 @@ def generator(seed_: int, name: str, index: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed(seed_, name, index))
 
 
-__all__ = ["STREAMS", "generator", "seed"]
+def numpy_generator(seed_: int, name: str, index: int = 0) -> np.random.Generator:
+    """A fresh NumPy ``Generator`` (PCG64) on stream ``name`` of ``seed_``: portable draws for targets.
+
+    Unlike `generator`, its float64 draws are the same bits on every CPU (NumPy's
+    generators use integer arithmetic and correctly rounded float64 operations).
+    """
+    key = STREAMS[name] + ((index,) if index else ())
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed_, spawn_key=key)))
+
+
+__all__ = ["STREAMS", "generator", "numpy_generator", "seed"]

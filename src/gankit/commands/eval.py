@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     n = 1000 if args.n is None else args.n
     seed = 0 if args.seed is None else args.seed
     report = evaluate_run(args.run, n=n, alpha=args.alpha, seed=seed, permutations=args.permutations)
+    _say_where(args.run, report["platform"])
     path = write_report(args.run, report)
     if args.json:
         print(json.dumps(json_safe(report), indent=2))
@@ -55,9 +56,13 @@ def _run_images(args: argparse.Namespace) -> int:
     from gankit.files import GENERATOR_NAMES, write_json
     from gankit.metrics.images import evaluate_run, format_quality
 
+    from gankit.runs.platform import platform_facts
+
     quality = evaluate_run(args.run, n=args.n, seed=args.seed)
+    here = platform_facts()
+    _say_where(args.run, here)
     path = Path(args.run) / "eval.json"
-    write_json(path, {"kind": "images", "quality": quality})
+    write_json(path, {"kind": "images", "quality": quality, "platform": here})
     if args.json:
         print(json.dumps(quality, indent=2))
     else:
@@ -65,3 +70,17 @@ def _run_images(args: argparse.Namespace) -> int:
         print(format_quality(quality))
         print(f"written to {path}")
     return 0
+
+
+def _say_where(run: str, here: dict) -> None:
+    """One line on stderr when the run was trained on another platform than this evaluation runs on."""
+    import sys
+    from pathlib import Path
+
+    from gankit.files import read_summary
+    from gankit.runs.platform import note
+
+    summary = read_summary(Path(run))
+    line = note("this run", summary.get("platform"), here) if isinstance(summary, dict) and summary else None
+    if line:
+        print(f"gankit: {line}; the scores are computed here", file=sys.stderr)

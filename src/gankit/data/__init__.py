@@ -9,14 +9,18 @@ from gankit.data.points import (
 from gankit.data.points import make_dataset as make_point_dataset
 
 
-def make_dataset(cfg, generator):
-    """The training data for a `DataConfig`: images (see `gankit.data.sources`) or points."""
+def make_dataset(cfg, generator, seed):
+    """The training data for a `DataConfig`: images (see `gankit.data.sources`) or points.
+
+    ``generator`` is the run's main torch stream (held-out splits); ``seed`` the
+    run's seed, whose NumPy stream ``data`` a target's points come from.
+    """
     from gankit.data.images import make_image_dataset
     from gankit.data.sources import is_image, load_source
 
     if is_image(cfg.source):
         return make_image_dataset(cfg, generator, load=load_source)
-    return make_point_dataset(cfg, generator)
+    return make_point_dataset(cfg, generator, seed)
 
 
 __all__ = ["Dataset", "GaussianTarget", "TARGETS", "load_points", "make_dataset"]

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit import streams
 from gankit.data.memory import DOUBLE, require
-from gankit.data.targets import NAMED_TARGETS
+from gankit.data.targets import NAMED_TARGETS, affine
 from gankit.errors import UserError
 
 # float32's largest value: training data is float32, and so are the sums of squares its statistics take.
@@ -47,13 +48,20 @@ class GaussianTarget:
 
     @property
     def cov(self) -> Tensor:
-        """(d, d) float64: A^T A."""
-        return self.A.T @ self.A
+        """(d, d) float64: A^T A, each entry an exactly rounded sum (the same bits on every CPU)."""
+        A = self.A.tolist()
+        d = len(A)
+        return torch.tensor([[math.fsum(A[k][i] * A[k][j] for k in range(d)) for j in range(d)] for i in range(d)],
+                            dtype=torch.float64)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw (n, d) float32 points; consumes n*d normals from ``generator``."""
-        x = torch.randn(n, self.dim, generator=generator)  # (n, d)
-        return x @ self.A.float() + self.b.float()
+    def sample(self, n: int, rng: np.random.Generator) -> Tensor:
+        """Draw (n, d) float32 points; consumes n*d normals from ``rng``.
+
+        X and X A + b are computed in float64, term by term (`affine`), and rounded
+        once to float32: the same bits on every CPU (see `gankit.data.targets`).
+        """
+        x = rng.standard_normal((n, self.dim))  # (n, d) float64
+        return torch.from_numpy(affine(x, self.A.numpy(), self.b.numpy()).astype(np.float32))
 
 
 # name -> factory(DataConfig) -> target. Other modules add theirs here.
@@ -96,19 +104,25 @@ class Dataset:
         return int(self.train[0].numel())
 
 
-def make_dataset(cfg, generator: torch.Generator) -> Dataset:
+def make_dataset(cfg, generator: torch.Generator, seed: int) -> Dataset:
     """Build the training data for a `DataConfig`.
 
-    Named targets draw ``cfg.n`` points from ``generator`` (so from the run's
-    seed); files are read and, if ``cfg.holdout`` > 0, split by a permutation
-    drawn from ``generator``.
+    Named targets draw ``cfg.n`` points from the NumPy stream ``data`` of
+    ``seed`` (`gankit.streams.numpy_generator`: the same bits on every CPU;
+    ``generator`` is not drawn from); files are read and, if ``cfg.holdout``
+    > 0, split by a permutation drawn from ``generator``.
+
+    Args:
+        cfg: the `DataConfig`.
+        generator: the run's main stream (a permutation of a file's points).
+        seed: the run's seed (``train.seed``), whose ``data`` stream a target draws from.
     """
     if cfg.source in TARGETS:
         target = TARGETS[cfg.source](cfg)
         # targets draw in float64: the normals, the points, a float32 copy
         require({"the points": (4.0 * cfg.n * target.dim * DOUBLE, "lower data.n")},
                 f"drawing data.n = {cfg.n} points of {target.dim} values from the target '{cfg.source}'")
-        points = target.sample(cfg.n, generator)
+        points = target.sample(cfg.n, streams.numpy_generator(seed, "data"))
         check_scale(points.numpy(), f"the target '{cfg.source}' (data.mean, data.transform)", located=False)
         return Dataset(points, None, target, cfg.source)
     if cfg.source.lower().endswith((".csv", ".npy", ".txt")) or Path(cfg.source).exists():

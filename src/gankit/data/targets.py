@@ -16,11 +16,21 @@ Standard definitions from the GAN literature:
   as in the WGAN-GP toy experiments: t = 1.5 pi (1 + 2u), u ~ U(0, 1),
   (t cos t, t sin t) / 7.5, plus N(0, (0.25 / 7.5)^2 I) noise.
 
-Every target has ``sample(n, generator)``, ``dim`` and its exact first two
+Every target has ``sample(n, rng)``, ``dim`` and its exact first two
 moments ``mean`` (d,) and ``cov`` (d, d) (closed form for the mixtures, by
 quadrature for the curves), so the Gaussian diagnostics (FD, KL) apply to its
 moment-matched Gaussian. Mixtures also expose ``means``, ``covs`` and
 ``weights`` so that mode metrics apply.
+
+Portable draws: ``sample`` takes a NumPy ``Generator`` and computes in float64
+with elementwise operations only (each one correctly rounded, in a fixed
+order: no BLAS, whose kernels sum in an order of their own, and no NumPy or
+torch vectorised ``cos``, whose SIMD versions differ between CPUs; `portable`
+applies Python's ``math`` functions), then rounds once to float32. So the
+points of a seed are the same bits on every machine with the same NumPy.
+The one dependency left is the C library: the ziggurat normal sampler calls
+its ``exp`` and ``log`` for a few draws in a hundred, and the curves its
+``cos`` and ``sin``.
 """
 
 from __future__ import annotations
@@ -48,8 +58,9 @@ class GaussianMixture:
         self.means = torch.as_tensor(means, dtype=torch.float64)  # (K, d)
         self.covs = torch.as_tensor(covs, dtype=torch.float64)  # (K, d, d)
         k = self.means.shape[0]
-        w = torch.full((k,), 1.0 / k, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        self.weights = w / w.sum()
+        w = [1.0] * k if weights is None else [float(v) for v in weights]
+        total = math.fsum(w)  # exactly rounded, so the weights are the same bits everywhere
+        self.weights = torch.tensor([v / total for v in w], dtype=torch.float64)
         self.dim = self.means.shape[1]
         self._chol = torch.linalg.cholesky(self.covs)  # (K, d, d)
 
@@ -65,12 +76,13 @@ class GaussianMixture:
         mu = self.mean
         return second - torch.outer(mu, mu)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """(n, d) float32: a component per point, then its Gaussian."""
-        component = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, d)
-        x = self.means[component] + (self._chol[component] @ eps[:, :, None]).squeeze(2)
-        return x.float()
+    def sample(self, n: int, rng: np.random.Generator) -> Tensor:
+        """(n, d) float32: a component per point, then its Gaussian (portable: see the module's notes)."""
+        weights = self.weights.numpy()
+        component = rng.choice(len(weights), size=n, p=weights)  # (n,)
+        eps = rng.standard_normal((n, self.dim))  # (n, d)
+        x = affine(eps[:, None, :], self._chol.numpy()[component].transpose(0, 2, 1), self.means.numpy()[component])
+        return torch.from_numpy(x[:, 0].astype(np.float32))
 
 
 class CurveTarget:
@@ -94,17 +106,17 @@ class CurveTarget:
         self.dim = branches[0](np.zeros(1)).shape[1]
         self._moments = None
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """(n, d) float32."""
-        branch = torch.randint(len(self.branches), (n,), generator=generator)  # (n,)
-        t = self.low + (self.high - self.low) * torch.rand(n, generator=generator, dtype=torch.float64)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, d)
+    def sample(self, n: int, rng: np.random.Generator) -> Tensor:
+        """(n, d) float32 (portable: see the module's notes)."""
+        branch = rng.integers(len(self.branches), size=n)  # (n,)
+        t = self.low + (self.high - self.low) * rng.random(n)  # (n,)
+        eps = rng.standard_normal((n, self.dim))  # (n, d)
         points = np.zeros((n, self.dim))
         for b, curve in enumerate(self.branches):
-            mask = (branch == b).numpy()
+            mask = branch == b
             if mask.any():
-                points[mask] = curve(t.numpy()[mask])
-        return (torch.from_numpy(points) + self.noise * eps).float()
+                points[mask] = curve(t[mask])
+        return torch.from_numpy((points + self.noise * eps).astype(np.float32))
 
     @property
     def mean(self) -> Tensor:
@@ -137,10 +149,36 @@ class CurveTarget:
         return self._moments
 
 
+def affine(x: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x A + b in float64, summed term by term in a fixed order: the same bits on every CPU.
+
+    Args:
+        x: (..., n, k) points; A: (..., k, d) (broadcast against x); b: (..., d).
+
+    Returns:
+        (..., n, d) float64: (((x_0 A_0 + x_1 A_1) + ...) + b), each product and sum rounded once.
+    """
+    x, A = np.asarray(x, np.float64), np.asarray(A, np.float64)
+    out = x[..., 0:1] * A[..., 0:1, :]
+    for k in range(1, x.shape[-1]):
+        out = out + x[..., k:k + 1] * A[..., k:k + 1, :]
+    return out + np.asarray(b, np.float64)[..., None, :]
+
+
+def portable(func: Callable[[float], float], t: np.ndarray) -> np.ndarray:
+    """``func`` (a ``math`` function) applied to each element of float64 ``t``, through the C library.
+
+    NumPy's and torch's own ``cos`` and ``sin`` have SIMD versions chosen by the
+    CPU, which can differ in the last bit; Python's ``math`` calls the C library's.
+    """
+    flat = np.asarray(t, np.float64).ravel()
+    return np.fromiter(map(func, flat.tolist()), np.float64, count=flat.size).reshape(np.shape(t))
+
+
 def ring8(radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
     """Eight Gaussians on a circle, at angles 2 pi k / 8 (eight distinct modes)."""
-    angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
-    means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)  # (8, 2)
+    angles = [2 * math.pi * k / 8 for k in range(8)]
+    means = [[radius * math.cos(a), radius * math.sin(a)] for a in angles]  # (8, 2)
     return GaussianMixture("ring8", means, _isotropic(8, 2, std))
 
 
@@ -153,14 +191,14 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
 
 def moons(noise: float = 0.1) -> CurveTarget:
     """Two interleaving half circles (scikit-learn's make_moons as a distribution)."""
-    outer = lambda t: np.stack([np.cos(t), np.sin(t)], axis=1)  # noqa: E731
-    inner = lambda t: np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)  # noqa: E731
+    outer = lambda t: np.stack([portable(math.cos, t), portable(math.sin, t)], axis=1)  # noqa: E731
+    inner = lambda t: np.stack([1 - portable(math.cos, t), 0.5 - portable(math.sin, t)], axis=1)  # noqa: E731
     return CurveTarget("moons", [outer, inner], 0.0, math.pi, noise)
 
 
 def swissroll(noise: float = 0.25, scale: float = 7.5) -> CurveTarget:
     """The 2-D swiss roll (make_swiss_roll's x and z columns, divided by ``scale``)."""
-    roll = lambda t: np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / scale  # noqa: E731
+    roll = lambda t: np.stack([t * portable(math.cos, t), t * portable(math.sin, t)], axis=1) / scale  # noqa: E731
     return CurveTarget("swissroll", [roll], 1.5 * math.pi, 4.5 * math.pi, noise / scale)
 
 
@@ -176,4 +214,4 @@ NAMED_TARGETS: dict[str, Callable] = {
     "swissroll": lambda cfg: swissroll(),
 }
 
-__all__ = ["GaussianMixture", "CurveTarget", "ring8", "grid25", "moons", "swissroll", "NAMED_TARGETS"]
+__all__ = ["GaussianMixture", "CurveTarget", "affine", "portable", "ring8", "grid25", "moons", "swissroll", "NAMED_TARGETS"]

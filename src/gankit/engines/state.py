@@ -115,6 +115,8 @@ class TrainState:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where G, D and the batches live
     # float16 only: one gradient scaler per optimiser (their state goes into checkpoints)
     scalers: dict[str, Any] = field(default_factory=dict)
+    # a resumed run's checkpoint came from another platform (gankit.runs.platform): its facts, recorded in the summary
+    resumed_from_platform: dict[str, Any] | None = None
 
 
 @dataclass

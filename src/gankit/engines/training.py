@@ -61,7 +61,7 @@ def build_state(config: Config) -> TrainState:
     """Data, networks and optimisers for ``config``, drawn from its seed."""
     config.validate()
     rng = torch.Generator().manual_seed(config.train.seed)
-    dataset = make_dataset(config.data, rng)
+    dataset = make_dataset(config.data, rng, config.train.seed)
     if config.model.conditional:
         if dataset.labels is None:
             raise UserError(f"model.conditional needs class labels, and {dataset.source} has none")

@@ -82,7 +82,7 @@ class LiveTest:
 
     def _real(self, epoch: int) -> Tensor:
         if self.dataset.target is not None:
-            return self.dataset.target.sample(self.n, streams.generator(self.seed, "lab.real", epoch))
+            return self.dataset.target.sample(self.n, streams.numpy_generator(self.seed, "lab.real", epoch))
         heldout = self.dataset.heldout
         pick = torch.randperm(len(heldout), generator=streams.generator(self.seed, "lab.real", epoch))
         return heldout[pick[:self.n]]

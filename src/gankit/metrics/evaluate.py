@@ -29,6 +29,7 @@ from gankit import streams
 from gankit.data import TARGETS, make_dataset
 from gankit.data.memory import DOUBLE, FLOAT, require
 from gankit.errors import UserError
+from gankit.runs.platform import platform_facts
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, exact_gaussian, kl_gaussians
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.twosample import all_tests, discriminator_test
@@ -97,6 +98,7 @@ def evaluate_run(run_dir: str | Path, n: int = 1000, alpha: float = 0.05, seed: 
         "modes": _modes(fake, real, target),
         "distinguishable": bool(different),
         "verdict": _verdict(tests, different, level, alpha, n),
+        "platform": platform_facts(),  # where these numbers were computed (gankit.runs.platform)
     }
     return report
 
@@ -124,10 +126,10 @@ def _real_points(config, n: int, seed: int):
     cfg = config.data
     if cfg.source in TARGETS:
         target = TARGETS[cfg.source](cfg)
-        real = target.sample(n, streams.generator(seed, "eval.real"))
+        real = target.sample(n, streams.numpy_generator(seed, "eval.real"))
         return real, None, target, f"fresh draws from the target '{cfg.source}'"
     # A data file: the same split training made (make_dataset draws it first from the run's seed).
-    dataset = make_dataset(cfg, torch.Generator().manual_seed(config.train.seed))
+    dataset = make_dataset(cfg, torch.Generator().manual_seed(config.train.seed), config.train.seed)
     if dataset.heldout is None:
         raise UserError(
             f"the run trained on all of {cfg.source} (data.holdout = 0), so there are no real points "

@@ -340,7 +340,7 @@ def evaluate_run(run_dir, n: int | None = None, seed: int | None = None,
         raise UserError(f"--seed must be non-negative, got {seed}")
     run_dir = Path(run_dir)
     config, G, role = the_generator(run_dir)
-    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed))
+    dataset = make_dataset(config.data, torch.Generator().manual_seed(config.train.seed), config.train.seed)
     if len(dataset.shape) != 3:
         raise UserError(f"{run_dir}: not an image run (data shape {dataset.shape})")
     m, q = config.model, config.quality

@@ -13,6 +13,7 @@ from typing import Any
 
 from gankit import streams
 from gankit.metrics.gaussian import frechet_distance, gaussian_fit, generator_gaussian, kl_gaussians
+from gankit.runs.platform import platform_facts
 
 
 def summarize(state, examples_per_sec: float) -> dict[str, Any]:
@@ -101,6 +102,9 @@ def _run_facts(state, examples_per_sec: float) -> dict[str, Any]:
         "device": str(state.device),
         "precision": state.config.train.precision,
         "compile": state.config.train.compile,
+        # The software and kernels the float32 numbers depend on (see gankit.runs.platform).
+        "platform": platform_facts(str(state.device)),
+        **({"resumed_from_platform": state.resumed_from_platform} if state.resumed_from_platform else {}),
     }
 
 

@@ -43,6 +43,7 @@ from gankit.errors import UserError
 from gankit.files import load_tensors, save_tensors
 from gankit.engines.state import Callback, RunningSums, TrainState
 from gankit.runs.checkpoint_schema import check_meta, check_optimizer_state, check_rng, check_stateful
+from gankit.runs.platform import platform_facts
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -110,6 +111,7 @@ def save_checkpoint(path: str | Path, state: TrainState, stateful: Mapping[str, 
                       "cached_gaussian": float(np_gauss)},
         "python_rng": {"version": py_version, "gauss_next": py_gauss},
         "scalers": {name: scaler.state_dict() for name, scaler in state.scalers.items()},  # float16 runs
+        "platform": platform_facts(str(state.device)),  # a resume elsewhere is exact only to rounding
         **extra_meta,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -133,6 +133,7 @@ def resume_experiment(
     from gankit.runs.checkpoint import clean_temporary_files, list_checkpoints, load_checkpoint
     from gankit.engines.distributed import world_from_env
     from gankit.files import load_run_config
+    from gankit.runs.platform import note as platform_note, platform_facts
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -151,6 +152,11 @@ def resume_experiment(
         stateful = {} if _is_images(state) else {"snapshots": snapshots}
         checkpoints = list_checkpoints(run_dir)
         meta = load_checkpoint(checkpoints[-1], state, stateful) if checkpoints else {}
+        if checkpoints and world.rank == 0:
+            line = platform_note("its checkpoint", meta.get("platform"), platform_facts(str(state.device)))
+            if line:  # the continuation is exact only where the first part was trained
+                print(f"gankit: {line}", file=sys.stderr)
+                state.resumed_from_platform = meta.get("platform")
         plots = meta.get("plots", True) if plots is None else plots
         if world.rank != 0:
             return _train_and_write(None, state, snapshots, plots, progress, callbacks, stop)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from gankit.config import parse_json
 from gankit.errors import UserError
 from gankit.files import atomic_write, is_image_run, load_run_config, read_metrics, read_summary
+from gankit.runs.platform import differences
 from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, check_quality, class_table, headline_table,
                                       image_figures, warnings_list)
 
@@ -214,6 +215,7 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
         line = (f"loss_D {summary.get('loss_d', float('nan')):.3f}, loss_G {summary.get('loss_g', float('nan')):.3f}, "
                 f"{summary.get('examples_per_sec', float('nan')):.1f} examples/sec")
         sections += [f"<p><code>{html.escape(line)}</code></p>", _comparison_table(summary)]
+    sections += _platform_notes(summary, evaluation)
     if quality:
         scored = f"{summary.get('sampled_from', 'G')} after epoch {summary.get('epochs', '?')} (summary.json)"
         sections += ["<h2>Quality</h2>", headline_table(quality, scored), class_table(quality),
@@ -254,6 +256,23 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
 </body>
 </html>
 """
+
+
+def _platform_notes(summary: dict[str, Any], evaluation: Any) -> list[str]:
+    """Where the run was trained, and a remark when its ``eval.json`` was computed elsewhere."""
+    made = summary.get("platform") if isinstance(summary, dict) else None
+    if not isinstance(made, dict):
+        return []
+    where = (f"Trained on {made.get('cpu')} ({made.get('machine')}), torch {made.get('torch')} dispatching to "
+             f"{made.get('cpu_capability')} with {made.get('torch_threads')} thread(s), NumPy {made.get('numpy')} "
+             f"({made.get('numpy_blas')}), device {made.get('device')}: float32 results repeat bit for bit there, "
+             "and elsewhere agree to rounding.")
+    notes = [f'<p class="note">{html.escape(where)}</p>']
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("platform"), dict):
+        diff = differences(made, evaluation["platform"])
+        if diff:
+            notes.append(f'<p class="note">{html.escape("eval.json was computed on another platform than the run: " + "; ".join(diff))}.</p>')
+    return notes
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
