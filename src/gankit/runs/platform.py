@@ -79,12 +79,11 @@ def _numpy_blas() -> str:
     try:
         from threadpoolctl import threadpool_info
 
-        for info in threadpool_info():
-            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "") + info.get("prefix", ""):
-                return f"{info['internal_api']} {info.get('version')} {info.get('architecture')}".strip()
-        for info in threadpool_info():
-            if info.get("user_api") == "blas":
-                return f"{info['internal_api']} {info.get('version')} {info.get('architecture')}".strip()
+        blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+        # NumPy's own (its wheel bundles one) before any other library's
+        blas.sort(key=lambda info: "numpy" not in info.get("filepath", ""))
+        if blas:
+            return f"{blas[0]['internal_api']} {blas[0].get('version')} {blas[0].get('architecture')}"
     except Exception:  # threadpoolctl missing or unable to inspect: fall back to the build's record
         pass
     try:
