@@ -235,3 +235,23 @@ def test_rows_of_a_mixture_target_count_its_modes_as_eval_would(tmp_path, capsys
     # The Gaussian has no modes to count: nulls, not zeros.
     (plain,) = run_sweep(tiny(), [], seeds=1, progress=False).rows
     assert plain["modes_captured"] is None and plain["high_quality_fraction"] is None
+
+
+def test_a_sweep_whose_first_run_diverges_ends_and_keeps_the_others_exact(tmp_path):
+    """The lockstep loop follows the live runs' epoch: a diverged first run used to hang the sweep forever."""
+    import subprocess
+    import sys
+
+    rows = {}
+    for order in ("1e37,0.05", "0.05,1e37"):
+        out = tmp_path / order.replace(",", "_")
+        # a subprocess with a limit, so that a regression fails instead of holding the suite
+        subprocess.run([sys.executable, "-m", "gankit", "sweep", "--grid", f"lr_d={order}", "--seeds", "1",
+                        "--n", "64", "--epochs", "3", "--no-plots", "--no-progress", "--out", str(out)],
+                       check=True, timeout=120, capture_output=True)
+        rows[order] = {r["train.lr_d"]: r for r in json.loads((out / "runs.json").read_text())}
+    for got in rows.values():
+        assert got[1e37]["diverged_at_epoch"] == 1 and got[1e37]["fd_to_truth"] is None
+        assert got[0.05]["diverged_at_epoch"] is None and got[0.05]["fd_to_truth"] > 0
+    # the finished run is the same run whichever place the diverged one took
+    assert rows["1e37,0.05"][0.05]["fd_to_truth"] == rows["0.05,1e37"][0.05]["fd_to_truth"]

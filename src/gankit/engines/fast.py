@@ -145,10 +145,12 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
     total = t.epochs * steps
     outcome: list[Divergence | None] = [None] * len(states)
     ens = ensemble_for(states)
-    while first.epoch < config.train.epochs:
+    while True:
+        # The lockstep epoch is any live run's: a diverged run (the first one, say) no longer moves.
         live = [r for r, d in enumerate(outcome) if d is None]
-        if not live:
+        if not live or states[live[0]].epoch >= config.train.epochs:
             break
+        lead = states[live[0]]
         started = time.perf_counter()
         epoch_rng = [s.rng.get_state() for s in states]
         draws = [draw_epoch(s, n, latent_dim) if outcome[r] is None else None for r, s in enumerate(states)]
@@ -159,7 +161,7 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
         z = np.stack([(d or blank)[1] for d in draws])  # (R, n, k)
         factors = None
         if t.lr_schedule != "constant":
-            factors = np.array([lr_factor(t.lr_schedule, t.lr_floor, first.step + i, total) for i in range(steps)])
+            factors = np.array([lr_factor(t.lr_schedule, t.lr_floor, lead.step + i, total) for i in range(steps)])
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # judged just below
             losses = ens.epoch(real, z, batch_size, factors)
         bad_step = first_divergent_step(losses.step_d, losses.step_g)  # (R,), -1 where none
@@ -183,8 +185,8 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
             on_epoch(sum(d is None for d in outcome))
         if sync and callbacks:  # callbacks may have changed the states (a learning rate, say)
             ens = ensemble_for(states)
-        if any(s.stop.is_set() for s in states) and first.epoch < config.train.epochs:
-            raise Interrupted(first.epoch, first.step, 0)
+        if any(s.stop.is_set() for s in states) and lead.epoch < config.train.epochs:
+            raise Interrupted(lead.epoch, lead.step, 0)
     if not sync:
         for r, d in enumerate(outcome):
             if d is None:
