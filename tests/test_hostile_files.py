@@ -309,3 +309,29 @@ def test_a_damaged_metrics_log_is_one_line(done_run, tmp_path, capsys):
         f.write('{"epoch": 3, "loss_d": \n')
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
     one_line(capsys, "metrics.jsonl: line 3 is not JSON")
+
+
+@pytest.mark.parametrize("extend", [False, True])
+def test_resume_without_checkpoints_never_retrains_over_saved_weights(tmp_path, capsys, extend):
+    """Issue 22 item 1: a run with weights but no checkpoint (lab-saved, or checkpoints removed)."""
+    import shutil
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--no-plots", "--quiet"]) == 0
+    shutil.rmtree(run / "checkpoints")
+    if not extend:
+        (run / "summary.json").unlink()  # as if killed during its last writes
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    args = ["train", "--resume", str(run), "--no-plots", "--quiet"] + (["--epochs", "5"] if extend else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no checkpoint to continue from" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # nothing touched
+    # Negative control: a run stopped before it saved any weights still starts over, as documented.
+    fresh = tmp_path / "fresh"
+    assert main(["train", *TINY, "--out", str(fresh), "--no-plots", "--quiet"]) == 0
+    for name in ("generator.safetensors", "discriminator.safetensors", "summary.json"):
+        (fresh / name).unlink()
+    shutil.rmtree(fresh / "checkpoints")
+    assert main(["train", "--resume", str(fresh), "--no-plots", "--quiet"]) == 0

@@ -108,7 +108,9 @@ def resume_experiment(
     """Continue the run in ``run_dir`` from its newest checkpoint to its planned end, or further.
 
     The config comes from the run. A run with no checkpoint yet starts over
-    (its seed fixes everything); a finished run (one with ``summary.json``,
+    (its seed fixes everything), unless it holds saved weights (a run saved
+    from the lab, or one whose checkpoints were removed), which is refused
+    rather than overwritten; a finished run (one with ``summary.json``,
     its last file) is refused unless ``epochs`` extends it, and a run that
     another process holds too. Metrics logged after the checkpoint are dropped
     and logged again, so the finished run directory equals an uninterrupted
@@ -146,11 +148,17 @@ def resume_experiment(
         if (run_dir / "summary.json").is_file() and not extend:
             raise UserError(f"{run_dir}: run is already complete (it has summary.json); nothing to resume "
                             "(more epochs: --epochs N)")
+        checkpoints = list_checkpoints(run_dir)
+        if not checkpoints and (run_dir / "generator.safetensors").is_file():
+            # Starting over is exact only for a run that never got far enough to save weights; a run with
+            # weights but no checkpoint (saved from the lab, or its checkpoints removed) would be replaced.
+            raise UserError(f"{run_dir}: no checkpoint to continue from (checkpoints/ is empty or missing), and "
+                            "resuming would retrain it from epoch 0 over its saved weights; train a new run "
+                            "instead (gankit train --out NEW_DIR ...)")
         state = build_state(config)
         state.rank, state.world_size = world.rank, world.size
         snapshots = Snapshots()
         stateful = {} if _is_images(state) else {"snapshots": snapshots}
-        checkpoints = list_checkpoints(run_dir)
         meta = load_checkpoint(checkpoints[-1], state, stateful) if checkpoints else {}
         if checkpoints and world.rank == 0:
             line = platform_note("its checkpoint", meta.get("platform"), platform_facts(str(state.device)))
