@@ -99,3 +99,16 @@ def test_a_conditional_image_generator_exports_with_a_labels_input(tmp_path, mod
         assert np.abs(other - got).max() > 1e-4  # the labels input is used, not baked in
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
     assert json.loads(meta["gankit.classes"]) == ["left", "right"]
+
+
+def test_export_replaces_an_existing_file_only_when_asked(tmp_path, capsys):
+    from gankit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--n", "64", "--epochs", "1", "--out", str(run), "--no-plots", "--quiet"]) == 0
+    onnx = tmp_path / "g.onnx"
+    onnx.write_bytes(b"mine")
+    capsys.readouterr()
+    assert main(["export", str(run), "--onnx", str(onnx)]) == 2
+    assert "--onnx" in capsys.readouterr().err and onnx.read_bytes() == b"mine"
+    assert main(["export", str(run), "--onnx", str(onnx), "--force"]) == 0 and onnx.read_bytes() != b"mine"

@@ -335,3 +335,42 @@ def test_resume_without_checkpoints_never_retrains_over_saved_weights(tmp_path, 
         (fresh / name).unlink()
     shutil.rmtree(fresh / "checkpoints")
     assert main(["train", "--resume", str(fresh), "--no-plots", "--quiet"]) == 0
+
+
+def test_outputs_never_replace_a_runs_files_or_what_is_not_a_regular_file(tmp_path, capsys):
+    """Issue 22 item 5: --out of report and sample, --onnx of export."""
+    import os
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--no-plots", "--quiet"]) == 0
+    own = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    target = tmp_path / "precious.csv"
+    target.write_text("keep me\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    capsys.readouterr()
+    cases = [
+        (["report", str(run), "--out", str(run / "config.json"), "--force"], "is one of the run"),
+        (["sample", str(run), "--out", str(run / "metrics.csv"), "--force"], "is one of the run"),
+        (["sample", str(run), "--out", str(fifo), "--force"], "is not a regular file"),
+        (["sample", str(run), "--out", str(link), "--force"], "is not a regular file"),
+        (["sample", str(run), "--out", str(target)], "exists; --force replaces it"),
+        (["report", str(run), "--out", str(target.with_suffix(".html"))], None),  # a new file: fine
+        (["report", str(run), "--out", str(target.with_suffix(".html"))], "exists; --force replaces it"),
+    ]
+    for args, message in cases:
+        code = main(args)
+        err = capsys.readouterr().err
+        if message is None:
+            assert code == 0, err
+            continue
+        assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err, (args, err)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name in own} == own
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "keep me\n"
+    # Asked to, an ordinary file is replaced; the run's report.html is the report's own to rewrite.
+    assert main(["sample", str(run), "-n", "5", "--out", str(target), "--force"]) == 0
+    assert target.read_text().startswith("x1,x2")
+    assert main(["report", str(run)]) == 0 and main(["report", str(run)]) == 0  # its default page, rewritten
+    assert main(["report", str(run), "--out", str(run / "report.html"), "--force"]) == 0

@@ -159,6 +159,28 @@ def _running(pid: int) -> bool:
     return True
 
 
+def check_output(path: str | Path, force: bool = False, flag: str = "--out") -> Path:
+    """Refuse, in one line, an output path that would replace what it must not; before any work.
+
+    An output never replaces a run's own files (an existing file in a directory holding a
+    ``config.json``, but its ``report.html``), nor anything that is not a regular file (a device
+    node, a directory, a symbolic link), and replaces another existing file only with ``force``.
+
+    Returns:
+        ``path`` as a `Path`.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserError(f"directory not found: {path.parent}")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise UserError(f"{flag} {path} exists and is not a regular file; gankit writes regular files only")
+    if path.exists() and (path.parent / "config.json").is_file() and path.name != "report.html":
+        raise UserError(f"{flag} {path} is one of the run {path.parent}'s own files; write elsewhere")
+    if path.exists() and not force:
+        raise UserError(f"{flag} {path} exists; --force replaces it")
+    return path
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` all or nothing (see `atomic_file`)."""
     with atomic_file(path) as tmp:

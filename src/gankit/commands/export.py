@@ -15,6 +15,8 @@ def add_parser(commands) -> None:
         "one (as for sample and eval), else G. Needs the onnx extra: pip install 'gankit[onnx]'.")
     export.add_argument("run", metavar="RUN", help="run directory")
     export.add_argument("--onnx", metavar="FILE", required=True, help="the .onnx file to write")
+    export.add_argument("--force", action="store_true",
+                        help="replace an existing --onnx FILE (never a run's own files)")
     export.set_defaults(handler=run)
 
 
@@ -22,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from gankit.files import GENERATOR_NAMES, the_generator
     from gankit.runs.export import export_onnx
 
-    path = export_onnx(args.run, args.onnx)
+    path = export_onnx(args.run, args.onnx, force=args.force)
     role = the_generator(args.run)[2]
     print(f"generator ({GENERATOR_NAMES[role]}) written to {path}", file=sys.stderr)
     return 0

@@ -14,13 +14,15 @@ def add_parser(commands) -> None:
         "run's page opens with FD, KID, precision and recall beside their real-halves and noise baselines "
         "and the share of each class, then its sample grid, interpolation, losses and training GIF.")
     report.add_argument("run", metavar="RUN", help="run directory")
-    report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html)")
+    report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html); an existing "
+                        "FILE is replaced only with --force, a run's own files never")
+    report.add_argument("--force", action="store_true", help="replace an existing --out FILE")
     report.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from gankit.viz.report import write_report
 
-    path = write_report(args.run, args.out)
+    path = write_report(args.run, args.out, force=args.force)
     print(f"report written to {path}", file=sys.stderr)
     return 0

@@ -17,6 +17,8 @@ def add_parser(commands) -> None:
     sample.add_argument("-n", type=int, default=1000, help="number of points or images (1000)")
     sample.add_argument("--out", metavar="FILE", help="points: write .csv or .npy instead of CSV on stdout; "
                         "images (required): DIR for one PNG each, or FILE.png for one grid")
+    sample.add_argument("--force", action="store_true",
+                        help="replace an existing --out FILE (never a run's own files)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     sample.add_argument("--label", default=None, metavar="CLASS",
                         help="class of every sample of a conditional run, by name (as listed under 'classes' "
@@ -31,16 +33,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"-n must be at least 1, got {args.n}")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
-    from gankit.files import GENERATOR_NAMES, the_generator
+    from pathlib import Path
 
+    from gankit.files import GENERATOR_NAMES, check_output, the_generator
+
+    if args.out and Path(args.out).suffix.lower() in (".csv", ".npy", ".png"):
+        check_output(args.out, args.force)  # before the generator runs
     points = sample_run(args.run, args.n, args.seed, args.label)
     print(f"generator: {GENERATOR_NAMES[the_generator(args.run)[2]]}", file=sys.stderr)
     if points.dim() == 4:
         if not args.out:
             raise UserError("an image run needs --out DIR (one PNG each) or --out FILE.png (one grid)")
-        print(f"wrote {write_images(points, args.out)}", file=sys.stderr)
+        print(f"wrote {write_images(points, args.out, force=args.force)}", file=sys.stderr)
         return 0
-    write_points(points, args.out)
+    write_points(points, args.out, force=args.force)
     if args.out:
         print(f"wrote {args.n} points to {args.out}", file=sys.stderr)
     return 0

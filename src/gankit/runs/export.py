@@ -18,17 +18,18 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.files import the_generator
+from gankit.files import check_output, the_generator
 
 OPSET = 17
 
 
-def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Path:
+def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET, force: bool = False) -> Path:
     """Write a run's generator as an ONNX model.
 
     Args:
         run_dir: the run directory (only its config and generator weights are read).
         path: the ``.onnx`` file to write (written to a temporary name, then renamed).
+        force: replace an existing file (never a run's own file or a non-regular one).
         opset: ONNX opset version.
 
     Returns:
@@ -43,8 +44,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, opset: int = OPSET) -> Pa
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise UserError(f"--onnx must end in .onnx, got {path}")
-    if not path.parent.is_dir():
-        raise UserError(f"directory not found: {path.parent}")
+    check_output(path, force, "--onnx")
     config, G, role = the_generator(run_dir)
     z = torch.zeros(2, config.model.latent_dim)  # (batch, latent): only shapes matter
     inputs, names, axes = (z,), ["z"], {"z": {0: "batch"}, "x": {0: "batch"}}

@@ -9,7 +9,7 @@ import torch
 
 from gankit.data.memory import require, sample_parts
 from gankit.errors import UserError
-from gankit.files import atomic_write, the_generator
+from gankit.files import atomic_write, check_output, the_generator
 
 
 def resolve_label(label: int | str, classes: list[str], n_classes: int) -> int:
@@ -73,8 +73,11 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | str | No
     return out
 
 
-def write_images(images: torch.Tensor, out: str | Path) -> str:
+def write_images(images: torch.Tensor, out: str | Path, force: bool = False) -> str:
     """Write (n, C, H, W) images: one grid if ``out`` ends in .png, else one PNG each in directory ``out``.
+
+    A grid replaces an existing file only with ``force`` (`gankit.files.check_output`); a
+    directory must be new or empty.
 
     Returns:
         A short description of what was written.
@@ -83,8 +86,7 @@ def write_images(images: torch.Tensor, out: str | Path) -> str:
 
     out = Path(out)
     if out.suffix.lower() == ".png":
-        if not out.parent.is_dir():
-            raise UserError(f"directory not found: {out.parent}")
+        check_output(out, force)
         import io
 
         buffer = io.BytesIO()
@@ -104,8 +106,11 @@ def write_images(images: torch.Tensor, out: str | Path) -> str:
     return f"{len(images)} PNG images to {out}/"
 
 
-def write_points(points: torch.Tensor, out: str | Path | None) -> None:
-    """Write (n, d) points as ``.npy`` or ``.csv`` (by suffix), or CSV to stdout."""
+def write_points(points: torch.Tensor, out: str | Path | None, force: bool = False) -> None:
+    """Write (n, d) points as ``.npy`` or ``.csv`` (by suffix), or CSV to stdout.
+
+    An existing file is replaced only with ``force`` (`gankit.files.check_output`).
+    """
     array = points.numpy()
     header = ",".join(f"x{i + 1}" for i in range(array.shape[1]))
     if out is None:
@@ -116,8 +121,7 @@ def write_points(points: torch.Tensor, out: str | Path | None) -> None:
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".npy"):
         raise UserError(f"--out must end in .csv or .npy, got {out}")
-    if not out.parent.is_dir():
-        raise UserError(f"directory not found: {out.parent}")
+    check_output(out, force)
     import io
 
     buffer = io.BytesIO()

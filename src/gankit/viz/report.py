@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from gankit.config import parse_json
 from gankit.errors import UserError
-from gankit.files import atomic_write, is_image_run, load_run_config, read_metrics, read_summary
+from gankit.files import atomic_write, check_output, is_image_run, load_run_config, read_metrics, read_summary
 from gankit.runs.platform import differences
 from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, check_quality, class_table, headline_table,
                                       image_figures, warnings_list)
@@ -275,8 +275,11 @@ def _platform_notes(summary: dict[str, Any], evaluation: Any) -> list[str]:
     return notes
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report page (default ``RUN/report.html``), atomically.
+def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the report page (default ``RUN/report.html``, replaced each time), atomically.
+
+    An ``out`` of your own replaces an existing file only with ``force``, and never a run's own
+    files or anything that is not a regular file (`gankit.files.check_output`).
 
     For a 2-D run, GAN Lab's animations (``ganlab.gif``, and ``ganlab.mp4``
     with ffmpeg) are drawn into the run first if they are missing; a damaged
@@ -289,9 +292,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
     summary = read_summary(run_dir)
     _read_eval(Path(run_dir))
-    out = Path(out) if out is not None else Path(run_dir) / "report.html"
-    if not out.parent.is_dir():
-        raise UserError(f"directory not found: {out.parent}")
+    out = check_output(out, force) if out is not None else Path(run_dir) / "report.html"
     notes = []
     if not is_image_run(Path(run_dir), summary) and not (Path(run_dir) / "ganlab.gif").is_file():
         # gankit train draws only the still
