@@ -374,3 +374,31 @@ def test_outputs_never_replace_a_runs_files_or_what_is_not_a_regular_file(tmp_pa
     assert target.read_text().startswith("x1,x2")
     assert main(["report", str(run)]) == 0 and main(["report", str(run)]) == 0  # its default page, rewritten
     assert main(["report", str(run), "--out", str(run / "report.html"), "--force"]) == 0
+
+
+def test_eval_and_report_wait_for_a_run_being_extended(tmp_path, capsys):
+    """Issue 22 item 6: an eval.json or report.html is never of weights a --resume is replacing."""
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    assert main(["train", "--n", "64", "--epochs", "1", "--engine", "general", "--out", str(run), "--no-plots",
+                 "--quiet"]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--resume", str(run), "--epochs", "150",
+                             "--no-plots", "--quiet"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while (run / "summary.json").exists() and time.monotonic() < deadline:  # removed once it holds the run
+            time.sleep(0.01)
+        assert proc.poll() is None, "the extension finished before the check could run"
+        capsys.readouterr()
+        for args in (["eval", str(run), "--n", "64", "--permutations", "19"], ["report", str(run)]):
+            assert main(args) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "in use by another gankit process" in err
+        assert not (run / "eval.json").exists() and not (run / "report.html").exists()
+    finally:
+        proc.terminate()  # stops at the next step with a checkpoint, as Ctrl-C does
+        proc.wait(timeout=120)
+    assert main(["eval", str(run), "--n", "64", "--permutations", "19"]) == 0  # the run is free again

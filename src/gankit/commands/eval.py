@@ -27,13 +27,23 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.files import is_image_run
-    from gankit.metrics.evaluate import json_safe, evaluate_run, format_report, write_report
+    from gankit.files import hold_run, load_run_config
 
     if args.n is not None and args.n < 1:
         from gankit.errors import UserError
 
         raise UserError(f"--n must be at least 1, got {args.n}")
+    load_run_config(args.run)  # a run at all, before it is locked
+    # Held while it is scored, as training holds it: an eval.json is never of weights a
+    # concurrent --resume is replacing (that resume refuses, or this waits its turn).
+    with hold_run(args.run):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gankit.files import is_image_run
+    from gankit.metrics.evaluate import json_safe, evaluate_run, format_report, write_report
+
     if is_image_run(args.run):
         return _run_images(args)
     n = 1000 if args.n is None else args.n

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from gankit.config import parse_json
 from gankit.errors import UserError
-from gankit.files import atomic_write, check_output, is_image_run, load_run_config, read_metrics, read_summary
+from gankit.files import atomic_write, check_output, hold_run, is_image_run, load_run_config, read_metrics, read_summary
 from gankit.runs.platform import differences
 from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, check_quality, class_table, headline_table,
                                       image_figures, warnings_list)
@@ -290,6 +290,11 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool
         The path written.
     """
     load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
+    with hold_run(run_dir):  # as training holds it: a page is never of weights a --resume is replacing
+        return _write_report(run_dir, out, force)
+
+
+def _write_report(run_dir: str | Path, out: str | Path | None, force: bool) -> Path:
     summary = read_summary(run_dir)
     _read_eval(Path(run_dir))
     out = check_output(out, force) if out is not None else Path(run_dir) / "report.html"
