@@ -402,3 +402,22 @@ def test_eval_and_report_wait_for_a_run_being_extended(tmp_path, capsys):
         proc.terminate()  # stops at the next step with a checkpoint, as Ctrl-C does
         proc.wait(timeout=120)
     assert main(["eval", str(run), "--n", "64", "--permutations", "19"]) == 0  # the run is free again
+
+
+def test_a_generator_copied_in_from_another_run_is_refused(tmp_path, capsys):
+    """Issue 22 item 3: same architecture, other run: its metadata disagrees with config.json."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", *TINY, "--out", str(a), "--no-plots", "--quiet"]) == 0
+    assert main(["train", *TINY, "--seed", "3", "--lr-g", "0.004", "--out", str(b), "--no-plots", "--quiet"]) == 0
+    assert main(["sample", str(a), "-n", "3"]) == 0  # its own weights: fine (the negative control)
+    shutil.copy(b / "generator.safetensors", a / "generator.safetensors")
+    capsys.readouterr()
+    for args in (["sample", str(a), "-n", "3"], ["eval", str(a), "--n", "64", "--permutations", "19"],
+                 ["export", str(a), "--onnx", str(tmp_path / "g.onnx")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "was saved by another run" in err, err
+        assert "train.lr_g 0.004 vs 0.005" in err and "train.seed 3 vs 0" in err
+    assert not (a / "eval.json").exists() and not (tmp_path / "g.onnx").exists()

@@ -312,6 +312,7 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     config = load_run_config(run_dir)
     path = run_dir / f"{role}.safetensors"
     tensors = load_tensors(path)
+    _check_same_run(path, config)
     shape = _data_shape(path)
     if not shape or any(not 1 <= side <= 2**31 for side in shape):
         raise UserError(f"{path}: data_shape {list(shape)} in its metadata is not a shape")
@@ -331,6 +332,31 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
         first = str(err).strip().splitlines()[0:2]
         raise UserError(f"{path}: weights do not match the run's {role} ({' '.join(first)})") from None
     return config, net.eval()
+
+
+def _check_same_run(path: Path, config: Config) -> None:
+    """Refuse weights whose metadata names another run's config than the run's ``config.json``.
+
+    A file copied in from another run of the same architecture would otherwise be sampled and
+    scored as this run's. ``train.epochs`` may differ (an extension rewrites ``config.json`` first).
+    """
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = (f.metadata() or {}).get("config")
+        saved = json.loads(raw) if raw is not None else None
+    except (SafetensorError, OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        return  # no record to compare (a file from before it was written); the shapes are checked below
+    current = config.to_dict()
+    diff = [f"{section}.{key} {saved.get(section, {}).get(key)!r} vs {value!r}"
+            for section, values in current.items() for key, value in values.items()
+            if (section, key) != ("train", "epochs") and isinstance(saved.get(section), dict)
+            and saved[section].get(key, value) != value]
+    if diff:
+        raise UserError(f"{path} was saved by another run than {path.parent / 'config.json'} describes "
+                        f"({'; '.join(diff[:3])}{'; ...' if len(diff) > 3 else ''}); copy whole run directories, "
+                        "not single files")
 
 
 # What each generator file is, as the commands say it.
