@@ -421,3 +421,22 @@ def test_a_generator_copied_in_from_another_run_is_refused(tmp_path, capsys):
         assert err.count("\n") == 1 and "was saved by another run" in err, err
         assert "train.lr_g 0.004 vs 0.005" in err and "train.seed 3 vs 0" in err
     assert not (a / "eval.json").exists() and not (tmp_path / "g.onnx").exists()
+
+
+def test_report_of_null_losses_or_a_string_score_is_a_page_or_one_line(tmp_path, capsys):
+    """Issue 22 item 8 (the report's part): a run saved before its first epoch, or an edited summary."""
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--no-plots", "--quiet"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "loss_d": None, "loss_g": None, "examples_per_sec": None}))
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 0
+    assert "loss_D –, loss_G –, – examples/sec" in (run / "report.html").read_text()
+    (run / "report.html").unlink()
+    capsys.readouterr()
+    for key, value in (("loss_g", "abc"), ("fd_to_truth", [1]), ("mle_cov", [["x"]])):
+        (run / "summary.json").write_text(json.dumps({**summary, key: value}))
+        assert main(["report", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"summary.json: {key} must be" in err and "Traceback" not in err
+        assert not (run / "report.html").exists()

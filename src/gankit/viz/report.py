@@ -114,6 +114,35 @@ def _history_table(history: list[dict[str, Any]]) -> str:
     return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
+# The numbers a 2-D summary holds: each a number, or null where unknown (a run saved before its first
+# epoch has no losses; a data file has no truth). Vectors and matrices are lists of them.
+SCALARS = ("loss_d", "loss_g", "examples_per_sec", "fd_to_truth", "kl_to_truth", "mle_fd_to_truth",
+           "mle_kl_to_truth", "fd_to_data_fit")
+ARRAYS = ("generated_mean", "generated_cov", "mle_mean", "mle_cov", "true_mean", "true_cov")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(summary: dict[str, Any], path: Path) -> None:
+    """One line naming the file and key where a well-formed summary holds something else than gankit writes."""
+    def numbers(value: Any) -> bool:
+        return _is_number(value) or (isinstance(value, list) and all(numbers(v) for v in value))
+
+    for key in SCALARS:
+        if summary.get(key) is not None and not _is_number(summary[key]):
+            raise UserError(f"{path}: {key} must be a number or null, got {str(summary[key])[:40]!r}")
+    for key in ARRAYS:
+        if summary.get(key) is not None and not (isinstance(summary[key], list) and numbers(summary[key])):
+            raise UserError(f"{path}: {key} must be a list of numbers or null, got {str(summary[key])[:40]!r}")
+
+
+def _fixed(value: Any, digits: int) -> str:
+    """A number with ``digits`` decimals; "–" for a value the run does not have (null)."""
+    return f"{value:.{digits}f}" if _is_number(value) else "–"
+
+
 def _comparison_table(summary: dict[str, Any]) -> str:
     """What G learned beside the data's MLE and the truth (the CLI's table)."""
     if "generated_mean" not in summary:
@@ -212,8 +241,9 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
 
     sections = [f"<h1>{html.escape(title)}</h1>"]
     if summary:
-        line = (f"loss_D {summary.get('loss_d', float('nan')):.3f}, loss_G {summary.get('loss_g', float('nan')):.3f}, "
-                f"{summary.get('examples_per_sec', float('nan')):.1f} examples/sec")
+        _check_numbers(summary, run_dir / "summary.json")
+        line = (f"loss_D {_fixed(summary.get('loss_d'), 3)}, loss_G {_fixed(summary.get('loss_g'), 3)}, "
+                f"{_fixed(summary.get('examples_per_sec'), 1)} examples/sec")
         sections += [f"<p><code>{html.escape(line)}</code></p>", _comparison_table(summary)]
     sections += _platform_notes(summary, evaluation)
     if quality:
