@@ -86,3 +86,35 @@ def test_an_unwritable_cache_still_gives_the_data(tmp_path, decodes, monkeypatch
     monkeypatch.setenv("GANKIT_DATA", str(blocker))
     images, _, _ = sources.load_source(DataConfig(source=f"folder:{root}"))
     assert images.shape == (6, 1, 8, 8) and "could not cache" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tamper", ["noise", "five_channels", "no_classes", "label_99", "label_minus_3"])
+def test_a_hostile_cache_entry_is_decoded_again(tmp_path, decodes, capsys, tamper):
+    """Issue 22 item 2: a well-formed entry with other contents is never trusted as it is."""
+    from safetensors import safe_open
+
+    from gankit.files import save_tensors
+
+    root = write_image_folder(tmp_path / "imgs", n=12, side=8)
+    cfg = DataConfig(source=f"folder:{root}")
+    fresh = sources.load_source(cfg)
+    (entry,) = (data_root() / "decoded").glob("*.safetensors")
+    with safe_open(str(entry), "pt") as f:
+        meta, images, labels = f.metadata(), f.get_tensor("images"), f.get_tensor("labels")
+    if tamper == "noise":
+        images = torch.randint(0, 256, images.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    elif tamper == "five_channels":
+        images = images.repeat(1, 5, 1, 1)[:, :5]
+    elif tamper == "no_classes":
+        meta = {**meta, "classes": "[]"}
+    else:
+        labels = labels.clone()
+        labels[3] = 99 if tamper == "label_99" else -3
+    save_tensors(entry, {"images": images, "labels": labels}, meta)  # same sha256 record as before: stale
+    capsys.readouterr()
+    again = sources.load_source(cfg)
+    assert len(decodes) == 2 and "decoding" in capsys.readouterr().err
+    for a, b in zip(again[:2], fresh[:2]):
+        assert torch.equal(a, b)
+    assert again[2] == fresh[2] == ["left", "right"]
+    assert len(sources.load_source(cfg)[0]) == 12 and len(decodes) == 2  # the entry was replaced: read, not decoded

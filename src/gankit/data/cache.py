@@ -11,6 +11,11 @@ resolution and the corrupt-file policy; a named set: its pinned checksums), so
 a changed folder gets a new key and is decoded again. Arrays are stored as
 uint8 and turned into floats with the decoders' own formula (``u / 127.5 - 1``),
 so a cached load is bitwise the same as a fresh decode. Nothing is unpickled.
+
+An entry is not trusted as it is: it records the SHA-256 of its arrays and
+class names, and on reading the hash, the images' dtype and rank, and the
+labels' range against the class names are checked; any mismatch decodes the
+source again and replaces the entry.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from torch import Tensor
 
 from gankit.errors import UserError
 
-# Bumped whenever a decoder's output changes, so old entries are not reused.
-DECODER_VERSION = 1
+# Bumped whenever a decoder's output or an entry's format changes, so old entries are not reused.
+# (2: entries carry the SHA-256 of their arrays.)
+DECODER_VERSION = 2
 
 Decoded = tuple[Tensor, "Tensor | None", list[str]]  # (uint8 (N, C, H, W), int64 (N,) or None, class names)
 
@@ -87,7 +93,8 @@ def cached_decode(key: str, decode: Callable[[], Decoded], what: str) -> Decoded
         tensors["labels"] = labels.to(torch.int64)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_tensors(path, tensors, {"format": "gankit-decoded", "source": what, "classes": json.dumps(classes)})
+        save_tensors(path, tensors, {"format": "gankit-decoded", "source": what, "classes": json.dumps(classes),
+                                     "sha256": _fingerprint(images, labels, classes)})
     except OSError as err:
         print(f"gankit: could not cache the decoded {what} in {path.parent} ({err.strerror or err})",
               file=sys.stderr)
@@ -110,7 +117,21 @@ def _read_entry(path: Path, load_tensors) -> Decoded:
         raise ValueError("labels do not match the images")
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise ValueError("class names are not a list of strings")
+    if labels is not None and len(labels) and (not classes or int(labels.min()) < 0
+                                               or int(labels.max()) >= len(classes)):
+        raise ValueError(f"labels span {int(labels.min())}..{int(labels.max())} for {len(classes)} class names")
+    if meta.get("sha256") != _fingerprint(images, labels, classes):
+        raise ValueError("its arrays do not match their recorded SHA-256")
     return images, labels, classes
+
+
+def _fingerprint(images: Tensor, labels: Tensor | None, classes: list[str]) -> str:
+    """SHA-256 of an entry's shape, images, labels and class names."""
+    h = hashlib.sha256(json.dumps({"shape": list(images.shape), "classes": classes}).encode())
+    h.update(images.contiguous().numpy().tobytes())
+    if labels is not None:
+        h.update(labels.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 __all__ = ["DECODER_VERSION", "cached_decode", "data_root", "folder_key", "to_float", "to_uint8"]
