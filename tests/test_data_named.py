@@ -106,6 +106,12 @@ def test_offline_is_one_line_naming_url_and_place(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"cannot download train-images-idx3-ubyte.gz from "
                        rf"http://127.0.0.1:{port}/mnist/train-images-idx3-ubyte.gz .*put it at .*mnist"):
         load_named("mnist", url=f"http://127.0.0.1:{port}")
+    # Issue 22 item 16: both files the set needs, and every other way to get it, in the same line.
+    with pytest.raises(UserError) as err:
+        load_named("mnist", url=f"http://127.0.0.1:{port}")
+    message = str(err.value)
+    assert "\n" not in message and "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz in" in message
+    assert "--set data.url=URL or $GANKIT_DATA_URL" in message and "--data idx:DIR" in message
     assert files_in(data_root()) == [] and not (data_root() / "downloads").exists()
 
 

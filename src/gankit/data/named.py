@@ -124,7 +124,14 @@ def load_named(name: str, resolution: int = 0, url: str = "", progress: bool | N
 
     def decode() -> Decoded:
         folder = data_root() / "downloads" / name
-        paths = [fetch(file_url(name, file, url), folder / file, checksum, progress) for file, checksum in spec.files]
+        try:
+            paths = [fetch(file_url(name, file, url), folder / file, checksum, progress)
+                     for file, checksum in spec.files]
+        except UserError as err:  # every way to get the set, in the same line
+            files = ", ".join(file for file, _ in spec.files)
+            local = " or train on a copy of your own with --data idx:DIR" if spec.decoder == "idx" else ""
+            raise UserError(f"{err}. {name} needs {files} in {folder}: put them there by hand, use a mirror "
+                            f"(--set data.url=URL or $GANKIT_DATA_URL){local}") from None
         if spec.decoder == "idx":
             return _decode_idx(paths[0], paths[1], list(spec.classes))
         if spec.decoder == "cifar-binary":
