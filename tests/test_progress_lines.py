@@ -21,7 +21,8 @@ def test_a_log_gets_a_line_per_epoch_and_quiet_or_no_progress_none(tmp_path, cap
     err = capsys.readouterr().err.splitlines()
     lines = [e for e in err if e.startswith("epoch ")]
     assert len(lines) == 3 and lines[-1].startswith("epoch 3/3  loss_D ")
-    assert all(re.search(r"  [\d,]+ img/s  ~\d+:\d\d left$", e) for e in lines) and lines[-1].endswith("~0:00 left")
+    # a point run counts points, not images (issue 22 item 17)
+    assert all(re.search(r"  [\d,]+ points/s  ~\d+:\d\d left$", e) for e in lines) and lines[-1].endswith("~0:00 left")
     for flag in ("--quiet", "--no-progress"):
         assert main(["train", *TINY, "--out", str(tmp_path / flag.strip("-")), flag]) == 0
         assert not [e for e in capsys.readouterr().err.splitlines() if e.startswith("epoch ")]

@@ -46,21 +46,24 @@ class Progress(Callback):
         if self.lines:
             done = state.epoch - self.first_epoch
             per_epoch = (time.perf_counter() - self.started) / max(done, 1)  # wall time, callbacks included
+            unit = "img" if len(state.dataset.shape) == 3 else "points"
             print(epoch_line(state.history, state.config.train.epochs, state.dataset.train.shape[0],
-                             per_epoch * (state.config.train.epochs - state.epoch)), file=sys.stderr, flush=True)
+                             per_epoch * (state.config.train.epochs - state.epoch), unit),
+                  file=sys.stderr, flush=True)
 
     def on_train_end(self, state: TrainState) -> None:
         self.bar.close()
 
 
-def epoch_line(history: list[dict], epochs: int, n: int, seconds_left: float) -> str:
+def epoch_line(history: list[dict], epochs: int, n: int, seconds_left: float, unit: str = "img") -> str:
     """``epoch 12/60  loss_D 0.632  loss_G 0.843  1,523 img/s  ~0:54 left``: one epoch of a run, for a log.
 
-    Images/sec counts the epoch's ``n`` training examples over its training seconds (callbacks excluded).
+    The speed counts the epoch's ``n`` training examples (``unit``: ``img`` for images, ``points`` for
+    points) over its training seconds (callbacks excluded).
     """
     row = history[-1]
     seconds = row["seconds"] - (history[-2]["seconds"] if len(history) > 1 else 0.0)
-    speed = f"{n / seconds:,.0f} img/s" if seconds > 0 else "- img/s"
+    speed = f"{n / seconds:,.0f} {unit}/s" if seconds > 0 else f"- {unit}/s"
     left = int(round(seconds_left))
     clock = f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}" if left >= 3600 else f"{left // 60}:{left % 60:02d}"
     return (f"epoch {row['epoch']}/{epochs}  loss_D {row['loss_d']:.3f}  loss_G {row['loss_g']:.3f}  "
