@@ -312,8 +312,9 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     config = load_run_config(run_dir)
     path = run_dir / f"{role}.safetensors"
     tensors = load_tensors(path)
-    _check_same_run(path, config)
-    shape = _data_shape(path)
+    meta = _metadata(path)
+    _check_same_run(path, meta, config)
+    shape = _data_shape(path, meta)
     if not shape or any(not 1 <= side <= 2**31 for side in shape):
         raise UserError(f"{path}: data_shape {list(shape)} in its metadata is not a shape")
     require({"the weights": (2 * FLOAT * parameter_count(config.model, shape), "check the run's files")},
@@ -334,17 +335,15 @@ def load_network(run_dir: str | Path, role: str) -> tuple[Config, nn.Module]:
     return config, net.eval()
 
 
-def _check_same_run(path: Path, config: Config) -> None:
+def _check_same_run(path: Path, meta: dict[str, str], config: Config) -> None:
     """Refuse weights whose metadata names another run's config than the run's ``config.json``.
 
     A file copied in from another run of the same architecture would otherwise be sampled and
     scored as this run's. ``train.epochs`` may differ (an extension rewrites ``config.json`` first).
     """
     try:
-        with safe_open(str(path), "pt") as f:
-            raw = (f.metadata() or {}).get("config")
-        saved = json.loads(raw) if raw is not None else None
-    except (SafetensorError, OSError, ValueError):
+        saved = json.loads(meta["config"])
+    except (KeyError, ValueError, TypeError, RecursionError):
         saved = None
     if not isinstance(saved, dict):
         return  # no record to compare (a file from before it was written); the shapes are checked below
@@ -403,11 +402,18 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
-def _data_shape(path: Path) -> tuple[int, ...]:
-    """One example's shape, recorded in a weights file's metadata."""
+def _metadata(path: Path) -> dict[str, str]:
+    """A safetensors file's metadata ({} when it has none or cannot be read)."""
     try:
         with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
+            return f.metadata() or {}
+    except (SafetensorError, OSError):
+        return {}
+
+
+def _data_shape(path: Path, meta: dict[str, str]) -> tuple[int, ...]:
+    """One example's shape, recorded in a weights file's metadata ``meta``."""
+    try:
         return tuple(int(v) for v in json.loads(meta["data_shape"]))
     except (KeyError, ValueError, TypeError, RecursionError):
         raise UserError(f"{path}: not a gankit weights file (no data_shape in its metadata)") from None

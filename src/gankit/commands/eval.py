@@ -65,7 +65,6 @@ def _run_images(args: argparse.Namespace) -> int:
 
     from gankit.files import GENERATOR_NAMES, write_json
     from gankit.metrics.images import evaluate_run, format_quality
-
     from gankit.runs.platform import platform_facts
 
     quality = evaluate_run(args.run, n=args.n, seed=args.seed)

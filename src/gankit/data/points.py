@@ -19,7 +19,7 @@ from torch import Tensor
 
 from gankit import streams
 from gankit.data.memory import DOUBLE, require
-from gankit.data.targets import NAMED_TARGETS, affine
+from gankit.data.targets import NAMED_TARGETS, affine, exact_gram
 from gankit.errors import UserError
 
 # float32's largest value: training data is float32, and so are the sums of squares its statistics take.
@@ -49,10 +49,7 @@ class GaussianTarget:
     @property
     def cov(self) -> Tensor:
         """(d, d) float64: A^T A, each entry an exactly rounded sum (the same bits on every CPU)."""
-        A = self.A.tolist()
-        d = len(A)
-        return torch.tensor([[math.fsum(A[k][i] * A[k][j] for k in range(d)) for j in range(d)] for i in range(d)],
-                            dtype=torch.float64)
+        return exact_gram(self.A.T.tolist())
 
     def sample(self, n: int, rng: np.random.Generator) -> Tensor:
         """Draw (n, d) float32 points; consumes n*d normals from ``rng``.

@@ -165,6 +165,17 @@ def affine(x: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out + np.asarray(b, np.float64)[..., None, :]
 
 
+def exact_gram(vectors: list[list[float]]) -> Tensor:
+    """(k, k) float64 of every pair's dot product, each an exactly rounded sum (``math.fsum``) of the
+    rounded products: the same bits on every CPU, where a BLAS product may fuse and reorder them.
+
+    Args:
+        vectors: k vectors of equal length (the rows of W give W W^T; the columns of A give A^T A).
+    """
+    return torch.tensor([[math.fsum(a * b for a, b in zip(u, v)) for v in vectors] for u in vectors],
+                        dtype=torch.float64)
+
+
 def portable(func: Callable[[float], float], t: np.ndarray) -> np.ndarray:
     """``func`` (a ``math`` function) applied to each element of float64 ``t``, through the C library.
 
@@ -214,4 +225,4 @@ NAMED_TARGETS: dict[str, Callable] = {
     "swissroll": lambda cfg: swissroll(),
 }
 
-__all__ = ["GaussianMixture", "CurveTarget", "affine", "portable", "ring8", "grid25", "moons", "swissroll", "NAMED_TARGETS"]
+__all__ = ["GaussianMixture", "CurveTarget", "affine", "exact_gram", "portable", "ring8", "grid25", "moons", "swissroll", "NAMED_TARGETS"]

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gankit.data.targets import exact_gram
 from gankit.models import device_of
 
 
@@ -136,12 +137,8 @@ def exact_gaussian(G: nn.Module) -> tuple[Tensor, Tensor] | None:
     if len(layers) == 1 and isinstance(layers[0], nn.Linear) and getattr(G, "in_scale", 1.0) == 1.0:
         s = float(getattr(G, "out_scale", 1.0))
         W = layers[0].weight.detach().cpu().to(torch.float64)  # (d, latent)
-        if W.shape[0] <= EXACT_DIM and W.shape[1] <= EXACT_DIM:  # exactly rounded sums: the same bits everywhere
-            rows = W.tolist()
-            cov = torch.tensor([[math.fsum(a * b for a, b in zip(u, v)) for v in rows] for u in rows],
-                               dtype=torch.float64)
-        else:
-            cov = W @ W.T
+        # exactly rounded sums (the same bits everywhere) in low dimension, BLAS above
+        cov = exact_gram(W.tolist()) if max(W.shape) <= EXACT_DIM else W @ W.T
         return s * layers[0].bias.detach().cpu().to(torch.float64), (s * s) * cov
     return None
 

@@ -112,6 +112,9 @@ def note(what: str, made: dict[str, Any] | None, here: dict[str, Any]) -> str | 
     diff = differences(made, here)
     if not diff:
         return None
+    if not isinstance(made, dict):  # written before gankit recorded platforms: unknown, not known to differ
+        return (f"note: {what} does not record the platform it was made on; float32 results may differ "
+                "from it in the last digits")
     return (f"note: {what} was made on another platform ({'; '.join(diff)}); float32 results agree "
             "only to rounding there, not bit for bit")
 

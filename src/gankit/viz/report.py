@@ -21,7 +21,7 @@ from gankit.errors import UserError
 from gankit.files import atomic_write, check_output, hold_run, is_image_run, load_run_config, read_metrics, read_summary
 from gankit.runs.platform import differences
 from gankit.viz.report_images import (IMAGE_CSS, QUALITY_LABELS, check_quality, class_table, headline_table,
-                                      image_figures, warnings_list)
+                                      image_figures, is_number, warnings_list)
 
 # (file, caption) of a 2-D run, in the order the page shows them (an image run's: `image_figures`).
 FIGURES = [
@@ -121,17 +121,13 @@ SCALARS = ("loss_d", "loss_g", "examples_per_sec", "fd_to_truth", "kl_to_truth",
 ARRAYS = ("generated_mean", "generated_cov", "mle_mean", "mle_cov", "true_mean", "true_cov")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_numbers(summary: dict[str, Any], path: Path) -> None:
     """One line naming the file and key where a well-formed summary holds something else than gankit writes."""
     def numbers(value: Any) -> bool:
-        return _is_number(value) or (isinstance(value, list) and all(numbers(v) for v in value))
+        return is_number(value) or (isinstance(value, list) and all(numbers(v) for v in value))
 
     for key in SCALARS:
-        if summary.get(key) is not None and not _is_number(summary[key]):
+        if summary.get(key) is not None and not is_number(summary[key]):
             raise UserError(f"{path}: {key} must be a number or null, got {str(summary[key])[:40]!r}")
     for key in ARRAYS:
         if summary.get(key) is not None and not (isinstance(summary[key], list) and numbers(summary[key])):
@@ -140,7 +136,7 @@ def _check_numbers(summary: dict[str, Any], path: Path) -> None:
 
 def _fixed(value: Any, digits: int) -> str:
     """A number with ``digits`` decimals; "–" for a value the run does not have (null)."""
-    return f"{value:.{digits}f}" if _is_number(value) else "–"
+    return f"{value:.{digits}f}" if is_number(value) else "–"
 
 
 def _comparison_table(summary: dict[str, Any]) -> str:

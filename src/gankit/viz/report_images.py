@@ -88,15 +88,17 @@ TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipp
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval"}
 
 
+def is_number(value: Any) -> bool:
+    """An int or float as JSON holds it (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
     """``q`` if every score the page reads has its kind, else a `UserError` naming ``where`` and the key.
 
     A record is JSON from disk: a well-formed file may still hold a string where a
     score should be. Numbers may be NaN or infinite (they print as such).
     """
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
     for key, value in q.items():
         if key == "classes":
             ok = isinstance(value, list)
@@ -105,10 +107,10 @@ def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
         elif key in TEXT_KEYS:
             ok = value is None or isinstance(value, str)
         elif key in NUMBER_LISTS:
-            ok = value is None or isinstance(value, list) and all(map(number, value)) and \
+            ok = value is None or isinstance(value, list) and all(map(is_number, value)) and \
                 (key != "fd_ratio_interval" or len(value) == 2) and (key == "fd_ratio_interval" or len(value) > 0)
         else:
-            ok = value is None or number(value)
+            ok = value is None or is_number(value)
         if not ok:
             raise UserError(f"{where}: quality.{key} is not what gankit writes there ({json.dumps(value)[:60]})")
     return q
@@ -326,5 +328,5 @@ def warnings_list(warnings: list[dict[str, Any]]) -> str:
     return f"<p><strong>Health warnings during training</strong></p><ul>{items}</ul>"
 
 
-__all__ = ["IMAGE_CSS", "QUALITY_LABELS", "check_quality", "class_table", "headline_rows", "headline_table", "image_figures",
+__all__ = ["IMAGE_CSS", "QUALITY_LABELS", "check_quality", "is_number", "class_table", "headline_rows", "headline_table", "image_figures",
            "warnings_list"]
