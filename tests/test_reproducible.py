@@ -107,3 +107,15 @@ def test_eval_report_and_resume_say_when_the_platforms_differ(tmp_path, capsys):
     assert summary["platform"]["cpu_capability"] == here
     assert main(["train", "--resume", str(run), "--epochs", "4", "--no-plots", "--quiet"]) == 0
     assert "another platform" not in capsys.readouterr().err  # its newest checkpoint is this platform's
+
+
+def test_a_hostile_platform_record_is_one_short_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--n", "64", "--epochs", "1", "--no-plots", "--quiet", "--out", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    for record in ({**summary["platform"], "cpu": "x" * 100_000}, "AVX512", [1, 2]):
+        (run / "summary.json").write_text(json.dumps({**summary, "platform": record}))
+        capsys.readouterr()
+        assert main(["eval", str(run), "--n", "64", "--permutations", "19"]) == 0
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and len(err) < 600 and "platform" in err, err[:200]

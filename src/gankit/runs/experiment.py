@@ -164,7 +164,8 @@ def resume_experiment(
             line = platform_note("its checkpoint", meta.get("platform"), platform_facts(str(state.device)))
             if line:  # the continuation is exact only where the first part was trained
                 print(f"gankit: {line}", file=sys.stderr)
-                state.resumed_from_platform = meta.get("platform")
+                if isinstance(meta.get("platform"), dict):  # recorded as it was, never a foreign shape
+                    state.resumed_from_platform = meta["platform"]
         plots = meta.get("plots", True) if plots is None else plots
         if world.rank != 0:
             return _train_and_write(None, state, snapshots, plots, progress, callbacks, stop)

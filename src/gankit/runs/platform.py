@@ -100,8 +100,8 @@ def differences(made: dict[str, Any] | None, here: dict[str, Any]) -> list[str]:
     """
     if not isinstance(made, dict):
         return ["the run records no platform"]
-    return [f"{key} {made.get(key)!s} vs {here.get(key)!s}" for key in DECIDING
-            if made.get(key) != here.get(key)]
+    return [f"{key} {str(made.get(key))[:60]} vs {str(here.get(key))[:60]}" for key in DECIDING
+            if made.get(key) != here.get(key)]  # (a hostile record's long values cut, so the note stays a line)
 
 
 def note(what: str, made: dict[str, Any] | None, here: dict[str, Any]) -> str | None:
