@@ -440,3 +440,63 @@ def test_report_of_null_losses_or_a_string_score_is_a_page_or_one_line(tmp_path,
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"summary.json: {key} must be" in err and "Traceback" not in err
         assert not (run / "report.html").exists()
+
+
+def _as_if_trained_on(run: Path, source: str) -> None:
+    """Edit a run as a hostile sender would: config.json and the weights' metadata both name ``source``."""
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["source"] = source
+    (run / "config.json").write_text(json.dumps(config))
+    for name in ("generator.safetensors", "discriminator.safetensors"):
+        with safe_open(str(run / name), "np") as f:
+            meta = f.metadata()
+        saved = json.loads(meta["config"])
+        saved["data"]["source"] = source
+        save_file(load_file(run / name), run / name, {**meta, "config": json.dumps(saved)})
+
+
+def test_data_paths_in_a_runs_config_are_checked_before_anything_is_read(tmp_path, capsys):
+    """Issue 22 item 4: a run directory someone sends cannot make eval read any file, block on a FIFO, or walk /."""
+    import numpy as np
+
+    points = tmp_path / "points.csv"
+    np.savetxt(points, np.random.default_rng(0).normal(size=(120, 2)), delimiter=",")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(points), "--set", "data.holdout=0.25", "--epochs", "2", "--out", str(run),
+                 "--no-plots", "--quiet"]) == 0
+    evaluate = ["eval", str(run), "--n", "16", "--permutations", "19"]
+    assert main(evaluate) == 0  # the run's own data file: read (the negative control)
+    secret = tmp_path / "secret"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    _as_if_trained_on(run, str(secret))
+    capsys.readouterr()
+    assert main(evaluate) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown data source" in err and "root:x" not in err, err
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    _as_if_trained_on(run, str(fifo))
+    done = subprocess.run([sys.executable, "-m", "gankit", *evaluate], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "fifo.csv: not a regular file" in done.stderr
+
+
+def test_an_image_folder_walk_is_bounded_and_never_the_whole_filesystem(tmp_path, capsys):
+    """Issue 22 item 4: ``folder:/`` is refused at once; a tree past the entry limit is refused, not walked."""
+    from gankit.data.images import image_files
+    from gankit.errors import UserError
+
+    folder = tmp_path / "shapes"
+    (folder / "a").mkdir(parents=True)
+    for i in range(3):
+        (folder / "a" / f"{i}.png").write_bytes(b"")
+    (folder / "loop").symlink_to(folder)  # followed, the walk would never end
+    assert image_files(folder) == [folder / "a" / f"{i}.png" for i in range(3)]
+    with pytest.raises(UserError, match="holds more than 3 files and folders"):
+        image_files(folder, limit=3)
+    assert main(["train", "--data", "folder:/", "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "is the root of the filesystem" in one_line(capsys)
+    assert not (tmp_path / "run").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def _gunzip(path: Path, raw: bytes) -> bytes:
 def _load_idx_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
     if not folder.is_dir():
         raise UserError(f"IDX folder not found: {folder}")
-    found = sorted(p for p in folder.iterdir() if "idx3" in p.name and "images" in p.name)
+    found = sorted(p for p in folder.iterdir() if "idx3" in p.name and "images" in p.name and p.is_file())
     if not found:
         raise UserError(f"{folder}: no '*-images-idx3-ubyte[.gz]' file")
     train = [p for p in found if "train" in p.name] or found
@@ -149,12 +150,53 @@ def _load_idx_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
 
 # --- image folders -------------------------------------------------------------------------
 
+# The most directory entries a ``folder:DIR`` walk looks at before it stops and says so: a data set
+# of images, not a disk (``folder:/`` named in a run's config would otherwise walk the whole filesystem).
+MAX_FOLDER_ENTRIES = 2_000_000
+
+
+def image_files(root: Path, limit: int = MAX_FOLDER_ENTRIES) -> list[Path]:
+    """The PNG and JPEG files under ``root``, sorted; the walk is bounded and stays on ``root``'s filesystem.
+
+    Symlinked directories are not followed and other mounted filesystems are not
+    entered (as ``find -xdev``), so the walk ends; a filesystem root, or a tree
+    of more than ``limit`` entries, is refused in one line before any image is read.
+
+    Raises:
+        UserError: ``root`` is not a directory, is a filesystem root, or holds more than ``limit`` entries.
+    """
+    if not root.is_dir():
+        raise UserError(f"image folder not found: {root}")
+    if root.resolve() == Path(root.resolve().anchor):
+        raise UserError(f"folder:{root} is the root of the filesystem; name the folder that holds the images")
+    device = root.stat().st_dev
+    found, seen, pending = [], 0, [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable subfolder: its images cannot be used either
+            continue
+        seen += len(entries)
+        if seen > limit:
+            raise UserError(f"folder:{root} holds more than {limit} files and folders; name the folder that "
+                            "holds the images")
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.stat(follow_symlinks=False).st_dev == device:
+                        pending.append(Path(entry.path))
+                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(found)
+
+
 def _load_folder(root: Path, resolution: int, skip_corrupt: bool) -> tuple[Tensor, Tensor | None, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
-    if not root.is_dir():
-        raise UserError(f"image folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(root)
     if not files:
         raise UserError(f"{root}: no PNG or JPEG images found (searched recursively)")
     from gankit.data.memory import FLOAT, require

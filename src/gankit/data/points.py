@@ -102,6 +102,11 @@ class Dataset:
         return int(self.train[0].numel())
 
 
+# What a point file's name ends with: nothing else is read as points, so a run's config.json cannot
+# have `gankit eval` read /etc/passwd or a device as data.
+POINT_SUFFIXES = (".csv", ".npy", ".txt")
+
+
 def make_dataset(cfg, generator: torch.Generator, seed: int) -> Dataset:
     """Build the training data for a `DataConfig`.
 
@@ -123,7 +128,7 @@ def make_dataset(cfg, generator: torch.Generator, seed: int) -> Dataset:
         points = target.sample(cfg.n, streams.numpy_generator(seed, "data"))
         check_scale(points.numpy(), f"the target '{cfg.source}' (data.mean, data.transform)", located=False)
         return Dataset(points, None, target, cfg.source)
-    if cfg.source.lower().endswith((".csv", ".npy", ".txt")) or Path(cfg.source).exists():
+    if cfg.source.lower().endswith(POINT_SUFFIXES):
         points = load_points(cfg.source)
         heldout = None
         split = holdout_split(len(points), cfg.holdout, generator, f"{cfg.source}: too few points")
@@ -132,7 +137,7 @@ def make_dataset(cfg, generator: torch.Generator, seed: int) -> Dataset:
         return Dataset(points, heldout, None, cfg.source)
     raise UserError(
         f"unknown data source '{cfg.source}': not a named target ({', '.join(sorted(TARGETS))}) "
-        "nor an existing .csv/.npy file"
+        f"nor a point file ({', '.join(POINT_SUFFIXES)})"
     )
 
 
@@ -163,8 +168,9 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32) -> Tensor:
         file's large offsets would lose in float32).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"data file not found: {path}")
+    if not path.is_file():  # also a FIFO or a device: reading one may never end
+        raise UserError(f"data file not found: {path}" if not path.exists() else
+                        f"{path}: not a regular file, so not read as data")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
     lines = None  # for a CSV, the file line of each point, so errors point into the file

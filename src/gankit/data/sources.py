@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import Tensor
 
 from gankit.data.cache import Decoded, cached_decode, folder_key, to_float, to_uint8
-from gankit.data.images import IMAGE_SUFFIXES, _load_folder, is_image_source, load_images, resize_center_crop
+from gankit.data.images import _load_folder, image_files, is_image_source, load_images, resize_center_crop
 from gankit.data.named import NAMED_SETS, is_named, load_named
 
 
@@ -46,9 +46,8 @@ def load_source(cfg) -> tuple[Tensor, Tensor | None, list[str]]:
 
 def load_folder(root: Path, resolution: int = 0, skip_corrupt: bool = False) -> Decoded:
     """``folder:DIR`` as uint8 (N, C, H, W), labels, classes: decoded once per content (see `folder_key`)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
-        if root.is_dir() else []
-    if not files:  # missing or empty: the decoder says so
+    files = image_files(root)
+    if not files:  # none found: the decoder says so
         return _decode_folder(root, resolution, skip_corrupt)
     key = folder_key(root, files, resolution, skip_corrupt)
     return cached_decode(key, lambda: _decode_folder(root, resolution, skip_corrupt), f"folder {root}")
