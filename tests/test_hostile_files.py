@@ -500,3 +500,13 @@ def test_an_image_folder_walk_is_bounded_and_never_the_whole_filesystem(tmp_path
     assert main(["train", "--data", "folder:/", "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
     assert "is the root of the filesystem" in one_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("value, needle", [("1e308", "must be an int of at most 9223372036854775807"),
+                                           ("4611686018427387904", "sizes overflow"),
+                                           ("100000000000", "of memory")])
+def test_a_size_no_int64_or_memory_holds_is_one_line(tmp_path, capsys, value, needle):
+    """Issue 22 item 8's class on the command line: sizes beyond int64 reached torch as a traceback."""
+    assert main(["train", "--set", f"model.latent_dim={value}", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    assert needle in one_line(capsys, "model.latent_dim")
+    assert not (tmp_path / "r").exists()

@@ -156,6 +156,35 @@ def test_bad_commands_and_settings_are_one_message(lab):
     assert client.get(f"/?token={TOKEN}").status_code == 200
 
 
+def test_hostile_json_is_a_400_that_names_it_never_a_server_error(lab, capsys):
+    """Issue 22 item 8: a list for the action, JSON nested 100,000 deep, numbers float64 cannot hold."""
+    _, client = lab
+    deep = "[" * 100_000 + "]" * 100_000
+    cases = [
+        ('{"action": ["play"]}', "unknown action ['play']"),
+        ('{"action": {"a": 1}}', "unknown action {'a': 1}"),
+        (deep, "nested deeper than 4 levels"),
+        ('{"points": ' + deep + "}", "nested deeper than 4 levels"),
+        ('{"points": [[%d, 1], [0, 0]]}' % 10**400, "a number of 401 digits in the request is out of range"),
+        ('{"action": "lr", "lr_d": %d}' % 10**400, "a number of 401 digits"),
+        ('{"action": "lr", "lr_d": 1e999}', "the number 1e999 in the request is out of range"),
+        ('{"action": "lr", "lr_d": NaN}', "NaN in the request is not a number JSON allows"),
+        ('{"action": "reset", "problem": {"latent_dim": 1e300}}', "model.latent_dim must be an int of at most"),
+        ('{"action": "reset", "problem": {"latent_dim": 4611686018427387904}}', "sizes overflow"),
+        ('"play"', "request body must be a JSON object, not str"),
+        ("{'action': 'play'}", "request body is not JSON"),
+    ]
+    for body, message in cases:
+        for endpoint in ("command", "points") if body.startswith("[") else ("points" if "points" in body else
+                                                                           "command",):
+            response = client.post(f"/api/{endpoint}?token={TOKEN}", content=body.encode(),
+                                   headers={"content-type": "application/json"})
+            assert response.status_code == 400 and message in response.json()["error"], (body[:60], response.text)
+    assert post(client, "pause").status_code == 200  # a fair request still works (the negative control)
+    assert client.post(f"/api/points?token={TOKEN}", json={"points": [[0, 1], [1, 0.5]] * 8}).status_code == 200
+    assert "Traceback" not in capsys.readouterr().err
+
+
 # ---- the session's math ---------------------------------------------------------------------------
 
 def test_a_learning_rate_change_applies_at_the_next_step():

@@ -378,16 +378,21 @@ def _field_names(section: str) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+INT64_MAX = 2**63 - 1
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is bool:
         if isinstance(value, bool):
             return value
     elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > INT64_MAX:  # torch's sizes and seeds are int64: beyond, nothing can use it
+                raise UserError(f"{where} must be an int of at most {INT64_MAX} in size, got {float(value):.3g}")
+            return value
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)

@@ -89,8 +89,12 @@ def parameter_count(model, shape: tuple[int, ...]) -> int:
 
     from gankit.models import build_discriminator, build_generator
 
-    with torch.device("meta"):  # shapes only: no storage is allocated
-        nets = (build_generator(model, shape), build_discriminator(model, shape))
+    try:
+        with torch.device("meta"):  # shapes only: no storage is allocated
+            nets = (build_generator(model, shape), build_discriminator(model, shape))
+    except (RuntimeError, TypeError, OverflowError) as err:  # a layer's size overflows int64
+        raise UserError(f"the networks for examples of shape {list(shape)} cannot be built: their sizes overflow "
+                        f"({str(err).splitlines()[0][:100]}); lower model.latent_dim or the widths") from None
     return sum(t.numel() for net in nets for t in [*net.parameters(), *net.buffers()])
 
 

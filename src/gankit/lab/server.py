@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import math
 import secrets
 import socket
 import sys
@@ -51,6 +53,7 @@ WILDCARDS = ("0.0.0.0", "::", "")
 # Action -> the arguments it takes (checked before it reaches the training thread).
 ACTIONS = {"play": set(), "pause": set(), "step": set(), "epoch": set(), "reset": {"problem"},
            "speed": {"speed"}, "lr": {"lr_d", "lr_g"}, "save": {"plots"}}
+MAX_JSON_DEPTH = 4  # {"points": [[x, y], ...]} and {"action": "reset", "problem": {"g_hidden": [..]}} are the deepest
 COMMAND_SECONDS = 300.0  # the longest a command may take (saving with figures takes seconds)
 POLL_SECONDS = 0.01  # how often a WebSocket looks for a new frame
 SECURITY_HEADERS = [
@@ -147,9 +150,12 @@ def create_app(session: LabSession, token: str, port: int | None = None,
         return HTMLResponse(page.replace("__TOKEN__", token))
 
     async def command(request: Request) -> JSONResponse:
-        body = await _json(request)
+        try:
+            body = await _json(request)
+        except UserError as err:
+            return _error(str(err))
         action = body.pop("action", None)
-        if action not in ACTIONS:
+        if not isinstance(action, str) or action not in ACTIONS:
             return _error(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
         extra = sorted(set(body) - ACTIONS[action])
         if extra:
@@ -163,8 +169,8 @@ def create_app(session: LabSession, token: str, port: int | None = None,
             return _error(f"{action} is taking long; it goes on in the background", status=504)
 
     async def points(request: Request) -> JSONResponse:
-        body = await _json(request)
         try:
+            body = await _json(request)
             key = await run_in_threadpool(session.files.add_points, body.get("points"))
         except UserError as err:
             return _error(str(err))
@@ -221,11 +227,61 @@ def create_app(session: LabSession, token: str, port: int | None = None,
 
 
 async def _json(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object, checked before any handler reads it.
+
+    Raises:
+        UserError: larger than `MAX_UPLOAD_BYTES`, not JSON, not an object, nested deeper than
+            `MAX_JSON_DEPTH`, or a number float64 cannot hold (a 401-digit integer, ``1e999``, ``NaN``).
+    """
+    raw = await request.body()
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise UserError(f"request body is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    return body if isinstance(body, dict) else {}
+        body = json.loads(raw, parse_int=_finite_int, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise UserError(f"request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as err:
+        raise UserError(f"request body is not JSON ({str(err).splitlines()[0][:80]})") from None
+    if not isinstance(body, dict):
+        raise UserError(f"request body must be a JSON object, not {type(body).__name__}")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise UserError(f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _finite_int(text: str) -> int:
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise UserError(f"a number of {len(text.lstrip('-'))} digits in the request is out of range") from None
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UserError(f"the number {text[:40]} in the request is out of range")
+    return value
+
+
+def _no_constant(text: str):
+    raise UserError(f"{text} in the request is not a number JSON allows")
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (a number or string: 0), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
