@@ -185,6 +185,61 @@ def test_hostile_json_is_a_400_that_names_it_never_a_server_error(lab, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("timed", [True, False])
+def test_half_sent_requests_are_closed_after_the_request_deadline(tmp_path, monkeypatch, timed):
+    """Issue 22 item 10: 100 requests that stop mid-header or mid-body (or never start) are closed, not held.
+
+    The same server on uvicorn's own protocol keeps them open (the negative control).
+    """
+    import threading
+
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    import gankit.lab.server as server_module
+
+    monkeypatch.setattr(server_module, "REQUEST_SECONDS", 1.0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    port = sock.getsockname()[1]
+    session = LabSession(runs=tmp_path, problem=SMALL)
+    app = create_app(session, TOKEN, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
+                                           http=server_module.timed_protocol() if timed else H11Protocol))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        starts = [b"", b"GET / HTTP/1.1\r\nHost: 127.0.0.1", (
+            f"POST /api/command?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"act").encode()]
+        held = []
+        for i in range(99):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(starts[i % 3])
+            held.append(conn)
+        good = socket.create_connection(("127.0.0.1", port))  # a whole request, answered as ever
+        good.sendall(f"GET /?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert good.recv(100).startswith(b"HTTP/1.1 200")
+        time.sleep(2.5)
+        closed = 0
+        for conn in held:
+            conn.settimeout(0.05)
+            try:
+                closed += conn.recv(100) == b""
+            except (socket.timeout, ConnectionResetError):
+                pass
+            conn.close()
+        assert closed == (99 if timed else 0), closed
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        session.close()
+
+
 # ---- the session's math ---------------------------------------------------------------------------
 
 def test_a_learning_rate_change_applies_at_the_next_step():

@@ -11,6 +11,9 @@ Starlette serves the app and uvicorn runs it. Safe by default, as Jupyter is:
   another site in the same browser can neither drive the lab nor read its frames;
 - a dropped file is capped (`gankit.lab.problem.MAX_UPLOAD_BYTES`) and checked
   by `gankit.data.points.load_points`; a bad one is one message, never a crash;
+- a request's headers and body must arrive within `REQUEST_SECONDS`, so half-sent
+  requests cannot hold connections open (`timed_protocol`); a JSON body is checked
+  (depth, numbers, type) before a handler reads it;
 - the page loads nothing from elsewhere: its scripts and styles are in
   ``static/``, and a Content-Security-Policy of ``'self'`` keeps it so.
 
@@ -53,6 +56,7 @@ WILDCARDS = ("0.0.0.0", "::", "")
 # Action -> the arguments it takes (checked before it reaches the training thread).
 ACTIONS = {"play": set(), "pause": set(), "step": set(), "epoch": set(), "reset": {"problem"},
            "speed": {"speed"}, "lr": {"lr_d", "lr_g"}, "save": {"plots"}}
+REQUEST_SECONDS = 20.0  # the longest a request's headers and body may take to arrive (see `timed_protocol`)
 MAX_JSON_DEPTH = 4  # {"points": [[x, y], ...]} and {"action": "reset", "problem": {"g_hidden": [..]}} are the deepest
 COMMAND_SECONDS = 300.0  # the longest a command may take (saving with figures takes seconds)
 POLL_SECONDS = 0.01  # how often a WebSocket looks for a new frame
@@ -293,6 +297,52 @@ def _described(files: DataFiles, key: str) -> dict[str, Any]:
     return {"data": key, "name": f.name, "n": f.n}
 
 
+def timed_protocol() -> type:
+    """uvicorn's HTTP/1.1 protocol with a deadline on each request's arrival.
+
+    uvicorn times out idle keep-alive connections but not a request that is being
+    sent: a client that opens a connection and sends half a header (or part of a
+    body) holds it, and a file descriptor, for ever. Here a request's headers and
+    body must arrive within `REQUEST_SECONDS` of its first byte (of the connection,
+    for the first); otherwise the connection is closed. A WebSocket, once upgraded,
+    is another protocol's and is left alone.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    receiving = (h11.IDLE, h11.SEND_BODY)
+
+    class TimedH11Protocol(H11Protocol):
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.deadline = self.loop.call_later(REQUEST_SECONDS, self.too_slow)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            arriving = self.conn.their_state in receiving and self.transport.get_protocol() is self
+            if arriving and self.deadline is None:
+                self.deadline = self.loop.call_later(REQUEST_SECONDS, self.too_slow)
+            elif not arriving and self.deadline is not None:  # complete (or upgraded): the app has it
+                self.deadline.cancel()
+                self.deadline = None
+
+        def connection_lost(self, exc) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+                self.deadline = None
+            super().connection_lost(exc)
+
+        def too_slow(self) -> None:
+            self.deadline = None
+            if self.conn.their_state in receiving and self.transport.get_protocol() is self \
+                    and not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedH11Protocol
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, runs: str | Path = "runs") -> None:
     """Run the lab until interrupted: bind, print the URL (with its token), open a browser.
 
@@ -329,7 +379,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
     if hosts is None:
         print(f"gankit lab: warning: listening on {host or 'every address'}, any Host header is accepted; "
               "anyone who can reach this port and has the URL can use the lab", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
+                                           http=timed_protocol()))
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
