@@ -45,6 +45,38 @@ def serve(directory: Path) -> Iterator[str]:
         httpd.server_close()
 
 
+class TrickleHandler(QuietHandler):
+    """A mirror that answers every GET with a megabyte announced and a byte every 0.1 s (for 60 s at most)."""
+
+    def do_GET(self):  # noqa: N802
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(600):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client went away
+            pass
+
+
+@contextlib.contextmanager
+def serve_trickle() -> Iterator[str]:
+    """`TrickleHandler` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

@@ -118,3 +118,22 @@ def test_a_hostile_cache_entry_is_decoded_again(tmp_path, decodes, capsys, tampe
         assert torch.equal(a, b)
     assert again[2] == fresh[2] == ["left", "right"]
     assert len(sources.load_source(cfg)[0]) == 12 and len(decodes) == 2  # the entry was replaced: read, not decoded
+
+
+def test_what_a_killed_cache_writer_left_is_removed_by_the_next_reader(tmp_path, decodes):
+    """Issue 22 item 9: a SIGKILLed writer's ``.NAME.tmpPID`` file stayed in the cache for ever."""
+    import subprocess
+    import sys
+
+    root = write_image_folder(tmp_path / "imgs", n=12, side=8)
+    cfg = DataConfig(source=f"folder:{root}")
+    sources.load_source(cfg)
+    folder = data_root() / "decoded"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".0123abcd.tmp{dead.pid}.safetensors"
+    live = folder / f".4567ef01.tmp{os.getpid()}.safetensors"  # a writer still running: kept
+    stale.write_bytes(b"half an entry")
+    live.write_bytes(b"half an entry")
+    sources.load_source(cfg)
+    assert not stale.exists() and live.exists() and len(decodes) == 1

@@ -14,7 +14,7 @@ from gankit.data.named import NAMED_SETS, file_url, load_named
 from gankit.data.sources import load_source
 from gankit.errors import UserError
 from imagefixtures import blobs
-from namedfixtures import QuietHandler, cifar_binary_targz, mnist_files, pokemon_zip, publish, serve
+from namedfixtures import QuietHandler, cifar_binary_targz, mnist_files, pokemon_zip, publish, serve, serve_trickle
 
 
 @pytest.fixture(autouse=True)
@@ -151,3 +151,60 @@ def test_named_set_trains_as_a_dataset(tmp_path, monkeypatch):
     assert ds.train.shape == (6, 1, 8, 8) and ds.heldout.shape == (6, 1, 8, 8) and ds.classes[0] == "0"
     assert float(ds.train.min()) >= -1.0 and np.isclose(float(ds.train.max()), 220 / 127.5 - 1)
     assert os.environ["GANKIT_DATA"] in str(data_root())
+
+
+def test_a_trickling_mirror_is_given_up_on_and_leaves_nothing(tmp_path, monkeypatch):
+    """Issue 22 item 9: a byte every 0.1 s never trips the per-read timeout; the stall rule stops it."""
+    from gankit.data import download
+
+    monkeypatch.setattr(download, "STALL_S", 1.0)
+    monkeypatch.setattr(download, "MIN_BYTES", 1024)
+    publish(monkeypatch, tmp_path / "mirror", "mnist", mnist_files(12))
+    with serve_trickle() as base, pytest.raises(UserError) as err:
+        load_named("mnist", url=base)
+    message = str(err.value)
+    assert "\n" not in message and "train-images-idx3-ubyte.gz" in message, message
+    assert "bytes in 1 s (less than 1 KiB)" in message and "put it at" in message
+    assert files_in(data_root()) == []
+    with serve(tmp_path / "mirror") as base:  # the same rule on a mirror that answers at once: no stall
+        images, _, _ = load_named("mnist", url=base)
+    assert images.shape == (12, 1, 8, 8)
+
+
+def test_ctrl_c_stops_a_download_at_once_and_a_killed_ones_leftovers_go(tmp_path, monkeypatch):
+    """Issue 22 item 9: training's handler only noted the stop, so Ctrl-C waited for the download to end."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    folder = data_root() / "downloads" / "mnist"
+    with serve_trickle() as base:
+        process = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--data", "mnist", "--set",
+                                    f"data.url={base}", "--model", "dcgan", "--epochs", "1", "--out",
+                                    str(tmp_path / "run"), "--no-plots"], env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not list(folder.glob(".*.tmp*")) and time.monotonic() < deadline:  # the download has begun
+            time.sleep(0.1)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        stopped_in = time.monotonic() - started
+    assert process.returncode == 130 and stopped_in < 5, (process.returncode, stopped_in, err)
+    assert err.strip().splitlines() == ["gankit: interrupted while downloading train-images-idx3-ubyte.gz; "
+                                        "nothing of it was kept"], err
+    assert not list(folder.glob("*")) if folder.exists() else True
+    assert not (tmp_path / "run").exists()
+    # What a SIGKILLed download leaves (its pid in the name) is removed by the next download there.
+    folder.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".train-images-idx3-ubyte.tmp{dead.pid}.gz"
+    live = folder / f".t10k-images-idx3-ubyte.tmp{os.getpid()}.gz"  # a running writer's: kept
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    publish(monkeypatch, tmp_path / "mirror", "mnist", mnist_files(12))
+    with serve(tmp_path / "mirror") as base:
+        load_named("mnist", url=base)
+    assert not stale.exists() and live.exists()

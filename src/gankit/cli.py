@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # the filesystem said no: read-only, full, a path under a file, ...
         print(f"gankit: error: {os_error_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gankit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # a download's says what was stopped (gankit.data.download)
+        print(f"gankit: interrupted{' ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 128 + int(getattr(err, "signum", 2))
 
 
 def _version() -> str:

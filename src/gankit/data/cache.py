@@ -79,9 +79,11 @@ def cached_decode(key: str, decode: Callable[[], Decoded], what: str) -> Decoded
     A damaged entry is decoded again (and replaced); a cache that cannot be
     written is reported and skipped: the data are still returned.
     """
-    from gankit.files import load_tensors, save_tensors
+    from gankit.files import load_tensors, remove_stale_temporaries, save_tensors
 
     path = data_root() / "decoded" / f"{key}.safetensors"
+    if path.parent.is_dir():
+        remove_stale_temporaries(path.parent)  # what a writer killed outright (SIGKILL) left
     if path.is_file():
         try:
             return _read_entry(path, load_tensors)

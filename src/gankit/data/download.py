@@ -6,15 +6,22 @@ the pinned one is renamed into place (`gankit.files.atomic_file`). Offline, a
 failed request or a wrong checksum is one `UserError` line that names the
 file, the URL and where to put the file by hand, and leaves nothing in the
 cache. A file already in place (put there by hand, or downloaded before) is
-verified the same way before it is used.
+verified the same way before it is used. A mirror that stalls (less than
+`MIN_BYTES` in `STALL_S` seconds) is given up on; SIGINT and SIGTERM stop a
+download at once (`DownloadInterrupted`); the temporaries of a download killed
+outright are removed by the next download into that folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
+import signal
 import socket
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +29,46 @@ from pathlib import Path
 from gankit.errors import UserError
 
 TIMEOUT_S = 60  # per network read
+# A download must bring at least MIN_BYTES in every STALL_S seconds: a mirror that trickles a byte
+# every few seconds never trips the per-read timeout, and would hold the process for ever.
+STALL_S = 60.0
+MIN_BYTES = 64 * 1024
 CHUNK = 1 << 20
+
+
+class DownloadInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a download: nothing of it is kept (``str()`` says which file).
+
+    ``signum``: the signal, so the command exits 128 + its number (130, 143), as training does.
+    """
+
+    signum = signal.SIGINT
+
+
+@contextlib.contextmanager
+def _signals_interrupt(name: str):
+    """Within the block, SIGINT and SIGTERM stop the download at once.
+
+    Training's handlers (`gankit.engines.guard.stop_on_signals`) only note a stop
+    for the next training step, which a download never reaches; here the signal
+    raises `DownloadInterrupted` inside the blocked read. Off the main thread
+    (where handlers cannot be set) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        err = DownloadInterrupted(f"while downloading {name}; nothing of it was kept")
+        err.signum = signum
+        raise err
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -68,8 +114,10 @@ def fetch(url: str, dest: Path, checksum: str, progress: bool | None = None) -> 
     """
     from tqdm import tqdm
 
-    from gankit.files import atomic_file
+    from gankit.files import atomic_file, remove_stale_temporaries
 
+    if dest.parent.is_dir():
+        remove_stale_temporaries(dest.parent)  # what a download killed outright (SIGKILL) left
     if dest.is_file():
         verify(dest, checksum, url)
         return dest
@@ -79,24 +127,33 @@ def fetch(url: str, dest: Path, checksum: str, progress: bool | None = None) -> 
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         h, got = hashlib.new(algorithm), 0
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, atomic_file(dest) as tmp:
+        with _signals_interrupt(dest.name), urllib.request.urlopen(url, timeout=min(TIMEOUT_S, STALL_S)) \
+                as response, atomic_file(dest) as tmp:
             size = response.headers.get("Content-Length")
             bar = tqdm(total=int(size) if size and size.isdigit() else None, unit="B", unit_scale=True,
                        desc=dest.name, file=sys.stderr, leave=False,
                        disable=(not progress) if progress is not None else not sys.stderr.isatty())
+            window, in_window = time.monotonic(), 0
             with bar, open(tmp, "wb") as f:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):  # what has arrived, so a trickle is seen as one
                     f.write(chunk)
                     h.update(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
+                    in_window += len(chunk)
+                    if time.monotonic() - window >= STALL_S:
+                        if in_window < MIN_BYTES:
+                            raise UserError(f"the download of {dest.name} from {url} brought {in_window} bytes in "
+                                            f"{STALL_S:g} s (less than {MIN_BYTES // 1024} KiB); try again, "
+                                            f"another mirror, or {by_hand}")
+                        window, in_window = time.monotonic(), 0
             if size and size.isdigit() and got != int(size):
                 raise UserError(f"{dest.name}: the download from {url} stopped after {got} of {size} bytes; "
                                 f"try again, or {by_hand}")
             if h.hexdigest() != expected:
                 raise UserError(f"{dest.name} from {url} has {algorithm} {h.hexdigest()[:16]}..., not the pinned "
                                 f"{expected[:16]}... (a corrupt download or a changed file); {by_hand}")
-    except UserError:
+    except (UserError, DownloadInterrupted):
         _remove_empty(made)
         raise
     except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError, ValueError) as err:
@@ -124,4 +181,4 @@ def _remove_empty(dirs: list[Path]) -> None:
             return
 
 
-__all__ = ["fetch", "file_digest", "parse_checksum", "verify"]
+__all__ = ["DownloadInterrupted", "fetch", "file_digest", "parse_checksum", "verify"]
