@@ -109,3 +109,24 @@ def test_a_conditional_label_that_changes_little_is_warned_by_class_name():
     fine = HealthMonitor(echo=False)
     fine.check_quality({**base, "label_accuracy": 0.8, "label_accuracy_by_class": [0.8, 0.8]}, epoch=5)
     assert fine.warnings == []  # above halfway between chance (50%) and the classifier (98%)
+
+
+def test_one_class_the_label_fails_for_is_warned_though_the_overall_check_holds():
+    """Issue 22 item 12: 40% right for one class against the classifier's 61% on its real images fired nothing."""
+    h = HealthMonitor(echo=False)
+    h.config = Config()
+    h.config.model.conditional = True
+    quality = {"classes": ["circle", "square", "star"], "classifier_accuracy": 0.61, "n_reference": 150,
+               "reference_class_fractions": [1 / 3] * 3, "classifier_accuracy_by_class": [0.61, 0.61, 0.61],
+               "n_label_accuracy": 2250, "label_accuracy": 0.54, "label_accuracy_by_class": [0.61, 0.61, 0.40]}
+    h.check_quality(quality, epoch=5)  # overall 54% is above halfway between chance (33%) and 61%
+    (w,) = h.warnings
+    assert w["kind"] == "label_weak_class" and "'star' 40% against 61% (z = 2.9)" in w["message"], w["message"]
+    assert "train longer" in w["fix"]
+    for by_class in ([0.61, 0.61, 0.52], [0.61, 0.61, 0.61]):  # 9 points below, or none: no warning
+        fine = HealthMonitor(echo=False)
+        fine.check_quality({**quality, "label_accuracy_by_class": by_class}, epoch=5)
+        assert fine.warnings == [], by_class
+    few = HealthMonitor(echo=False)  # 40% against 61% of only 5 real images each is not evidence
+    few.check_quality({**quality, "n_reference": 15}, epoch=5)
+    assert few.warnings == []

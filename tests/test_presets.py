@@ -181,3 +181,23 @@ def test_auto_makes_image_networks_conditional_on_labelled_named_sets_only():
     for source, name in [("digits", "dcgan"), ("pokemon", "auto"), ("folder:shapes", "auto")]:
         config, preset = resolve_config(None, [f"data.source={source}", *dcgan], name)
         assert not config.model.conditional and preset == "dcgan"
+
+
+def test_auto_makes_a_folder_of_class_sub_folders_conditional_and_a_flat_one_not(tmp_path):
+    """Issue 22 item 12: labelled folders were unconditional although labelled named sets were not."""
+    import shutil
+
+    from imagefixtures import write_image_folder
+
+    dcgan = ["model.generator=dcgan", "model.discriminator=dcgan"]
+    root = write_image_folder(tmp_path / "shapes", n=12, side=8)  # left/ and right/
+    config, preset = resolve_config(None, [f"data.source=folder:{root}", *dcgan])
+    assert config.model.conditional and preset == f"dcgan, class-conditional (folder:{root} has 2 classes, its sub-folders)"
+    config, _ = resolve_config(None, [f"data.source=folder:{root}", *dcgan, "model.conditional=false"])
+    assert not config.model.conditional  # the user's word wins
+    shutil.copy(next((root / "left").iterdir()), root / "loose.png")  # one image outside: no labels
+    config, preset = resolve_config(None, [f"data.source=folder:{root}", *dcgan])
+    assert not config.model.conditional and preset == "dcgan"
+    single = write_image_folder(tmp_path / "one", n=12, side=8)
+    shutil.rmtree(single / "right")  # one class is no labels worth conditioning on
+    assert not resolve_config(None, [f"data.source=folder:{single}", *dcgan])[0].model.conditional

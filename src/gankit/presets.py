@@ -7,7 +7,8 @@ not in the dataclasses, so the chapter's defaults stay the chapter's.
 ``gankit train`` applies a preset when ``--preset NAME`` is given, or, with
 ``--preset auto`` (the default), the one named in `AUTO_PRESETS` for the
 resolved generator (``dcgan`` -> ``dcgan``; with class-conditional networks on the
-named data sets that come with labels, `LABELLED_SETS`), else the one named in
+named data sets that come with labels, `LABELLED_SETS`, and on folders whose images
+lie in two or more class sub-folders), else the one named in
 `DATA_PRESETS` for the resolved data source (``ring8`` -> ``ring8``; the
 chapter's Gaussian and data files get none). ``--preset none`` applies none.
 """
@@ -125,6 +126,23 @@ def preset_config(name: str) -> Config:
     return Config.from_dict(PRESETS[name], where=f"preset {name}")
 
 
+def labelled(source: str) -> str | None:
+    """How ``source`` comes with class labels, as ``gankit train`` says it, or None.
+
+    The named sets of `LABELLED_SETS` do; so does a ``folder:DIR`` whose images all lie in
+    sub-folders, two or more (`gankit.data.images.folder_classes`: file names only, nothing decoded).
+    """
+    if source in LABELLED_SETS:
+        return "has labels"
+    if source.startswith("folder:"):
+        from gankit.data.images import folder_classes
+
+        classes = folder_classes(Path(source[7:]))
+        if len(classes) >= 2:
+            return f"has {len(classes)} classes, its sub-folders"
+    return None
+
+
 def resolve_config(path: str | Path | None, overrides: Sequence[str | tuple[str, Any]],
                    preset: str = "auto") -> tuple[Config, str | None]:
     """The validated config of ``gankit train``: defaults < preset < file < overrides.
@@ -134,7 +152,7 @@ def resolve_config(path: str | Path | None, overrides: Sequence[str | tuple[str,
     Args:
         overrides: as `gankit.config.load_config` takes them.
         preset: a name in `PRESETS`, ``"auto"`` (by the resolved generator, see
-            `AUTO_PRESETS`, class-conditional on `LABELLED_SETS`; else by the resolved data
+            `AUTO_PRESETS`, class-conditional on labelled data, see `labelled`; else by the resolved data
             source, see `DATA_PRESETS`) or ``"none"``.
 
     Returns:
@@ -143,16 +161,17 @@ def resolve_config(path: str | Path | None, overrides: Sequence[str | tuple[str,
     raw = read_config_file(path) if path is not None else {}
     where = str(path)
     name = None if preset == "none" else preset
-    conditional = False
+    labels = None
     if preset == "auto":
         asked = layer(Config(), raw, overrides, where)
         name = AUTO_PRESETS.get(asked.model.generator) or DATA_PRESETS.get(asked.data.source)
-        conditional = asked.model.generator in AUTO_PRESETS and asked.data.source in LABELLED_SETS
+        if asked.model.generator in AUTO_PRESETS:
+            labels = labelled(asked.data.source)
     base = preset_config(name) if name is not None else Config()
-    if conditional:  # under the user's layers, so --set model.conditional=false still wins
+    if labels:  # under the user's layers, so --set model.conditional=false still wins
         base.model.conditional = True
-        name = f"{name}, class-conditional ({asked.data.source} has labels)"
+        name = f"{name}, class-conditional ({asked.data.source} {labels})"
     return layer(base, raw, overrides, where).validate(), name
 
 
-__all__ = ["AUTO_PRESETS", "DATA_PRESETS", "LABELLED_SETS", "PRESETS", "preset_config", "resolve_config"]
+__all__ = ["AUTO_PRESETS", "DATA_PRESETS", "LABELLED_SETS", "PRESETS", "labelled", "preset_config", "resolve_config"]

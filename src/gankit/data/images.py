@@ -193,6 +193,19 @@ def image_files(root: Path, limit: int = MAX_FOLDER_ENTRIES) -> list[Path]:
     return sorted(found)
 
 
+def folder_classes(root: Path) -> list[str]:
+    """The classes ``folder:root`` will have, from its file names alone (nothing is decoded).
+
+    A class is a first sub-folder, when every image has one (as `_load_folder` labels them); [] when
+    some image lies at the top or the folder cannot be read.
+    """
+    try:
+        parts = [p.relative_to(root).parts for p in image_files(root)]
+    except UserError:
+        return []
+    return sorted({part[0] for part in parts}) if parts and all(len(part) > 1 for part in parts) else []
+
+
 def _load_folder(root: Path, resolution: int, skip_corrupt: bool) -> tuple[Tensor, Tensor | None, list[str]]:
     from PIL import Image, UnidentifiedImageError
 

@@ -234,7 +234,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         out["n_class_fractions"] = len(p_fake)
         out["min_class_fraction"] = min(out["class_fractions"])
         if ref_labels is not None:
-            out["classifier_accuracy"] = float((p_ref == ref_labels).double().mean())
+            right = (p_ref == ref_labels).double()
+            out["classifier_accuracy"] = float(right.mean())
+            present = all(bool((ref_labels == c).any()) for c in range(k))  # else no per-class yardstick
+            out["classifier_accuracy_by_class"] = [float(right[ref_labels == c].mean()) for c in range(k)] \
+                if present else None
             out["reference_class_fractions"] = class_fractions(ref_labels, k)
         if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
             out.update(label_accuracy(p_fake, n_classes))

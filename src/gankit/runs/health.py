@@ -25,7 +25,9 @@ After training, `check_summary` adds ``class_coverage`` when some class gets
 less than a quarter of its fair share of the generated samples (images; classes
 by name), ``label_ignored`` when a conditional generator's samples are the class
 they were drawn for less often than halfway between chance and the classifier's
-accuracy on real held-out images, and
+accuracy on real held-out images, else ``label_weak_class`` when some class's
+samples are right clearly less often than its real images (`weak_label_classes`:
+10 points or more, and a z-test at 1% over the classes), and
 ``fooled_far`` when D is fooled (loss_D within 0.05 of its equilibrium) while
 the generator's Gaussian is far from the truth (Fréchet distance above a tenth
 of the truth's total variance, a unit-free scale).
@@ -72,6 +74,9 @@ SUGGESTIONS: dict[str, list[tuple[str, Callable | None]]] = {
                        ("use --preset hinge-sn", lambda c, images: c.train.loss == "hinge" and c.model.spectral_norm),
                        ("a conditional model (model.conditional=true)", lambda c, images: c.model.conditional),
                        _AUGMENT],
+    "label_weak_class": [("train longer", None),
+                         ("a conditional ResNet (--model resnet)", lambda c, images: c.model.generator == "resnet"),
+                         ("check that those classes' images (sub-folders) are what they are named", None)],
     "label_ignored": [("train longer", None),
                       ("conditional batch norm in G and a projection D (--model resnet)",
                        lambda c, images: c.model.generator == "resnet"),
@@ -203,6 +208,53 @@ class HealthMonitor(Callback):
                           f"images finds {100 * accuracy:.0f}% of the samples to be the class they were drawn for "
                           f"(chance {100 * chance:.0f}%, real held-out images {100 * real:.0f}%; worst: "
                           + ", ".join(f"{class_names([i], classes)} {100 * by_class[i]:.0f}%" for i in worst) + ")")
+                return
+        weak = weak_label_classes(quality)
+        if weak:
+            shown = ", ".join(f"{class_names([c], classes)} {100 * fake:.0f}% against {100 * real:.0f}% (z = {z:.1f})"
+                              for c, fake, real, z in weak[:3])
+            self.warn("label_weak_class", epoch, f"the label works less well for {'some classes' if len(weak) > 1 else 'a class'} "
+                      f"than the classifier does on real images: of the images drawn for each, the share that is "
+                      f"that class, against the share of its real held-out images the classifier gets right: {shown}")
+
+
+# A class's label check fires when its samples are right at least this much less often than its real
+# images are, and a one-sided two-proportion z-test says so at this level (Bonferroni over the classes).
+LABEL_MARGIN = 0.10
+LABEL_LEVEL = 0.01
+
+
+def weak_label_classes(quality: dict) -> list[tuple[int, float, float, float]]:
+    """The classes whose generated images are their class clearly less often than their real images are.
+
+    Compares, per class, ``label_accuracy_by_class`` (of about ``n_label_accuracy`` / K images drawn
+    for it) with ``classifier_accuracy_by_class`` (of its share ``reference_class_fractions`` of
+    ``n_reference`` real held-out images): a class is weak when it is `LABEL_MARGIN` or more below and a
+    one-sided two-proportion z-test rejects at `LABEL_LEVEL` / K.
+
+    Returns:
+        (class, generated share right, real share right, z), worst first; [] when the counts are absent.
+    """
+    from scipy.stats import norm
+
+    fake, real = quality.get("label_accuracy_by_class"), quality.get("classifier_accuracy_by_class")
+    shares, n_real, n_fake = quality.get("reference_class_fractions"), quality.get("n_reference"), \
+        quality.get("n_label_accuracy")
+    if not (fake and real and shares and n_real and n_fake) or not len(fake) == len(real) == len(shares):
+        return []
+    k = len(fake)
+    critical = float(norm.isf(LABEL_LEVEL / k))
+    weak = []
+    for c in range(k):
+        m, r = n_fake // k + (c < n_fake % k), round(shares[c] * n_real)  # drawn for class c, its real images
+        if m == 0 or r == 0 or fake[c] > real[c] - LABEL_MARGIN:
+            continue
+        pooled = (fake[c] * m + real[c] * r) / (m + r)
+        spread = math.sqrt(pooled * (1 - pooled) * (1 / m + 1 / r))
+        z = (real[c] - fake[c]) / spread if spread > 0 else math.inf
+        if z > critical:
+            weak.append((c, fake[c], real[c], z))
+    return sorted(weak, key=lambda w: w[1] - w[2])
 
 
 @torch.no_grad()
@@ -218,5 +270,5 @@ def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
     return largest, rms
 
 
-__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor",
+__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "weak_label_classes", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor",
            "diversity", "max_parameter_and_gradient"]

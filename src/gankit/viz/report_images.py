@@ -79,13 +79,15 @@ QUALITY_LABELS = {
     "reference_class_fractions": "share of real reference images in each class (their labels)",
     "label_accuracy": "label accuracy: images drawn for a class that are that class",
     "label_accuracy_by_class": "label accuracy per class",
+    "classifier_accuracy_by_class": "the classifier's accuracy on each class's real held-out images",
     "n_label_accuracy": "generated images the label accuracy counts",
 }
 
 
 # The kinds of value a ``quality`` dict holds besides numbers (int or float, or None).
 TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped"}
-NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval"}
+NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
+                "classifier_accuracy_by_class"}
 
 
 def is_number(value: Any) -> bool:
