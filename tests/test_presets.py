@@ -201,3 +201,37 @@ def test_auto_makes_a_folder_of_class_sub_folders_conditional_and_a_flat_one_not
     single = write_image_folder(tmp_path / "one", n=12, side=8)
     shutil.rmtree(single / "right")  # one class is no labels worth conditioning on
     assert not resolve_config(None, [f"data.source=folder:{single}", *dcgan])[0].model.conditional
+
+
+@pytest.mark.parametrize("argv, settings", [
+    (["--data", "digits", "--model", "dcgan"], {"data.source": "digits", "model": "dcgan"}),
+    (["--data", "ring8"], {"data.source": "ring8"}),
+    (["--preset", "chapter-plus"], None),
+    (["--model", "resnet", "--data", "pokemon", "--set", "train.epochs=3"],
+     {"model": "resnet", "data.source": "pokemon", "train.epochs": 3}),
+])
+def test_configure_gives_python_the_config_the_command_line_trains(argv, settings, capsys):
+    """Issue 22 item 15: from Python, Config() with a DCGAN kept the chapter's rates; configure applies presets."""
+    import json
+
+    from gankit import Config, configure
+    from gankit.cli import main
+
+    preset = argv[argv.index("--preset") + 1] if "--preset" in argv else "auto"
+    assert main(["train", *argv, "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert configure(settings, preset=preset).to_dict() == printed
+    plain = Config()  # the chapter's defaults with the same keys set by hand: not what the CLI trains
+    for key, value in (settings or {}).items():
+        for k in (("model.generator", "model.discriminator") if key == "model" else (key,)):
+            plain.set(k, value)
+    assert plain.to_dict() != printed
+
+
+def test_configure_doctest():
+    import doctest
+
+    import gankit.presets
+
+    result = doctest.testmod(gankit.presets, verbose=False)
+    assert result.attempted >= 4 and result.failed == 0

@@ -6,6 +6,9 @@ The chapter's experiment in a few lines::
     result = train(Config())
     print(result.summary["fd_to_truth"])
 
+``Config()`` is the chapter's defaults; ``configure({...})`` gives the config
+``gankit train`` would train for the same settings, presets included.
+
 Names are imported on first use, so ``gankit --help`` does not load torch.
 """
 
@@ -20,6 +23,7 @@ _EXPORTS = {
     "ModelConfig": "gankit.config",
     "TrainConfig": "gankit.config",
     "load_config": "gankit.config",
+    "configure": "gankit.presets",
     "UserError": "gankit.errors",
     "train": "gankit.engines.training",
     "build_state": "gankit.engines.training",
