@@ -1,4 +1,5 @@
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,6 +100,10 @@ def test_a_conditional_image_generator_exports_with_a_labels_input(tmp_path, mod
         assert np.abs(other - got).max() > 1e-4  # the labels input is used, not baked in
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
     assert json.loads(meta["gankit.classes"]) == ["left", "right"]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    onnx_doc = " ".join(readme[readme.index("- **ONNX**"):].split("\n- ")[0].split())
+    for name in [i.name for i in session.get_inputs()] + ["gankit.classes"]:  # every input is documented
+        assert f"`{name}`" in onnx_doc, name
 
 
 def test_export_replaces_an_existing_file_only_when_asked(tmp_path, capsys):

@@ -8,6 +8,7 @@ from gankit.metrics.images import (
     class_fractions,
     evaluate_images,
     feature_fd,
+    format_quality,
     generate,
     kid,
     mmd2_unbiased,
@@ -49,6 +50,22 @@ def test_kid_reports_subsets_and_error():
     out = kid(_normal(80, 4, 0), _normal(50, 4, 1, shift=0.5), subsets=10, subset_size=100)
     assert out["kid_subset_size"] == 50 and out["kid_subsets"] == 10
     assert out["kid"] > 0 and out["kid_se"] == pytest.approx(out["kid_std"] / 10 ** 0.5)
+
+
+def test_kid_of_two_sets_no_larger_than_a_subset_is_one_value_without_a_spread():
+    """50 images a side in subsets of 500: every subset is both sets whole, so no "+- 0.000000"."""
+    a, b = _normal(50, 4, 0), _normal(50, 4, 1, shift=0.5)
+    whole = kid(a, b, subsets=10, subset_size=500)
+    assert whole["kid"] == pytest.approx(mmd2_unbiased(a, b))
+    assert whole["kid_se"] is None and whole["kid_std"] is None and whole["kid_subsets"] == 1
+    assert "both sets whole" in whole["kid_spread_skipped"]
+    quality = {"feature_space": "classifier", "feature_dim": 4, "n_generated": 50, "n_reference": 50,
+               "reference": "heldout", "fd": 1.0, "fd_std": 0.1, "fd_sets": 1, "precision": 0.5, "recall": 0.5,
+               "pr_k": 3}
+    assert "no spread: all of both" in format_quality({**quality, **whole})
+    assert "+- " in format_quality({**quality, **kid(a, b, subsets=10, subset_size=40)}).splitlines()[2]
+    split = kid(a, b, subsets=10, subset_size=40)  # subsets that differ do have a spread
+    assert split["kid_se"] > 0 and "kid_spread_skipped" not in split
 
 
 def test_precision_recall_extremes_and_a_collapsed_generator():

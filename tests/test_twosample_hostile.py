@@ -219,15 +219,38 @@ def test_identical_points_are_at_distance_zero_at_any_offset():
 
 # --- the command line: every bad file is named ----------------------------------------------
 
-def test_twosample_names_a_file_whose_values_overflow_float32(tmp_path, capsys):
+def test_twosample_names_a_file_whose_values_are_not_finite(tmp_path, capsys):
     rng = np.random.default_rng(5)
     np.savetxt(tmp_path / "ok.csv", rng.normal(size=(10, 2)), delimiter=",")
-    (tmp_path / "huge.csv").write_text("x,y\n1,2\n3,4\n1e39,6\n7,8\n9,1\n")
+    (tmp_path / "huge.csv").write_text("x,y\n1,2\n3,4\n1e309,6\n7,8\n9,1\n")  # beyond float64: inf
     for a, b in (("ok.csv", "huge.csv"), ("huge.csv", "ok.csv")):
         assert main(["twosample", str(tmp_path / a), str(tmp_path / b)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("gankit: error: "), err
-        assert str(tmp_path / "huge.csv") in err and "too large" in err and "row 4, column 1" in err
+        assert str(tmp_path / "huge.csv") in err and "non-finite" in err and "row 4, column 1" in err
+
+
+@pytest.mark.parametrize("exponent", [0, 70, 900])
+def test_twosample_answers_the_same_at_any_scale_float64_holds(tmp_path, exponent):
+    """No test asks for float32 training's range: data times 2**70 (1.2e21) or 2**900 is tested as it is.
+
+    Only the energy statistic has units; it scales with the data, the others do not change.
+    """
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) + [0.5, 0.0]
+    results = []
+    for e in (0, exponent):
+        np.savetxt(tmp_path / "a.csv", a * 2.0 ** e, delimiter=",")
+        np.savetxt(tmp_path / "b.csv", b * 2.0 ** e, delimiter=",")
+        results.append({t["name"]: t for t in compare_files(tmp_path / "a.csv", tmp_path / "b.csv",
+                                                             permutations=99)["tests"]})
+    plain, scaled = results
+    for name in ("mmd", "classifier"):
+        assert scaled[name]["p_value"] == plain[name]["p_value"]
+        assert scaled[name]["statistic"] == pytest.approx(plain[name]["statistic"], rel=1e-5)
+    assert scaled["energy"]["p_value"] == plain["energy"]["p_value"]
+    assert scaled["energy"]["statistic"] == pytest.approx(plain["energy"]["statistic"] * 2.0 ** exponent, rel=1e-5)
+    assert plain["mmd"]["p_value"] <= 0.05  # the shift is found, so agreement is not two blind tests
 
 
 @pytest.mark.slow

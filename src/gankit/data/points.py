@@ -156,8 +156,11 @@ def holdout_split(n: int, holdout: float, generator: torch.Generator, too_few: s
     return order[n_out:], order[:n_out]
 
 
-def load_points(path: str | Path, dtype: np.dtype = np.float32) -> Tensor:
+def load_points(path: str | Path, dtype: np.dtype = np.float32, training: bool = True) -> Tensor:
     """Read an (N, d) point cloud from ``.npy`` or ``.csv`` (header optional), as ``dtype``.
+
+    With ``training`` (the default) values so large that float32 training overflows are
+    refused too (`check_scale`); without, only non-finite ones are.
 
     Raises:
         UserError: missing or empty file, a non-numeric cell, ragged rows,
@@ -184,11 +187,12 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32) -> Tensor:
         raise UserError(f"{path}: expected a 2-D array of points (N, d), got shape {tuple(array.shape)}")
     if array.shape[0] < 2:
         raise UserError(f"{path}: need at least 2 points, got {array.shape[0]}")
-    check_scale(array, str(path), lines)
+    check_scale(array, str(path), lines, bounded=training)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
 
 
-def check_scale(array: np.ndarray, where: str, lines: list[int] | None = None, located: bool = True) -> None:
+def check_scale(array: np.ndarray, where: str, lines: list[int] | None = None, located: bool = True,
+                bounded: bool = True) -> None:
     """Refuse (N, d) points that are not finite, or so large that float32 training overflows.
 
     Training is float32, and sums of squares of the points (covariances, Adam's
@@ -201,6 +205,7 @@ def check_scale(array: np.ndarray, where: str, lines: list[int] | None = None, l
         where: the file or target, for the message.
         lines: for a CSV, the file line of each row (errors point into the file).
         located: name the row and column (False for points drawn from a target).
+        bounded: refuse values beyond float32 training's limit too, not only non-finite ones.
     """
     def position(row: int, col: int) -> str:
         if not located:
@@ -211,6 +216,8 @@ def check_scale(array: np.ndarray, where: str, lines: list[int] | None = None, l
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
         raise UserError(f"{where}: non-finite value {array[row, col]} at {position(row, col)}")
+    if not bounded:
+        return
     limit = math.sqrt(FLOAT32_MAX / array.shape[0])
     flat = int(np.argmax(np.abs(array)))
     row, col = divmod(flat, array.shape[1])

@@ -62,12 +62,18 @@ def kid(a: Tensor, b: Tensor, subsets: int = 50, subset_size: int = 500, seed: i
     Returns:
         ``kid`` (mean over subsets), ``kid_std`` (their standard deviation),
         ``kid_se`` (std / sqrt(subsets)), ``kid_subsets``, ``kid_subset_size``; with fewer
-        than 2 images on a side the scores are None and ``kid_skipped`` says why.
+        than 2 images on a side the scores are None and ``kid_skipped`` says why. When both
+        sets are no larger than ``subset_size`` every subset is the same pair of sets: KID is
+        computed once, its spread is None and ``kid_spread_skipped`` says why.
     """
     size = min(subset_size, len(a), len(b))
     if size < 2:  # the unbiased MMD^2 needs two samples a side
         return {"kid": None, "kid_std": None, "kid_se": None, "kid_subsets": subsets, "kid_subset_size": size,
                 "kid_skipped": f"needs at least 2 images a side, got {len(a)} and {len(b)}"}
+    if size == len(a) == len(b):  # every subset would be both sets whole: one value, and no spread to show
+        return {"kid": mmd2_unbiased(a, b), "kid_std": None, "kid_se": None, "kid_subsets": 1,
+                "kid_subset_size": size, "kid_spread_skipped": f"every subset of {size} is both sets whole, "
+                "so KID is one value without a spread"}
     rng = torch.Generator().manual_seed(seed)
     values = torch.tensor([
         mmd2_unbiased(a[torch.randperm(len(a), generator=rng)[:size]], b[torch.randperm(len(b), generator=rng)[:size]])
@@ -225,6 +231,8 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     if dataset.heldout is not None:
         halves = kid(first["train"], f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
+        if "kid_spread_skipped" in halves:
+            out["kid_real_halves_spread_skipped"] = halves["kid_spread_skipped"]
     if dataset.labels is not None:
         if features is not None:
             p_ref, p_fake = extract(classifier, reference)[1], extract(classifier, fake)[1]
@@ -376,8 +384,12 @@ def format_quality(q: dict[str, Any]) -> str:
             fd += f" +- {num('fd_ratio_se', 2)}, single sets {lo:.2f} to {hi:.2f}"
         fd += f"; noise {num('fd_noise', 1)})"
     lines.append(fd + (f"  skipped: {q['fd_skipped']}" if "fd_skipped" in q else ""))
-    lines.append(f"KID {num('kid', 4)} +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
-                 + (f"  (real halves {num('kid_real_halves', 4)})" if "kid_real_halves" in q else "")
+    spread = (f" +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
+              if q.get("kid_se") is not None else f" ({q['kid_subset_size']} images a side, no spread: all of both)")
+    lines.append(f"KID {num('kid', 4)}" + spread
+                 + (f"  (real halves {num('kid_real_halves', 4)}"
+                    + (f" +- {num('kid_real_halves_se', 4)})" if q.get("kid_real_halves_se") is not None else ")")
+                    if "kid_real_halves" in q else "")
                  + (f"  skipped: {q['kid_skipped']}" if "kid_skipped" in q else ""))
     lines.append(f"precision {num('precision', 3)}, recall {num('recall', 3)} (k={q['pr_k']})"
                  + (f"  skipped: {q['pr_skipped']}" if "pr_skipped" in q else ""))

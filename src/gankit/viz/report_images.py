@@ -58,6 +58,7 @@ QUALITY_LABELS = {
     "kid_subsets": "KID: random subsets",
     "kid_subset_size": "KID: images per subset and side",
     "kid_skipped": "KID: why it was skipped",
+    "kid_spread_skipped": "KID: why it has no spread",
     "n_kid_generated": "KID: generated images drawn from",
     "precision": "precision: share of generated images on the real images' manifold",
     "recall": "recall: share of real images on the generated images' manifold",
@@ -68,6 +69,7 @@ QUALITY_LABELS = {
     "fd_real_halves": "FD of the training images to the held-out ones (the real-halves baseline)",
     "kid_real_halves": "KID of the training images to the held-out ones (the real-halves baseline)",
     "kid_real_halves_se": "KID real halves: standard error",
+    "kid_real_halves_spread_skipped": "KID real halves: why it has no spread",
     "fd_ratio": "FD / real-halves FD, mean over the feature classifiers",
     "fd_ratio_se": "FD ratio: standard error of the mean",
     "fd_ratio_interval": "FD ratio: 2.5% to 97.5% of single (classifier, generated set) ratios",
@@ -85,7 +87,8 @@ QUALITY_LABELS = {
 
 
 # The kinds of value a ``quality`` dict holds besides numbers (int or float, or None).
-TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped"}
+TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped",
+             "kid_spread_skipped", "kid_real_halves_spread_skipped"}
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
                 "classifier_accuracy_by_class"}
 
