@@ -8,7 +8,7 @@ from torch import nn
 
 from gankit.runs.callbacks import Snapshots
 from gankit.errors import UserError
-from gankit.viz.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab
+from gankit.viz.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab, run_scale
 from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
 from gankit.files import load_tensors
 from gankit.engines.training import train
@@ -126,10 +126,11 @@ def test_arrow_scale_is_a_round_unit_at_least_the_longest_pull():
 
 
 def test_one_arrow_scale_for_the_whole_run_so_a_weak_pull_looks_weak(tmp_path):
+    """scale="run", the animation's scale (`_frames` draws every frame on `run_scale`)."""
     snaps = _two_frames(strong=8.0, weak=0.08)
     quivers = []
     for index in (0, 1):
-        ax = plot_ganlab(snaps, index).axes[0]
+        ax = plot_ganlab(snaps, index, scale="run").axes[0]
         (q,) = [a for a in ax.collections if isinstance(a, Quiver)]
         quivers.append(q)
         # The legend says what one arrow length means: the run's unit, 10 (>= the longest pull 8).
@@ -139,6 +140,25 @@ def test_one_arrow_scale_for_the_whole_run_so_a_weak_pull_looks_weak(tmp_path):
     # Drawn lengths |pull| / scale: the weak pull is a hundredth of the strong one, as it should look.
     strong, weak = (float(torch.as_tensor(q.U).abs().max()) / q.scale for q in quivers)
     assert weak == pytest.approx(strong / 100, rel=1e-3)
-    # Negative control: a scale fitted per frame (the old rule) would have drawn them equally long.
+    # Negative control: a scale fitted per frame would have drawn them equally long.
     assert not weak == pytest.approx(strong, rel=0.5)
+    assert run_scale(snaps) == (10.0, 1.0)  # what the animation draws on
     assert animate_ganlab(snaps, tmp_path / "a.gif") == 2
+
+
+def test_a_still_draws_its_own_epochs_pull_so_the_arrows_can_be_seen():
+    """On the run's scale the last epoch's pull (a hundredth of the first) is a few pixels; a still's is not."""
+    snaps = _two_frames(strong=8.0, weak=0.08)
+    drawn = {}
+    for scale in ("epoch", "run"):
+        ax = plot_ganlab(snaps, -1, scale=scale).axes[0]
+        (q,) = [a for a in ax.collections if isinstance(a, Quiver)]
+        (key,) = [a for a in ax.get_children() if isinstance(a, QuiverKey)]
+        longest = float(torch.as_tensor(q.U).abs().max()) / q.scale  # data units
+        drawn[scale] = (longest / (ax.get_xlim()[1] - ax.get_xlim()[0]), key.text.get_text())
+    (epoch, epoch_key), (run, _) = drawn["epoch"], drawn["run"]
+    assert epoch_key == "pull 0.1" and 0.04 <= epoch <= 0.126  # 0.08 of 0.1 of an eighth of the frame
+    assert run < 0.002  # the negative control: the run's scale draws it nearly invisible
+    with pytest.raises(UserError, match="'epoch' or 'run'"):
+        plot_ganlab(snaps, -1, scale="frame")
+

@@ -8,9 +8,11 @@ For 2-D data, one panel shows
   loss with respect to that point, -d loss_G / d x. This is the direction in
   which the G step pushes the point (its parameters only move it through x),
   so the arrows show where the generator is being pulled, epoch by epoch.
-  One scale holds for every frame of a run (`arrow_scale`, from all its
-  recorded pulls), and a legend arrow says what one arrow length means, so a
-  weak pull looks weak next to the strong pulls of early training.
+  In an animation one scale holds for every frame of a run (`arrow_scale`,
+  from all its recorded pulls), so a weak pull looks weak next to the strong
+  pulls of early training; a still is drawn on its own epoch's scale, since
+  on the run's the last epoch's pull, often a hundredth of the first's, is
+  too short to see. A legend arrow says what one arrow length means.
 
 Each panel is framed on the real and that epoch's generated points; an
 animation keeps one frame holding every epoch's points.
@@ -146,7 +148,8 @@ def _check_snapshots(snapshots: dict[str, Tensor]) -> None:
         raise UserError(f"snapshots lack {', '.join(missing)}: GAN Lab views need 2-D data")
 
 
-def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None = None) -> Figure:
+def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None = None,
+                scale: str = "epoch") -> Figure:
     """GAN Lab's view of one recorded epoch (default: the last).
 
     Args:
@@ -155,16 +158,19 @@ def plot_ganlab(snapshots: dict[str, Tensor], index: int = -1, path: Path | None
             ``pull`` (E, F, 2) when recorded).
         index: which recorded epoch.
         path: also save the figure there.
+        scale: the arrows' scale: ``"epoch"``, this epoch's own longest pull (so they can be
+            seen), or ``"run"``, the whole run's, as in the animation (so epochs compare).
     """
+    if scale not in ("epoch", "run"):
+        raise UserError(f"the arrows' scale is 'epoch' or 'run', got {scale!r}")
     _check_snapshots(snapshots)
     fig = figure(5.5, 4.5)
     pull = snapshots["pull"][index] if "pull" in snapshots else None
     extent = frame_extent(snapshots, index)
     limits = frame_limits(snapshots["real"], snapshots["fake"][index], extent=extent)
-    scale = run_scale(snapshots)
     draw_ganlab(fig.add_subplot(), snapshots["real"], snapshots["fake"][index], snapshots["surface"][index],
                 extent, pull, title=f"GAN Lab view, epoch {int(snapshots['epochs'][index])}",
-                limits=limits, scale=scale)
+                limits=limits, scale=run_scale(snapshots) if scale == "run" else None)
     if path is not None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp)
