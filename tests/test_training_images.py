@@ -2,6 +2,7 @@ import copy
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -233,3 +234,27 @@ def test_sample_a_conditional_run_by_class_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'circle' is not a class of this run (classes: left, right)" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_conditional_grid_gives_each_class_its_own_columns(tmp_path):
+    """Samples drawn for the classes in turn: 10 classes in 8 columns wander; in class_columns they do not."""
+    from types import SimpleNamespace
+
+    from gankit.viz.pictures import SampleGrids, class_columns, image_grid
+
+    assert class_columns(10, 64) == 10 and class_columns(2, 64) == 8 and class_columns(3, 64) == 9
+    assert class_columns(1, 64) is None and class_columns(17, 64) is None  # a square grid
+    labels = torch.arange(60) % 10
+    images = (labels.float() / 10 * 2 - 1)[:, None, None, None].expand(60, 1, 4, 4)  # the class as brightness
+
+    def column_classes(nrow):
+        tiles = np.asarray(image_grid(images, nrow=nrow, pad=0, scale=1))[::4, ::4]  # one pixel per tile
+        return [set(tiles[:, k][tiles[:, k] != 255]) for k in range(nrow)]  # white: no tile there
+
+    assert all(len(c) == 1 for c in column_classes(class_columns(10, 64)))
+    assert any(len(c) > 1 for c in column_classes(8))  # the negative control: the old square grid
+    grids = SampleGrids(tmp_path)
+    config = Config()
+    config.model.conditional, config.model.n_classes = True, 10
+    grids.on_train_start(SimpleNamespace(config=config))
+    assert (grids.n, grids.columns) == (60, 10)  # whole rows: six of each class

@@ -44,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if points.dim() == 4:
         if not args.out:
             raise UserError("an image run needs --out DIR (one PNG each) or --out FILE.png (one grid)")
-        print(f"wrote {write_images(points, args.out, force=args.force)}", file=sys.stderr)
+        from gankit.viz.pictures import class_columns
+
+        model = the_generator(args.run)[0].model
+        columns = class_columns(model.n_classes, len(points)) if model.conditional and args.label is None else None
+        print(f"wrote {write_images(points, args.out, force=args.force, columns=columns)}", file=sys.stderr)
         return 0
     write_points(points, args.out, force=args.force)
     if args.out:

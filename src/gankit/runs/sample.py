@@ -73,11 +73,11 @@ def sample_run(run_dir: str | Path, n: int, seed: int = 0, label: int | str | No
     return out
 
 
-def write_images(images: torch.Tensor, out: str | Path, force: bool = False) -> str:
+def write_images(images: torch.Tensor, out: str | Path, force: bool = False, columns: int | None = None) -> str:
     """Write (n, C, H, W) images: one grid if ``out`` ends in .png, else one PNG each in directory ``out``.
 
     A grid replaces an existing file only with ``force`` (`gankit.files.check_output`); a
-    directory must be new or empty.
+    directory must be new or empty. ``columns``: the grid's (default: about square).
 
     Returns:
         A short description of what was written.
@@ -90,7 +90,7 @@ def write_images(images: torch.Tensor, out: str | Path, force: bool = False) -> 
         import io
 
         buffer = io.BytesIO()
-        image_grid(images).save(buffer, format="png")  # scaled up (nearest) to a viewable width
+        image_grid(images, nrow=columns).save(buffer, format="png")  # scaled up (nearest) to a viewable width
         atomic_write(out, buffer.getvalue())
         return f"a grid of {len(images)} images to {out}"
     if out.suffix:

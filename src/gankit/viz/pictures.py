@@ -29,6 +29,23 @@ def to_uint8(images: Tensor) -> np.ndarray:
 VIEW_WIDTH = 512  # px: the width an automatically scaled grid reaches at least
 
 
+# A conditional grid gives each class its own columns when there are at most this many classes.
+MAX_CLASS_COLUMNS = 16
+
+
+def class_columns(n_classes: int, n: int) -> int | None:
+    """Columns for a grid of ``n`` samples drawn for the classes in turn (``arange(n) % n_classes``).
+
+    A multiple of ``n_classes`` near sqrt(n), so that every column holds one class
+    (8 columns for 10 classes would wander across them): 10 classes get 10 columns,
+    2 get 8 for 64 samples. None (a square grid) for fewer than 2 classes or more
+    than `MAX_CLASS_COLUMNS`.
+    """
+    if not 2 <= n_classes <= MAX_CLASS_COLUMNS:
+        return None
+    return n_classes * max(1, round(math.sqrt(n) / n_classes))
+
+
 def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1, scale: int = 0) -> Image.Image:
     """Tile (N, C, H, W) images in [-1, 1] into one picture, ``nrow`` per row.
 
@@ -107,6 +124,8 @@ def interpolation_strip(G, latent_dim: int, rows: int = 6, steps: int = 10, seed
 class SampleGrids(Callback):
     """After every epoch, a grid of G(z) from fixed noise -> ``samples/epoch_NNNN.png``.
 
+    A conditional run's grid draws the classes in turn, each in its own columns (`class_columns`).
+
     At the end: ``samples.png`` (the last grid), ``training.gif`` (all of them,
     each frame labelled with its epoch) and ``interpolation.png``. Uses
     ``G_ema`` when the run keeps one. The fixed noise comes from its own
@@ -121,6 +140,11 @@ class SampleGrids(Callback):
         return torch.arange(self.n) % m.n_classes if m.conditional else None
 
     def on_train_start(self, state: TrainState) -> None:
+        m = state.config.model
+        by_class = class_columns(m.n_classes, self.n) if m.conditional else None
+        self.columns = by_class or int(math.sqrt(self.n))
+        if by_class:  # whole rows, so every class is drawn as often
+            self.n = by_class * max(1, round(self.n / by_class))
         (self.run_dir / "samples").mkdir(exist_ok=True)
         rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
@@ -134,7 +158,7 @@ class SampleGrids(Callback):
         device = device_of(G)
         images = G(self.z.to(device), *(() if labels is None else (labels.to(device),))).cpu()
         G.train(was_training)
-        grid = image_grid(images, nrow=int(math.sqrt(self.n)))
+        grid = image_grid(images, nrow=self.columns)
         with atomic_file(self.run_dir / "samples" / f"epoch_{state.epoch:04d}.png") as tmp:
             grid.save(tmp)
 
@@ -158,5 +182,5 @@ class SampleGrids(Callback):
             strip.save(tmp)
 
 
-__all__ = ["VIEW_WIDTH", "SampleGrids", "image_grid", "interpolation_strip", "labelled", "save_gif", "slerp",
+__all__ = ["MAX_CLASS_COLUMNS", "VIEW_WIDTH", "SampleGrids", "class_columns", "image_grid", "interpolation_strip", "labelled", "save_gif", "slerp",
            "to_uint8"]
