@@ -102,3 +102,21 @@ def test_report_of_a_default_run_renders_in_headless_chromium(request, tmp_path)
         with Image.open(shot) as im:
             assert im.format == "PNG" and im.size[0] > 300
     keep_screenshots(seen.laptop_shot, seen.phone_shot)
+
+
+def test_a_sweep_directory_gets_a_sweep_page(tmp_path, capsys):
+    """Not a single-run page saying "No summary.json": the grid, its figures and every run's row."""
+    assert main(["sweep", "--grid", "lr_d=0.01,0.05", "--seeds", "2", "--epochs", "2", "--out",
+                 str(tmp_path / "sw"), "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "sw")]) == 0
+    page = (tmp_path / "sw" / "report.html").read_text()
+    assert "gankit sweep sw" in page and "No summary.json" not in page
+    assert re.findall(r'alt="([^"]+)"', page) == ["heatmap.png", "samples.png"]
+    runs = json.loads((tmp_path / "sw" / "runs.json").read_text())
+    assert page.count("<tr><td") == len(runs) == 4 and f'{runs[3]["fd_to_truth"]:.6g}' in page
+    assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "sw" / "runs.csv")]) == 2
+    (tmp_path / "sw" / "sweep.json").write_text("[1, 2]")
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep.json: expected a JSON object" in err

@@ -82,9 +82,10 @@ def test_image_page_has_image_captions_and_is_self_contained(image_run):
     page = write_report(image_run).read_text()
     assert not (image_run / "ganlab.gif").exists() and not (image_run / "ganlab.png").exists()  # none drawn
     alts = re.findall(r'<img src="data:image/(?:png|gif);base64,[^"]+" alt="([^"]+)"', page)
-    assert alts == ["samples.png", "interpolation.png", "losses.png", "training.gif"]
+    assert alts == ["samples.png", "real.png", "interpolation.png", "losses.png", "training.gif"]
     for caption in ["images G_ema, the moving average of G's weights, drew from the same fixed noise",
-                    "Conditional: image i is drawn for class i mod 2, reading row by row (left, right)",
+                    "Conditional: column c holds class c mod 2 (left, right)",
+                    "Real training images in the same layout",
                     "Latent interpolation by G_ema", "one frame per epoch, each labelled with its epoch",
                     "loss_D 0.693, loss_G 0.693 under nonsaturating",
                     "They do not say how good the images are"]:
@@ -108,9 +109,10 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
     assert rows["FD ratio"] == [f"{sig4(q['fd_ratio'])} ± {sig4(q['fd_ratio_se'])} [{sig4(lo)}, {sig4(hi)}]", "1",
                                 sig4(q["fd_noise"] / q["fd_real_halves"])]
     assert lo <= q["fd_ratio"] <= hi
+    # 12 training against 12 held-out images: every subset of 500 is both halves whole, so no spread
+    assert q["kid_real_halves_se"] is None and "both sets whole" in q["kid_real_halves_spread_skipped"]
     assert rows["KID (kernel inception distance)"] == [
-        f"{sig4(q['kid'])} ± {sig4(q['kid_se'], like=q['kid'])}",
-        f"{sig4(q['kid_real_halves'])} ± {sig4(q['kid_real_halves_se'], like=q['kid_real_halves'])}", "–"]
+        f"{sig4(q['kid'])} ± {sig4(q['kid_se'], like=q['kid'])}", sig4(q["kid_real_halves"]), "–"]
     assert rows["Precision"] == [f"{q['precision']:.3f}", "–", "–"]
     assert rows["Recall"] == [f"{q['recall']:.3f}", "–", "–"]
     rarest = min(range(2), key=lambda i: q["class_fractions"][i])
@@ -124,7 +126,9 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
     assert f"KID: 3 random subsets of {q['kid_subset_size']} from {q['n_kid_generated']} generated" in page
     assert set(q) <= set(QUALITY_LABELS)
     assert "<th>quality." not in page and "<th>fd</th>" not in page
-    assert page.index('class="headline"') < page.index("<h2>Figures</h2>") < page.index("Every quality score")
+    # the pictures first, generated beside real, then the scores; the full list folded at the bottom
+    assert (page.index('alt="samples.png"') < page.index('alt="real.png"') < page.index('class="headline"')
+            < page.index("<h2>Figures</h2>") < page.index("<details><summary>Every quality score"))
 
 
 def test_an_unconditional_run_without_a_held_out_split_shows_what_it_has(image_run):
@@ -174,6 +178,20 @@ def test_an_image_eval_json_gets_its_own_headline(image_run):
     assert headline(page, 1)["FD (Fréchet distance)"][0].startswith("1234 ± ")
     assert headline(page, 0)["FD (Fréchet distance)"][0].startswith(sig4(q["fd"]))  # the summary's, above it
     assert "<th>quality.fd</th>" not in page
+    assert "<details><summary>Every evaluation score, eval.json" in page
+
+
+def test_an_eval_json_with_the_summarys_scores_is_not_shown_twice(image_run):
+    """gankit eval right after training finds the same numbers: one table and a line, not the table again."""
+    q = quality_of(image_run)
+    (image_run / "eval.json").write_text(json.dumps({"kind": "images", "quality": {
+        **q, "generator": "G_ema", "classifier_cached": True}}))  # what produced them differs, not the scores
+    page = render_report(image_run)
+    assert page.count('<table class="headline">') == 1 and "found the same scores as the end of training" in page
+    assert "Every evaluation score" not in page
+    (image_run / "eval.json").write_text(json.dumps({"kind": "images", "quality": {**q, "recall": 0.125}}))
+    page = render_report(image_run)  # the control: one score differs, and both tables are there
+    assert page.count('<table class="headline">') == 2 and headline(page, 1)["Recall"][0] == "0.125"
 
 
 def test_health_warnings_and_a_small_grid_from_an_older_run(image_run):
@@ -233,7 +251,8 @@ def test_image_report_reads_on_a_phone(image_run, tmp_path):
         driver.quit()
     assert seen.errors == [] and seen.network == []
     assert [r for r in seen.page_requests if r != seen.url and not r.startswith("data:")] == []
-    assert [alt for alt, *_ in seen.images] == ["samples.png", "interpolation.png", "losses.png", "training.gif"]
+    assert [alt for alt, *_ in seen.images] == ["samples.png", "real.png", "interpolation.png", "losses.png",
+                                                "training.gif"]
     assert all(complete and width > 0 for _, complete, width, _ in seen.images)
     assert seen.viewport <= 390 and seen.overflow <= 0 and seen.widest_img <= seen.viewport
     table_right, table_scroll, cell_display = seen.phone

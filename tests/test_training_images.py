@@ -118,7 +118,7 @@ def test_cli_image_run_writes_pictures_and_sample_pngs(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "preset: dcgan" in out and "FD " in out and "real halves" in out
-    for name in ["samples.png", "training.gif", "interpolation.png", "losses.png", "generator_ema.safetensors",
+    for name in ["samples.png", "real.png", "training.gif", "interpolation.png", "losses.png", "generator_ema.safetensors",
                  "samples/epoch_0002.png"]:
         assert (run / name).is_file(), name
     assert Image.open(run / "training.gif").n_frames == 2
@@ -240,7 +240,10 @@ def test_a_conditional_grid_gives_each_class_its_own_columns(tmp_path):
     """Samples drawn for the classes in turn: 10 classes in 8 columns wander; in class_columns they do not."""
     from types import SimpleNamespace
 
-    from gankit.viz.pictures import SampleGrids, class_columns, image_grid
+    from PIL import Image
+
+    from gankit.data.points import Dataset
+    from gankit.viz.pictures import SampleGrids, class_columns, image_grid, real_examples
 
     assert class_columns(10, 64) == 10 and class_columns(2, 64) == 8 and class_columns(3, 64) == 9
     assert class_columns(1, 64) is None and class_columns(17, 64) is None  # a square grid
@@ -256,5 +259,12 @@ def test_a_conditional_grid_gives_each_class_its_own_columns(tmp_path):
     grids = SampleGrids(tmp_path)
     config = Config()
     config.model.conditional, config.model.n_classes = True, 10
-    grids.on_train_start(SimpleNamespace(config=config))
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(0))  # a data set in no class order
+    dataset = Dataset(images[order], None, None, "brightness", labels=labels[order])
+    grids.on_train_start(SimpleNamespace(config=config, dataset=dataset))
     assert (grids.n, grids.columns) == (60, 10)  # whole rows: six of each class
+    # real.png beside it: training images of class k in the columns of class k.
+    real = real_examples(dataset, labels, 60, seed=0)
+    assert torch.equal(real, images) and not torch.equal(dataset.train, images)
+    with Image.open(tmp_path / "real.png") as im:
+        assert im.size == image_grid(images, nrow=10).size

@@ -44,6 +44,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "lab.tests": (_RUN, 11),  # ... the test's permutations
     "augment": (_RUN, 12),  # DiffAugment's draws, one sub-stream per training step
     "data": (_RUN, 13),  # a target's training points (NumPy: the same bits on every CPU)
+    "figures.real": (_RUN, 14),  # which training images real.png shows
 }
 
 

@@ -11,9 +11,11 @@ def add_parser(commands) -> None:
         "report", help="write a run's report as one self-contained HTML page",
         description="Write RUN/report.html: summary, evaluation (eval.json, when present), figures, "
         "animations, per-epoch metrics and config, with every image embedded (no network needed). An image "
-        "run's page opens with FD, KID, precision and recall beside their real-halves and noise baselines "
-        "and the share of each class, then its sample grid, interpolation, losses and training GIF.")
-    report.add_argument("run", metavar="RUN", help="run directory")
+        "run's page opens with its sample grid beside real training images, then FD, KID, precision and recall "
+        "beside their real-halves and noise baselines and the share of each class, then its interpolation, "
+        "losses and training GIF. "
+        "A sweep directory's page shows its grid, heatmap, samples and every run's row.")
+    report.add_argument("run", metavar="RUN", help="run or sweep directory")
     report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html); an existing "
                         "FILE is replaced only with --force, a run's own files never")
     report.add_argument("--force", action="store_true", help="replace an existing --out FILE")

@@ -121,11 +121,34 @@ def interpolation_strip(G, latent_dim: int, rows: int = 6, steps: int = 10, seed
     return image_grid(images, nrow=steps)
 
 
+def real_examples(dataset, labels: Tensor | None, n: int, seed: int) -> Tensor:
+    """``n`` training images drawn at random without replacement (a stream of their own), as
+    (n, C, H, W); with ``labels`` (n,), image i is of class ``labels[i]``, as a grid drawn
+    for those labels is. A class with fewer images than asked for repeats them."""
+    rng = streams.generator(seed, "figures.real")
+    if labels is None or dataset.labels is None:
+        return dataset.train[torch.randperm(len(dataset.train), generator=rng)[:n]]
+    picks = torch.empty(len(labels), dtype=torch.long)
+    for k in labels.unique().tolist():
+        members = torch.nonzero(dataset.labels == k).flatten()
+        wanted = torch.nonzero(labels == k).flatten()
+        if len(members) == 0:  # a class without images: a blank tile (white) where it would be
+            picks[wanted] = -1
+            continue
+        order = members[torch.randperm(len(members), generator=rng)]
+        picks[wanted] = order[torch.arange(len(wanted)) % len(order)]
+    images = dataset.train[picks.clamp(min=0)].clone()
+    images[picks < 0] = 1.0
+    return images
+
+
 class SampleGrids(Callback):
     """After every epoch, a grid of G(z) from fixed noise -> ``samples/epoch_NNNN.png``.
 
     A conditional run's grid draws the classes in turn, each in its own columns (`class_columns`).
 
+    At the start: ``real.png``, as many training images in the same layout (a
+    conditional run's of each class in that class's columns), to set beside it.
     At the end: ``samples.png`` (the last grid), ``training.gif`` (all of them,
     each frame labelled with its epoch) and ``interpolation.png``. Uses
     ``G_ema`` when the run keeps one. The fixed noise comes from its own
@@ -148,6 +171,9 @@ class SampleGrids(Callback):
         (self.run_dir / "samples").mkdir(exist_ok=True)
         rng = streams.generator(state.config.train.seed, "figures")
         self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
+        real = real_examples(state.dataset, self._labels(state), self.n, state.config.train.seed)
+        with atomic_file(self.run_dir / "real.png") as tmp:
+            image_grid(real, nrow=self.columns).save(tmp)
 
     @torch.no_grad()
     def on_epoch_end(self, state: TrainState) -> None:
@@ -182,5 +208,5 @@ class SampleGrids(Callback):
             strip.save(tmp)
 
 
-__all__ = ["MAX_CLASS_COLUMNS", "VIEW_WIDTH", "SampleGrids", "class_columns", "image_grid", "interpolation_strip", "labelled", "save_gif", "slerp",
+__all__ = ["MAX_CLASS_COLUMNS", "VIEW_WIDTH", "SampleGrids", "class_columns", "real_examples", "image_grid", "interpolation_strip", "labelled", "save_gif", "slerp",
            "to_uint8"]

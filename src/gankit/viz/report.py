@@ -36,6 +36,7 @@ ANIMATIONS = [
     ("training.gif", "Real vs generated points over training, one frame per epoch."),
 ]
 MIME = {".png": "image/png", ".gif": "image/gif"}
+PAIRED = ("samples.png", "real.png")  # an image run's pictures shown first, side by side
 SMALL_GRID = 256  # px: an image run's picture narrower than this is scaled up on the page
 
 CSS = """
@@ -55,6 +56,8 @@ th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: white; border: 1px solid #e3e3e3; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem; }
 .note { color: #666; font-size: 0.9rem; }
+details { margin-top: 1rem; }
+summary { cursor: pointer; font-weight: 600; }
 """
 
 
@@ -157,12 +160,14 @@ def _comparison_table(summary: dict[str, Any]) -> str:
     return f'<div class="scroll"><table>{head}{body}</table></div>'
 
 
-def _figures(run_dir: Path, items: list[tuple[str, str]], grids: bool = False) -> tuple[str, list[str]]:
+def _figures(run_dir: Path, items: list[tuple[str, str]], grids: bool = False,
+             pair: bool = False) -> tuple[str, list[str]]:
     """The figures of ``items`` that exist, and the names of those that do not.
 
     With ``grids`` (an image run's pictures) each takes the column's full width,
     and one narrower than `SMALL_GRID` px (a grid from before they were drawn at
-    a viewable size) is scaled up with whole pixels kept sharp.
+    a viewable size) is scaled up with whole pixels kept sharp; with ``pair``
+    two share a row (generated beside real) where the page is wide enough.
     """
     parts, missing = [], []
     for name, caption in items:
@@ -174,7 +179,25 @@ def _figures(run_dir: Path, items: list[tuple[str, str]], grids: bool = False) -
         parts.append(f'<figure><img src="{_embed(path)}" alt="{html.escape(name)}"'
                      + (' class="pixelated"' if small else "") + ">"
                      f"<figcaption>{html.escape(name)}: {html.escape(caption)}</figcaption></figure>")
-    return f'<div class="figures{" wide" if grids else ""}">' + "".join(parts) + "</div>", missing
+    kind = " pair" if pair else " wide" if grids else ""
+    return f'<div class="figures{kind}">' + "".join(parts) + "</div>", missing
+
+
+def _folded(title: str, content: str) -> str:
+    """``content`` under a heading the reader opens (no script: HTML's own details element)."""
+    return f"<details><summary>{html.escape(title)}</summary>{content}</details>"
+
+
+# Scores of eval.json that may differ from the summary's although the scores are the same.
+NOT_SCORES = {"generator", "classifier_cached"}
+
+
+def same_scores(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two quality dicts hold the same scores (what produced them aside)."""
+    def scores(q: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in q.items() if key not in NOT_SCORES}
+
+    return scores(a) == scores(b)
 
 
 def _width(path: Path) -> int:
@@ -228,9 +251,14 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
     history = read_metrics(run_dir)
     images = is_image_run(run_dir, summary)
     figure_items, animation_items = image_figures(config, summary) if images else (FIGURES, ANIMATIONS)
+    pictures, missing = "", []
+    if images:  # the sample grid and the real images, side by side
+        pair = [item for item in figure_items if item[0] in PAIRED]
+        figure_items = [item for item in figure_items if item[0] not in PAIRED]
+        pictures, missing = _figures(run_dir, pair, grids=True, pair=True)
     figures, missing_figs = _figures(run_dir, figure_items, grids=images)
     animations, missing_anims = _figures(run_dir, animation_items, grids=images)
-    missing = missing_figs + missing_anims
+    missing += missing_figs + missing_anims
     quality, image_eval = ((_quality(summary, str(run_dir / "summary.json")),
                             _quality(evaluation, str(run_dir / "eval.json"))) if images else (None, None))
     title = f"gankit run {run_dir.resolve().name}"
@@ -242,14 +270,19 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
                 f"{_fixed(summary.get('examples_per_sec'), 1)} examples/sec")
         sections += [f"<p><code>{html.escape(line)}</code></p>", _comparison_table(summary)]
     sections += _platform_notes(summary, evaluation)
+    if images:  # the pictures first, generated beside real, then how good they are
+        sections += ["<h2>Samples</h2>", pictures]
     if quality:
         scored = f"{summary.get('sampled_from', 'G')} after epoch {summary.get('epochs', '?')} (summary.json)"
         sections += ["<h2>Quality</h2>", headline_table(quality, scored), class_table(quality),
                      warnings_list(summary.get("warnings") or [])]
-    if image_eval:
+    eval_differs = bool(image_eval) and not (quality and same_scores(quality, image_eval))
+    if image_eval and not eval_differs:
+        sections += ["<h2>Evaluation</h2>", '<p class="note">gankit eval (eval.json) found the same scores as '
+                     "the end of training (summary.json): the same generator, images and settings.</p>"]
+    elif image_eval:
         scored = f"gankit eval: {image_eval.get('generator', 'the generator')} (eval.json)"
-        sections += ["<h2>Evaluation</h2>", headline_table(image_eval, scored), class_table(image_eval),
-                     "<h3>Every score</h3>", _key_table(image_eval, QUALITY_LABELS)]
+        sections += ["<h2>Evaluation</h2>", headline_table(image_eval, scored), class_table(image_eval)]
     elif evaluation is not None:
         sections += ["<h2>Evaluation</h2>", _key_table(evaluation)]
     sections += ["<h2>Figures</h2>", figures, "<h2>Animations</h2>", animations]
@@ -258,14 +291,22 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
         sections.append(f'<p class="note">Not in this run: {html.escape(", ".join(missing))} ({why}).</p>')
     sections += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     sections.append("<h2>Summary</h2>")
-    if quality:  # its rows under their labels, below the rest
+    if quality:  # its rows under their labels, below the rest, folded
         rest = {key: value for key, value in summary.items() if key != "quality"}
-        sections += [_key_table(rest), "<h3>Every quality score</h3>", _key_table(quality, QUALITY_LABELS)]
+        sections += [_key_table(rest), _folded(f"Every quality score ({len(flatten(quality))})",
+                                               _key_table(quality, QUALITY_LABELS))]
     else:
         sections.append(_key_table(summary) if summary else '<p class="note">No summary.json in this run.</p>')
+    if eval_differs:
+        sections.append(_folded(f"Every evaluation score, eval.json ({len(flatten(image_eval))})",
+                                _key_table(image_eval, QUALITY_LABELS)))
     sections += ["<h2>Per-epoch metrics</h2>", _history_table(history)]
     sections += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
-    body = "\n".join(sections)
+    return _page(title, "\n".join(sections), CSS + (IMAGE_CSS if images else ""))
+
+
+def _page(title: str, body: str, css: str) -> str:
+    """The whole HTML document around ``body``."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -273,7 +314,7 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>{html.escape(title)}</title>
-<style>{CSS + (IMAGE_CSS if images else "")}</style>
+<style>{css}</style>
 </head>
 <body>
 <main>
@@ -282,6 +323,71 @@ def render_report(run_dir: str | Path, notes: Sequence[str] = ()) -> str:
 </body>
 </html>
 """
+
+
+SWEEP_FIGURES = [
+    ("heatmap.png", "Median fd_to_truth over the first two grid keys (other keys and seeds pooled); for a "
+                    "one-key grid, every run's fd_to_truth per value with its median and 10th to 90th percentile."),
+    ("samples.png", "Final real vs generated points for up to 12 runs spread over the sweep."),
+]
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    """A directory `gankit sweep` wrote (its ``sweep.json`` is the mark)."""
+    return (Path(path) / "sweep.json").is_file()
+
+
+def render_sweep_report(sweep_dir: str | Path) -> str:
+    """The report page of a sweep directory: the grid and its timing, the figures, every run's row
+    (``runs.csv``) and the base config."""
+    sweep_dir = Path(sweep_dir)
+    config = load_run_config(sweep_dir)
+    path = sweep_dir / "sweep.json"
+    try:
+        sweep = parse_json(path.read_text(), str(path))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(sweep, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(sweep).__name__}")
+    rows = _read_rows(sweep_dir / "runs.csv")
+    figures, missing = _figures(sweep_dir, SWEEP_FIGURES)
+    title = f"gankit sweep {sweep_dir.resolve().name}"
+    line = f"{sweep.get('runs', len(rows))} runs over {', '.join(map(str, sweep.get('grid') or {})) or 'seeds'}"
+    sections = [f"<h1>{html.escape(title)}</h1>", f"<p><code>{html.escape(line)}</code></p>",
+                "<h2>Sweep</h2>", _key_table(sweep), "<h2>Figures</h2>", figures]
+    if missing:
+        sections.append(f'<p class="note">Not in this sweep: {html.escape(", ".join(missing))} '
+                        "(swept with --no-plots).</p>")
+    sections += [f"<h2>Runs ({len(rows)})</h2>", _history_table(rows) if rows else
+                 '<p class="note">No runs.csv in this sweep.</p>',
+                 "<h2>Base config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
+    return _page(title, "\n".join(sections), CSS)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """``runs.csv`` as rows, numbers as numbers and empty cells as None; no file: no rows."""
+    import csv
+
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as f:
+            return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise UserError(f"{path}: not a CSV file gankit wrote ({err})") from None
+
+
+def _number(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _platform_notes(summary: dict[str, Any], evaluation: Any) -> list[str]:
@@ -304,6 +410,8 @@ def _platform_notes(summary: dict[str, Any], evaluation: Any) -> list[str]:
 def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
     """Write the report page (default ``RUN/report.html``, replaced each time), atomically.
 
+    ``run_dir`` may be a sweep directory: its page is `render_sweep_report`'s.
+
     An ``out`` of your own replaces an existing file only with ``force``, and never a run's own
     files or anything that is not a regular file (`gankit.files.check_output`).
 
@@ -316,6 +424,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool
         The path written.
     """
     load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
+    if is_sweep_dir(run_dir):
+        out = check_output(out, force) if out is not None else Path(run_dir) / "report.html"
+        atomic_write(out, render_sweep_report(run_dir))
+        return out
     with hold_run(run_dir):  # as training holds it: a page is never of weights a --resume is replacing
         return _write_report(run_dir, out, force)
 
@@ -339,4 +451,4 @@ def _write_report(run_dir: str | Path, out: str | Path | None, force: bool) -> P
     return out
 
 
-__all__ = ["render_report", "write_report", "flatten"]
+__all__ = ["flatten", "is_sweep_dir", "render_report", "render_sweep_report", "same_scores", "write_report"]

@@ -21,6 +21,7 @@ DASH = "\u2013"  # what a score or baseline that is not there shows as
 
 IMAGE_CSS = """
 .figures.wide { grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }
+.figures.pair { grid-template-columns: repeat(auto-fit, minmax(min(100%, 300px), 1fr)); }
 img.pixelated { width: 100%; max-width: 512px; image-rendering: pixelated; }
 table.headline td.num, table.classes td.num { white-space: nowrap; }
 @media (max-width: 640px) {  /* a phone: each score a block, its three values under it, named */
@@ -124,6 +125,7 @@ def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
 def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(figures, animations) of an image run as (file, caption), in the order the page shows them."""
     from gankit.objectives import equilibrium
+    from gankit.viz.pictures import class_columns
 
     who = summary.get("sampled_from", "G_ema" if config.train.ema > 0 else "G")
     drawn_by = "G_ema, the moving average of G's weights," if who == "G_ema" else "G"
@@ -136,7 +138,8 @@ def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]
             "(slerp) in equal steps; smooth rows mean nearby noise gives nearby images, jumps or repeats a "
             "generator that collapsed or memorised.")
     if k:
-        grid += f" Conditional: image i is drawn for class i mod {k}, reading row by row{named}."
+        grid += (f" Conditional: column c holds class c mod {k}{named}." if class_columns(k, 64) else
+                 f" Conditional: image i is drawn for class i mod {k}, reading row by row{named}.")
         walk += f" Each row keeps one class (row r: class r mod {k})."
     values = equilibrium(config.train.loss)
     if values is None:
@@ -149,7 +152,10 @@ def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]
                  "G learns little.")
     losses = (f"Losses per example against the epoch (the mean over each epoch's batches). {level} "
               "They do not say how good the images are: the quality table does.")
-    figures = [("samples.png", grid), ("interpolation.png", walk), ("losses.png", losses)]
+    real = ("Real training images in the same layout, drawn at random"
+            + (f" (column by column the same classes{named})" if k else "") + ": what the grid beside is "
+            "trying to look like.")
+    figures = [("samples.png", grid), ("real.png", real), ("interpolation.png", walk), ("losses.png", losses)]
     animations = [("training.gif", "The sample grid over training, one frame per epoch, each labelled with "
                                    "its epoch; the last frame lingers.")]
     return figures, animations
