@@ -21,11 +21,12 @@ from gankit.engines.fast import run_fast  # noqa: E402
 from gankit.engines.training import build_state, train  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
 from gankit.lab.livetest import LiveTest  # noqa: E402
-from gankit.lab.problem import MAX_UPLOAD_BYTES, to_config  # noqa: E402
+from gankit.lab.problem import MAX_UPLOAD_BYTES, problem_of, to_config  # noqa: E402
 from gankit.lab.record import Recorder  # noqa: E402
 from gankit.lab.server import create_app, serve, split_host  # noqa: E402
 from gankit.lab.session import LabSession  # noqa: E402
 from gankit.lab.views import GRID, MANIFOLD, N_FAKE, geometry, nice  # noqa: E402
+from gankit.presets import PRESETS  # noqa: E402
 
 TOKEN = "s3cret-token"
 PORT = 8765
@@ -390,7 +391,8 @@ def test_save_as_run_gives_a_run_that_sample_eval_report_and_export_take(lab, tm
     assert {"config.json", "generator.safetensors", "discriminator.safetensors", "metrics.jsonl", "metrics.csv",
             "snapshots.safetensors", "summary.json"} <= names
     summary = json.loads((Path(run) / "summary.json").read_text())
-    assert summary["steps"] == 11 and summary["lab"]["lr_changes"] == [{"step": 8, "lr_d": 0.02, "lr_g": 0.005}]
+    ring8_lr_g = PRESETS["ring8"]["train"]["lr_g"]  # the target's starting recipe, kept by the change of lr_d
+    assert summary["steps"] == 11 and summary["lab"]["lr_changes"] == [{"step": 8, "lr_d": 0.02, "lr_g": ring8_lr_g}]
     assert summary["fd_to_truth"] > 0 and summary["data"] == "ring8"
     capsys.readouterr()
     assert main(["sample", run, "-n", "5"]) == 0
@@ -460,4 +462,88 @@ def test_a_huge_epoch_of_tiny_batches_does_not_block_the_page(lab):
     assert time.monotonic() - started < 1.0
     frame = session.latest()
     assert 50 <= frame["step"] < 20000 and frame["epoch"] == 0 and frame["engine"] == "general"
+    post(client, "reset", problem=SMALL)
+
+
+# ---- issue 22 item 14: recipes, saving, names, counts, why a run fails ----------------------------
+
+def test_each_target_starts_from_its_recipe_and_the_ring_converges_with_it():
+    """The chapter's rates and batch size on ring8 end with D flat and the points off the ring; its preset does not."""
+    from gankit import Config, train
+    from gankit.lab.problem import TARGET_NAMES, recipes
+
+    book = recipes()
+    assert set(book) == set(TARGET_NAMES)
+    assert {k: v for k, v in book["gaussian"].items() if k != "target"} == {
+        k: v for k, v in problem_of(Config()).items() if k != "target"}  # the chapter's, exactly
+    for target in ("ring8", "grid25", "moons", "swissroll"):
+        train_preset = PRESETS[target]["train"]
+        assert (book[target]["lr_d"], book[target]["batch_size"]) == (train_preset["lr_d"], train_preset["batch_size"])
+        assert to_config({"target": target}).model.init_std == PRESETS[target]["model"]["init_std"]
+    assert to_config({"target": "grid25"}).model.data_scale == 4.0  # kept although the page has no such field
+    assert to_config({"target": "ring8", "lr_d": 0.01}).train.lr_d == 0.01  # the page's values win
+    fd = {}
+    for name, config in (("recipe", to_config({"target": "ring8"})), ("chapter", Config())):
+        config.data.source, config.train.epochs = "ring8", 30
+        fd[name] = train(config).summary["fd_to_truth"]
+    assert fd["recipe"] < fd["chapter"] / 5, fd
+
+
+def test_a_failed_save_leaves_the_session_playing_and_plots_must_be_a_boolean(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    session = LabSession(runs=tmp_path / "a-file" / "runs", problem=SMALL)  # a path under a file
+    try:
+        session.command("step").result(30)
+        session.command("play").result(30)
+        with pytest.raises(UserError, match="a-file"):
+            session.command("save", plots=False).result(60)
+        assert session.playing  # as it was before the save
+        with pytest.raises(UserError, match='plots must be true or false, got "false"'):
+            session.command("save", plots="false").result(60)
+        assert not list(tmp_path.glob("**/*.png"))
+    finally:
+        session.close()
+
+
+def test_a_file_name_is_shown_clean_and_short_and_saves(lab, capsys):
+    session, client = lab
+    body = b"a,b\n" + b"".join(f"{i % 7},{i % 5}\n".encode() for i in range(40))
+    long_name = "x" * 300 + ".csv"
+    answer = client.post("/api/upload", params={"token": TOKEN, "name": long_name}, content=body).json()
+    assert len(answer["name"]) <= 60 and answer["name"].endswith(".csv") and answer["n"] == 40
+    bad = client.post("/api/upload", params={"token": TOKEN, "name": "evil\x00\x1b[2J.csv"}, content=b"1,oops\n")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("evil[2J.csv: ")
+    assert "\x00" not in bad.text and "\\u0000" not in bad.text and "\x1b" not in bad.text
+    problem = post(client, "reset", problem={"target": "file", "data": answer["data"]}).json()["problem"]
+    assert problem["n"] == 40  # the file's count, not data.n's 1000
+    with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws?token={TOKEN}") as ws:
+        assert json.loads(ws.receive_text())["problem"]["n"] == 40
+    post(client, "epoch")
+    run = Path(post(client, "save", plots=False).json()["run"])  # a 300-character name made every save fail
+    assert run.is_dir() and len(run.name) < 100 and run.name.startswith("lab-" + "x" * 40 + "-seed")
+    post(client, "reset", problem=SMALL)
+
+
+def test_a_page_loaded_after_a_save_is_not_told_it_saved(lab):
+    session, client = lab
+    post(client, "reset", problem=SMALL)
+    post(client, "step")
+    assert "run" in post(client, "save", plots=False).json()  # the answer names the run
+    with client.websocket_connect(f"ws://127.0.0.1:{PORT}/ws?token={TOKEN}") as ws:
+        ws.receive_text()  # the problem
+        frame = json.loads(ws.receive_text())
+    assert frame["type"] == "frame" and "saved" not in frame and frame["status"] is None
+
+
+def test_points_leaving_the_view_say_why_the_run_is_failing(lab):
+    session, client = lab
+    post(client, "reset", problem=SMALL)
+    post(client, "step")
+    assert session.latest()["status"] is None  # the control: points near the data
+    with torch.no_grad():
+        last = [m for m in session.state.G.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias += 1e3  # every generated point far outside the view
+    post(client, "pause")  # any command publishes a frame
+    status = session.latest()["status"]
+    assert status["level"] == "warning" and "outside the view" in status["text"] and "Data menu" in status["text"]
     post(client, "reset", problem=SMALL)

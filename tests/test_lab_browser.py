@@ -141,6 +141,12 @@ def test_the_lab_plays_takes_a_learning_rate_trains_on_drawn_points_and_saves(la
         assert driver.save_screenshot(str(phone))
         viewport(LAPTOP)
 
+        # Choosing a target in the Data menu starts it from its recipe (the toy preset), not the last rates.
+        Select(driver.find_element(By.CSS_SELECTOR, '[data-testid="target"]')).select_by_value("moons")
+        wait_for(lambda: "moons" in figure("problem-line"), what="the moons problem")
+        lr_field = driver.find_element(By.CSS_SELECTOR, '[data-testid="lr-d-input"]')
+        assert float(lr_field.get_attribute("value")) == 5e-4 and "batch 64" in figure("problem-line")
+
         # A bad file is one clear message on the page; a good one trains.
         bad, good = tmp_path / "bad.csv", tmp_path / "ring.csv"
         bad.write_text("x1,x2\n0,1\n2,oops\n")
@@ -176,6 +182,10 @@ def test_the_lab_plays_takes_a_learning_rate_trains_on_drawn_points_and_saves(la
         driver.find_element(By.CSS_SELECTOR, '[data-testid="save"]').click()
         saved = wait_for(lambda: re.search(r"Saved: (\S+?)\. ", figure("saved")), what="saved run")
         run = Path(saved.group(1))
+        driver.refresh()  # a page loaded after the save saved nothing, and says nothing of it
+        wait_for(lambda: "drawn.csv" in figure("problem-line"), what="the reloaded page")
+        time.sleep(0.5)
+        assert figure("saved") == ""
 
         resources = driver.execute_script(
             "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href]);")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,30 @@ FILE_HOLDOUT = 0.2  # of a drawn or dropped file, kept out of training for the p
 MAX_POINTS = 20_000  # the most training points a live page stays fluid with
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # a dropped file larger than this is refused before it is read
 SUFFIXES = (".csv", ".npy", ".txt")
+MAX_NAME = 60  # characters of a dropped file's name the lab shows and keeps
+
+
+def display_name(name: str) -> str:
+    """A dropped file's name as the lab shows it: its last path part, without control characters
+    (a NUL, a newline, an escape), at most `MAX_NAME` characters with its suffix kept."""
+    shown = "".join(c for c in Path(str(name)).name if not unicodedata.category(c).startswith("C")).strip()
+    if len(shown) > MAX_NAME:
+        suffix = Path(shown).suffix if len(Path(shown).suffix) <= 8 else ""
+        shown = shown[:MAX_NAME - len(suffix) - 1] + "\u2026" + suffix
+    return shown or "file"
+
+
+def base_config(target: str) -> Config:
+    """Where a problem on ``target`` starts: a toy target's preset (networks, rates, batch size,
+    ``data_scale``, found by sweeps to converge), else the chapter's defaults, as ``gankit train``."""
+    from gankit.presets import DATA_PRESETS, preset_config
+
+    return preset_config(DATA_PRESETS[target]) if target in DATA_PRESETS else Config()
+
+
+def recipes() -> dict[str, dict[str, Any]]:
+    """Each named target's starting problem (`base_config`'s form values), for the page's Data menu."""
+    return {target: {**problem_of(base_config(target)), "target": target} for target in TARGET_NAMES}
 
 
 @dataclass
@@ -78,7 +103,7 @@ class DataFiles:
             UserError: too large, an unknown suffix, or anything `load_points` refuses,
                 fewer than 2 or more than `MAX_POINTS` points, or points that are not 2-D.
         """
-        shown = Path(name).name or "file"
+        shown = display_name(name)
         if len(data) > MAX_UPLOAD_BYTES:
             raise UserError(f"{shown}: file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
         suffix = Path(shown).suffix.lower()
@@ -123,7 +148,8 @@ def to_config(problem: dict[str, Any], files: DataFiles | None = None) -> Config
     """A validated `Config` for a problem (see the module docstring); unknown keys are refused.
 
     Args:
-        problem: the page's settings; absent keys keep the chapter's defaults.
+        problem: the page's settings; absent keys keep the target's starting recipe
+            (`base_config`: a toy target's preset, else the chapter's defaults).
         files: where ``target = "file"`` finds its ``data`` id.
 
     Raises:
@@ -135,8 +161,8 @@ def to_config(problem: dict[str, Any], files: DataFiles | None = None) -> Config
     unknown = sorted(set(problem) - set(PROBLEM_KEYS))
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r} (known: {', '.join(PROBLEM_KEYS)})")
-    config = Config()
     target = problem.get("target", "gaussian")
+    config = base_config(target if isinstance(target, str) else "")
     if target == "file":
         if files is None or "data" not in problem:
             raise UserError("target 'file' needs the id of drawn or dropped points ('data')")
@@ -167,6 +193,8 @@ def problem_of(config: Config, files: DataFiles | None = None) -> dict[str, Any]
     for key, dotted in CONFIG_KEYS.items():
         section, name = dotted.split(".")
         problem[key] = getattr(getattr(config, section), name)
+    if problem["target"] == "file":  # data.n draws a target's points; a file has its own count
+        problem["n"] = files.files[problem["data"]].n if problem.get("data") else None
     return problem
 
 
@@ -174,5 +202,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
-__all__ = ["CONFIG_KEYS", "DataFile", "DataFiles", "FILE_HOLDOUT", "LAB_OBJECTIVES", "MAX_POINTS",
-           "MAX_UPLOAD_BYTES", "PROBLEM_KEYS", "TARGET_NAMES", "check_points", "problem_of", "to_config"]
+__all__ = ["CONFIG_KEYS", "DataFile", "DataFiles", "FILE_HOLDOUT", "LAB_OBJECTIVES", "MAX_NAME", "MAX_POINTS",
+           "MAX_UPLOAD_BYTES", "PROBLEM_KEYS", "TARGET_NAMES", "base_config", "check_points", "display_name",
+           "problem_of", "recipes", "to_config"]

@@ -29,6 +29,7 @@ from gankit.metrics.summary import summarize
 from gankit.runs.callbacks import Snapshots
 
 _FIELDS = ("fake", "surface", "pull", "extents", "epochs")
+STEM = 40  # characters of the data's name in a saved run's directory name (a name has at most 255 bytes)
 
 
 class Recorder(Snapshots):
@@ -80,7 +81,7 @@ def save_run(state: TrainState, config: Config, recorder: Recorder, runs: Path, 
     """
     config = Config.from_dict(config.to_dict())
     config.train.epochs = max(1, state.epoch)  # what was trained (a partial epoch: see summary "steps")
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data_name or config.data.source).stem).strip("-.") or "data"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data_name or config.data.source).stem).strip("-.")[:STEM] or "data"
     run_dir = create_run_dir(None, runs, f"lab-{stem}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     with hold_run(run_dir):
         if data_file is not None:

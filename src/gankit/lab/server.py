@@ -47,7 +47,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketClose, WebSocketDisconnect
 
 from gankit.errors import UserError
-from gankit.lab.problem import MAX_UPLOAD_BYTES, DataFiles
+from gankit.lab.problem import MAX_UPLOAD_BYTES, DataFiles, display_name
 from gankit.lab.session import LabSession, Seen
 
 STATIC = Path(__file__).parent / "static"
@@ -186,7 +186,7 @@ def create_app(session: LabSession, token: str, port: int | None = None,
         async for chunk in request.stream():
             data += chunk
             if len(data) > MAX_UPLOAD_BYTES:
-                return _error(f"{Path(name).name}: file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB",
+                return _error(f"{display_name(name)}: file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB",
                               status=413)
         try:
             key = await run_in_threadpool(session.files.add_bytes, bytes(data), name)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch import Tensor
 
 from gankit.config import Config
 from gankit.engines.guard import Diverged
@@ -42,7 +43,7 @@ from gankit.engines.training import build_state, choose_engine
 from gankit.errors import UserError
 from gankit.lab import views
 from gankit.lab.livetest import LiveTest
-from gankit.lab.problem import DataFiles, problem_of, to_config
+from gankit.lab.problem import DataFiles, problem_of, recipes, to_config
 from gankit.lab.record import Recorder, save_run
 from gankit.lab.stepping import train_unit
 from gankit.objectives import equilibrium
@@ -220,7 +221,7 @@ class LabSession:
         self.lr_changes: list[dict[str, float]] = []
         self.train_seconds, self.epoch_seconds = 0.0, None
         self.rate: collections.deque[tuple[float, int]] = collections.deque()
-        self.status, self.saved, self.diverged = None, None, False
+        self.status, self.diverged = None, False
         self.playing = False
         eq_d, eq_g = equilibrium(config.train.loss)
         ds, geo = state.dataset, self.geometry
@@ -233,7 +234,7 @@ class LabSession:
             "data_name": self.data_name,
             "pull_unit": geo.pull_unit, "arrow": geo.arrow, "manifold": views.MANIFOLD,
             "equilibrium": {"loss_d": eq_d, "loss_g": eq_g}, "truth_known": self.gap.known,
-            "engine": self.engine, "pvalue_note": self.test.reason,
+            "engine": self.engine, "pvalue_note": self.test.reason, "recipes": recipes(),
         }
         with self._lock:
             version = self._problem[0] + 1
@@ -286,16 +287,20 @@ class LabSession:
         return change
 
     def _save(self, plots: bool = True) -> dict:
+        """Save as a run; the answer names it (frames do not: a page loaded later saved nothing)."""
+        if not isinstance(plots, bool):
+            raise UserError(f"plots must be true or false, got {json.dumps(plots)[:40]}")
         self._need_state()
         if self.state.step == 0:
             raise UserError("nothing trained yet: press play or step first")
         was_playing, self.playing = self.playing, False
         data_file = self.state.config.data.source if self.state.dataset.target is None else None
-        path = save_run(self.state, self.config0, self.recorder, self.runs, self.examples_per_sec(),
-                        engine=" and ".join(self.engines_used) or self.engine, lr_changes=self.lr_changes,
-                        data_file=data_file, data_name=self.data_name, plots=bool(plots))
-        self.saved, self.status = str(path), {"level": "info", "text": f"saved as run {path}"}
-        self.playing = was_playing
+        try:
+            path = save_run(self.state, self.config0, self.recorder, self.runs, self.examples_per_sec(),
+                            engine=" and ".join(self.engines_used) or self.engine, lr_changes=self.lr_changes,
+                            data_file=data_file, data_name=self.data_name, plots=plots)
+        finally:  # a failed save (a full disk, a read-only --runs) leaves the session as it was
+            self.playing = was_playing
         return {"run": str(path)}
 
     def _need_state(self) -> None:
@@ -368,6 +373,19 @@ class LabSession:
 
     # ---- publishing --------------------------------------------------------------------------------
 
+    def _status(self, fake: Tensor) -> dict[str, str] | None:
+        """What the page should say: an error (divergence) stays; else, while most generated points
+        are outside the view, why the run is failing and what to try."""
+        if self.diverged or (self.status and self.status["level"] == "error"):
+            return self.status
+        x0, x1, y0, y1 = self.geometry.extent
+        inside = ((fake[:, 0] >= x0) & (fake[:, 0] <= x1) & (fake[:, 1] >= y0) & (fake[:, 1] <= y1)).sum()
+        if int(inside) * 2 >= fake.shape[0]:
+            return None
+        return {"level": "warning", "text": (
+            "Most generated points are outside the view (the rings at its edge): G overshoots the data. "
+            "Try lower learning rates, or choose the target again in the Data menu for its starting recipe.")}
+
     def _publish_frame(self) -> None:
         if self.state is None:
             return
@@ -394,7 +412,7 @@ class LabSession:
             "lr_d": state.opt_D.param_groups[0]["lr"], "lr_g": state.opt_G.param_groups[0]["lr"],
             "lr_from_step": self.lr_changes[-1]["step"] if self.lr_changes else 0,
             "engine": self.engines_used[-1] if self.engines_used else self.engine,
-            "status": self.status, "saved": self.saved, "diverged": self.diverged,
+            "status": self._status(fake), "diverged": self.diverged,
         }
         text = json.dumps(frame, allow_nan=False)
         rows = [[r["epoch"], _num(r["loss_d"]), _num(r["loss_g"])] for r in state.history[len(self._rows):]]

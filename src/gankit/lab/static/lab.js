@@ -112,18 +112,21 @@
       (message.lr_from_step ? ` since step ${message.lr_from_step}.` : ".");
     $("lr-note").dataset.lrD = message.lr_d;
     $("lr-note").dataset.lrG = message.lr_g;
+    if (!message.status && shownStatus !== null && $("message").className === "warning") {
+      $("message").hidden = true; // the points are back in view
+      shownStatus = null;
+    }
     if (message.status && message.status.text !== shownStatus) {
       shownStatus = message.status.text;
       say(message.status.text, message.status.level);
     }
-    if (message.saved) $("saved").textContent = `Saved: ${message.saved}. Try: gankit sample ${message.saved} -n 5`;
     schedule();
   }
   let shownStatus = null;
 
   function say(text, level) {
     $("message-text").textContent = text;
-    $("message").className = level === "info" ? "info" : "";
+    $("message").className = level === "info" || level === "warning" ? level : "";
     $("message").hidden = false;
   }
   $("message-close").onclick = () => { $("message").hidden = true; };
@@ -180,7 +183,7 @@
   function fillForm(p) {
     for (const key of PROBLEM_KEYS) {
       const field = form.elements[key];
-      if (!field || p[key] === undefined) continue;
+      if (!field || p[key] === undefined || p[key] === null) continue;
       field.value = LISTS.has(key) ? p[key].join(",") : String(p[key]);
     }
     if (drawn) form.elements.target.value = "draw";
@@ -240,6 +243,9 @@
       if (target === "draw") { startDrawing(); return; }
       stopDrawing();
       if (target === "file") { $("file-input").click(); return; }
+      // A named target starts from its own recipe (the toy presets), keeping the seed.
+      const recipe = problem && problem.recipes && problem.recipes[target];
+      if (recipe) fillForm({ ...recipe, seed: form.elements.seed.value });
     }
     if (!name) return; // the file input has its own handler
     await reset().catch(() => {});
