@@ -73,7 +73,7 @@ def test_a_collapsed_generator_is_flagged_in_training(tmp_path, monkeypatch):
     h = HealthMonitor(echo=False)
     train(config, [h])
     kinds = [w["kind"] for w in h.warnings]
-    assert kinds == ["collapse"] and h.warnings[0]["epoch"] == 4
+    assert kinds == ["tiny_data", "collapse"] and h.warnings[1]["epoch"] == 4  # 16 images: tiny too
 
 
 def test_fixes_never_suggest_what_is_on():

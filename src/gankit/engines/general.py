@@ -39,8 +39,11 @@ def update_ema(G_ema: nn.Module, G: nn.Module, decay: float, step: int) -> None:
         b_ema.copy_(b)
 
 
+RECALIBRATION_SAMPLES = 1024  # G's samples that re-estimate G_ema's batch-norm statistics after each epoch
+
+
 @torch.no_grad()
-def recalibrate_batchnorm(G: nn.Module, latent_dim: int, rng: torch.Generator, n: int = 1024,
+def recalibrate_batchnorm(G: nn.Module, latent_dim: int, rng: torch.Generator, n: int = RECALIBRATION_SAMPLES,
                           batch_size: int = 256, n_classes: int = 0) -> None:
     """Recompute G's batch-norm running statistics from ``n`` of its own samples.
 

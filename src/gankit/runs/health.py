@@ -47,6 +47,7 @@ from gankit.models import device_of
 from gankit.objectives import equilibrium
 
 LOSS_LIMIT = 50.0  # times the equilibrium loss per example
+TINY_IMAGES = 500  # an image data set with fewer training images gets a warning before training
 PARAM_LIMIT = 1e4  # |parameter| or RMS gradient; the chapter's stay below 10
 
 # kind -> suggested fixes, each with a test of (config, images) that says when it does not apply
@@ -77,6 +78,7 @@ SUGGESTIONS: dict[str, list[tuple[str, Callable | None]]] = {
     "label_weak_class": [("train longer", None),
                          ("a conditional ResNet (--model resnet)", lambda c, images: c.model.generator == "resnet"),
                          ("check that those classes' images (sub-folders) are what they are named", None)],
+    "tiny_data": [("use more images (a thousand or more)", None), _AUGMENT],
     "label_ignored": [("train longer", None),
                       ("conditional batch norm in G and a projection D (--model resnet)",
                        lambda c, images: c.model.generator == "resnet"),
@@ -128,6 +130,10 @@ class HealthMonitor(Callback):
     def on_train_start(self, state: TrainState) -> None:
         self.config, self.classes = state.config, list(state.dataset.classes)
         self.images = len(state.dataset.shape) == 3
+        n = len(state.dataset.train)
+        if self.images and n < TINY_IMAGES:
+            self.warn("tiny_data", state.epoch, f"only {n} training images: on so few a GAN tends to memorise or "
+                      "collapse, its samples blur or repeat, and its scores have wide spreads")
         if self.images:
             rng = streams.generator(state.config.train.seed, "health")
             self.z = torch.randn(self.n, state.config.model.latent_dim, generator=rng)
@@ -270,5 +276,5 @@ def max_parameter_and_gradient(state: TrainState) -> tuple[float, float]:
     return largest, rms
 
 
-__all__ = ["FIXES", "SUGGESTIONS", "fix_for", "class_names", "weak_label_classes", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor",
+__all__ = ["FIXES", "SUGGESTIONS", "TINY_IMAGES", "fix_for", "class_names", "weak_label_classes", "LOSS_LIMIT", "PARAM_LIMIT", "HealthMonitor",
            "diversity", "max_parameter_and_gradient"]
