@@ -407,12 +407,12 @@ def test_scores_of_too_few_images_are_skipped_with_a_reason():
 
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(5, 4, generator=g), torch.randn(1, 4, generator=g)
-    pr = precision_recall(a, b)
+    pr = precision_recall(real=a, generated=b)
     assert pr["precision"] is None and pr["pr_skipped"] == "needs at least 2 images a side, got 5 real and 1 generated"
     assert kid(a, b)["kid"] is None and "got 5 and 1" in kid(a, b)["kid_skipped"]
-    same = precision_recall(a[:3], a[:3])  # k falls to 2; a set lies on its own manifold
+    same = precision_recall(real=a[:3], generated=a[:3])  # k falls to 2; a set lies on its own manifold
     assert same == {"precision": 1.0, "recall": 1.0, "pr_k": 2}
-    far = precision_recall(a[:3], a[:3] + 100)
+    far = precision_recall(real=a[:3], generated=a[:3] + 100)
     assert far["precision"] == 0.0 and far["recall"] == 0.0
 
 

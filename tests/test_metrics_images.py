@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -70,12 +71,12 @@ def test_kid_of_two_sets_no_larger_than_a_subset_is_one_value_without_a_spread()
 
 def test_precision_recall_extremes_and_a_collapsed_generator():
     real = _normal(200, 3, 0)
-    same = precision_recall(real, real.clone())
+    same = precision_recall(real=real, generated=real.clone())
     assert same["precision"] == 1.0 and same["recall"] == 1.0
-    far = precision_recall(real, _normal(200, 3, 1, shift=50.0))
+    far = precision_recall(real=real, generated=_normal(200, 3, 1, shift=50.0))
     assert far["precision"] == 0.0 and far["recall"] == 0.0
     collapsed = real[:20].repeat(10, 1) + 1e-3 * _normal(200, 3, 2)  # fakes on 20 real points only
-    pr = precision_recall(real, collapsed)
+    pr = precision_recall(real=real, generated=collapsed)
     assert pr["precision"] > 0.9 and pr["recall"] < 0.5
 
 
@@ -205,3 +206,71 @@ def test_a_feature_network_that_misbehaves_is_a_user_error():
     ds = _blob_dataset()
     with pytest.raises(UserError, match="non-finite"):
         evaluate_images(Copier(ds.train), Dataset(ds.train, ds.heldout, None, "b"), latent_dim=2, features=Broken())
+
+
+# ---- issue 23 item 3: numerics that hold ------------------------------------------------------------
+
+def test_the_same_images_in_batches_of_1_7_and_500_give_the_same_statistics():
+    from gankit.metrics.gaussian import gaussian_fit
+    from gankit.metrics.images import embed_images
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 16))
+    images = torch.rand(60, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    fits = [gaussian_fit(embed_images(net, images, batch_size=b)) for b in (1, 7, 500)]
+    # The features are float32 per batch (a batch size may pick another kernel: an ulp apart); the
+    # statistics accumulate in float64, exactly rounded, so they differ by no more than that.
+    scale = fits[0][1].abs().max()
+    for mean, cov in fits[1:]:
+        assert (mean - fits[0][0]).abs().max() <= 1e-6 * fits[0][0].abs().max()
+        assert (cov - fits[0][1]).abs().max() <= 1e-6 * scale
+    assert fits[0][0].dtype == torch.float64 and fits[0][1].dtype == torch.float64
+    assert feature_fd(embed_images(net, images, 1), embed_images(net, images, 500)) < 1e-9
+    assert feature_fd(embed_images(net, images[:30], 7), embed_images(net, images[30:], 7)) > 1e-3  # the control
+
+
+def test_fewer_images_than_features_is_a_warning_with_the_numbers_never_a_complex_fd():
+    from gankit.metrics.images import few_images_note
+
+    a, b = _normal(10, 64, 0), _normal(10, 64, 1, shift=0.1)  # rank 9 covariances in 64 dimensions
+    fd = feature_fd(a, b)
+    assert isinstance(fd, float) and math.isfinite(fd) and fd > 0
+    note = few_images_note(10, 12, 64)["fd_warning"]
+    assert "10 generated and 12 reference images in 64 features" in note and "at least 64 images" in note
+    assert few_images_note(64, 100, 64) == {}
+
+
+def test_precision_and_recall_take_their_sets_by_keyword_only():
+    real, generated = _normal(30, 3, 0), _normal(30, 3, 1, shift=3.0)
+    with pytest.raises(TypeError):
+        precision_recall(real, generated)
+    collapsed = real[:1] + 1e-3 * _normal(10, 3, 2)  # a generator that draws one real image, again and again
+    one = precision_recall(real=real, generated=collapsed)
+    assert one["precision"] == 1.0 and one["recall"] < 0.2  # swapped, these would swap
+    swapped = precision_recall(real=collapsed, generated=real)  # the control: what the swap reads
+    assert swapped["precision"] < 0.2 and swapped["recall"] == 1.0
+
+
+def test_the_scores_record_their_feature_network(tmp_path):
+    from gankit.metrics.images import weights_hash
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+    digest = weights_hash(net)
+    assert len(digest) == 64 and digest == weights_hash(net)
+    images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    G = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 8, 8)))
+    q = evaluate_images(G, Dataset(images[:10], images[10:], None, "sixteen"), 8, fd_sets=2, kid_subsets=2,
+                        features=net, cache_dir=str(tmp_path))
+    assert q["feature_weights_sha256"] == digest and q["feature_input_shape"] == [1, 8, 8]
+    assert q["feature_input_dtype"] == "float32" and (q["n_generated"], q["n_reference"]) == (6, 6)
+    assert "fd_warning" not in q  # 6 images a side in 4 features
+    with torch.no_grad():
+        net[1].bias[0] += 1e-6
+    assert weights_hash(net) != digest  # one weight's last bits change the hash
+    wide = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16))
+    q = evaluate_images(G, Dataset(images[:10], images[10:], None, "sixteen"), 8, fd_sets=2, kid_subsets=2,
+                        features=wide, cache_dir=str(tmp_path))
+    assert "6 generated and 6 reference images in 16 features" in q["fd_warning"]
+    assert math.isfinite(q["fd"]) and q["fd"] >= 0

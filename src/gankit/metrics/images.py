@@ -84,23 +84,53 @@ def kid(a: Tensor, b: Tensor, subsets: int = 50, subset_size: int = 500, seed: i
             "kid_subsets": subsets, "kid_subset_size": size}
 
 
+def weights_hash(net: nn.Module) -> str:
+    """SHA-256 of a network's parameters and buffers (names, shapes, dtypes and bytes, in order):
+    which feature network a score was computed in."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def few_images_note(n: int, n_reference: int, dim: int) -> dict[str, str]:
+    """``{"fd_warning": ...}`` when a set has fewer images than features, else nothing.
+
+    Its covariance then has rank below the dimension: FD stays real (the square root
+    comes from a symmetric eigendecomposition, negative rounding clamped to 0), but it
+    is ruled by the missing directions, far above what more images would give.
+    """
+    fewest = min(n, n_reference)
+    if fewest >= dim:
+        return {}
+    return {"fd_warning": f"FD compares Gaussian fits of {n} generated and {n_reference} reference images in "
+                          f"{dim} features: with fewer images than features the covariances are singular and FD "
+                          f"is biased high; score at least {dim} images a side (quality.n, gankit eval --n)"}
+
+
 def _radii(x: Tensor, k: int) -> Tensor:
     """Distance from each of (N, d) points to its k-th nearest other point: (N,)."""
     dist = torch.cdist(x, x)  # (N, N), zeros on the diagonal
     return dist.kthvalue(k + 1, dim=1).values
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> dict[str, float]:
-    """Improved precision (fakes on the real manifold) and recall (reals on the fake manifold).
+def precision_recall(*, real: Tensor, generated: Tensor, k: int = 3) -> dict[str, float]:
+    """Improved precision (generated images on the real manifold) and recall (real ones on the
+    generated manifold). By keyword only: swapped, precision and recall swap too.
 
     Args:
-        real: (N, d) features; fake: (M, d) features; k: the neighbourhood size (3 in the paper).
+        real: (N, d) features; generated: (M, d) features; k: the neighbourhood size (3 in the paper).
 
     Returns:
         ``precision``, ``recall`` and ``pr_k``, the k used: at most N - 1 and M - 1 (a tiny set
         has fewer neighbours); with fewer than 2 on a side the scores are None and
         ``pr_skipped`` says why.
     """
+    fake = generated
     k = min(k, len(real) - 1, len(fake) - 1)
     if k < 1:
         return {"precision": None, "recall": None, "pr_k": None,
@@ -212,20 +242,25 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         space = getattr(features, "name", None) or type(features).__name__
     images = {"reference": reference, "fake": fake, "noise": noise}
     first = {"reference": f_ref, "fake": f_fake}
+    network = features if features is not None else classifier
     if dataset.heldout is not None:
         images["train"], first["train"] = dataset.train, embeds[0](dataset.train)
     out: dict[str, Any] = {
         "feature_space": space,
         "feature_dim": int(f_ref.shape[1]),
+        "feature_weights_sha256": weights_hash(network),
+        "feature_input_shape": list(reference.shape[1:]),
+        "feature_input_dtype": str(reference.dtype).removeprefix("torch."),
         "classifier_cached": cached,
         "reference": "heldout" if dataset.heldout is not None else "train",
         "n_generated": n,
         "n_reference": len(reference),
         "n_train": len(dataset.train),
         **_fd_scores(embeds, first, images, n, fd_sets),
+        **few_images_note(n, len(reference), int(f_ref.shape[1])),
         **kid(f_fake, f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid")),
         "n_kid_generated": len(f_fake),
-        **precision_recall(f_ref, f_fake[:n]),
+        **precision_recall(real=f_ref, generated=f_fake[:n]),
         "n_noise": len(noise),
     }
     if dataset.heldout is not None:
@@ -384,6 +419,8 @@ def format_quality(q: dict[str, Any]) -> str:
             fd += f" +- {num('fd_ratio_se', 2)}, single sets {lo:.2f} to {hi:.2f}"
         fd += f"; noise {num('fd_noise', 1)})"
     lines.append(fd + (f"  skipped: {q['fd_skipped']}" if "fd_skipped" in q else ""))
+    if q.get("fd_warning"):
+        lines.append(f"warning: {q['fd_warning']}")
     spread = (f" +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
               if q.get("kid_se") is not None else f" ({q['kid_subset_size']} images a side, no spread: all of both)")
     lines.append(f"KID {num('kid', 4)}" + spread
@@ -404,5 +441,5 @@ def format_quality(q: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["class_fractions", "embed_images", "evaluate_images", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
+__all__ = ["class_fractions", "embed_images", "evaluate_images", "few_images_note", "weights_hash", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
            "mmd2_unbiased", "precision_recall"]

@@ -78,6 +78,7 @@ SUGGESTIONS: dict[str, list[tuple[str, Callable | None]]] = {
     "label_weak_class": [("train longer", None),
                          ("a conditional ResNet (--model resnet)", lambda c, images: c.model.generator == "resnet"),
                          ("check that those classes' images (sub-folders) are what they are named", None)],
+    "fd_few_images": [("raise quality.n (gankit eval --n) to the feature dimension or more", None)],
     "tiny_data": [("use more images (a thousand or more)", None), _AUGMENT],
     "label_ignored": [("train longer", None),
                       ("conditional batch norm in G and a projection D (--model resnet)",
@@ -195,6 +196,8 @@ class HealthMonitor(Callback):
     def check_quality(self, quality: dict, epoch: int) -> None:
         """Warn when a class gets under a quarter of its share of the generated samples, and when
         a conditional generator's label changes little (``label_accuracy``, see `gankit.metrics.images`)."""
+        if quality.get("fd_warning"):
+            self.warn("fd_few_images", epoch, quality["fd_warning"])
         classes = quality.get("classes") or self.classes
         fractions = quality.get("class_fractions")
         if fractions:

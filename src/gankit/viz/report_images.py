@@ -60,6 +60,10 @@ QUALITY_LABELS = {
     "kid_subset_size": "KID: images per subset and side",
     "kid_skipped": "KID: why it was skipped",
     "kid_spread_skipped": "KID: why it has no spread",
+    "feature_weights_sha256": "feature network: SHA-256 of its weights (the first classifier's, or yours)",
+    "feature_input_shape": "feature network: the image shape it takes",
+    "feature_input_dtype": "feature network: the images' dtype",
+    "fd_warning": "FD: a warning about how it was computed",
     "n_kid_generated": "KID: generated images drawn from",
     "precision": "precision: share of generated images on the real images' manifold",
     "recall": "recall: share of real images on the generated images' manifold",
@@ -89,9 +93,10 @@ QUALITY_LABELS = {
 
 # The kinds of value a ``quality`` dict holds besides numbers (int or float, or None).
 TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped",
-             "kid_spread_skipped", "kid_real_halves_spread_skipped"}
+             "kid_spread_skipped", "kid_real_halves_spread_skipped", "feature_weights_sha256",
+             "feature_input_dtype", "fd_warning"}
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
-                "classifier_accuracy_by_class"}
+                "classifier_accuracy_by_class", "feature_input_shape"}
 
 
 def is_number(value: Any) -> bool:
