@@ -130,3 +130,38 @@ def test_one_class_the_label_fails_for_is_warned_though_the_overall_check_holds(
     few = HealthMonitor(echo=False)  # 40% against 61% of only 5 real images each is not evidence
     few.check_quality({**quality, "n_reference": 15}, epoch=5)
     assert few.warnings == []
+
+
+def _kinds(quality: dict) -> list[str]:
+    h = HealthMonitor(echo=False)
+    h.config = Config()
+    h.check_quality(quality, epoch=3)
+    return [w["kind"] for w in h.warnings]
+
+
+def test_recall_far_below_real_against_real_warns():
+    """Issue 23 item 5: recall 0.09 on the shapes ended with warnings: []."""
+    assert _kinds({"recall": 0.09, "recall_real_halves": 0.91}) == ["low_recall"]
+    assert _kinds({"recall": 0.60, "recall_real_halves": 0.91}) == []  # the digits' 0.6 against 0.91: fine
+    assert _kinds({"recall": 0.09}) == []  # no real halves: nothing to compare with
+
+
+def test_class_shares_far_from_the_real_ones_warn_by_name():
+    real = [0.25, 0.25, 0.25, 0.25]
+    h = HealthMonitor(echo=False)
+    h.config = Config()
+    h.check_quality({"classes": ["a", "b", "c", "d"], "class_fractions": [0.55, 0.15, 0.15, 0.15],
+                     "reference_class_fractions": real}, epoch=3)
+    (w,) = h.warnings
+    assert w["kind"] == "class_shares_far" and "30% away" in w["message"] and "'a' 55% against 25%" in w["message"]
+    assert _kinds({"class_fractions": [0.30, 0.22, 0.24, 0.24], "reference_class_fractions": real}) == []
+
+
+def test_a_weak_feature_space_is_named_with_its_accuracy():
+    """The shapes run's classifier was right on 61% of real held-out images, and nothing said so."""
+    h = HealthMonitor(echo=False)
+    h.config = Config()
+    h.check_quality({"classifier_accuracy": 0.61, "class_fractions": [0.3, 0.3, 0.4]}, epoch=3)
+    (w,) = h.warnings
+    assert w["kind"] == "weak_features" and "61% of real held-out images (chance 33%)" in w["message"]
+    assert _kinds({"classifier_accuracy": 0.94, "class_fractions": [0.3, 0.3, 0.4]}) == []

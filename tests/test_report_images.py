@@ -113,8 +113,9 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
     assert q["kid_real_halves_se"] is None and "both sets whole" in q["kid_real_halves_spread_skipped"]
     assert rows["KID (kernel inception distance)"] == [
         f"{sig4(q['kid'])} ± {sig4(q['kid_se'], like=q['kid'])}", sig4(q["kid_real_halves"]), "–"]
-    assert rows["Precision"] == [f"{q['precision']:.3f}", "–", "–"]
-    assert rows["Recall"] == [f"{q['recall']:.3f}", "–", "–"]
+    assert rows["Precision"] == [f"{q['precision']:.3f}", f"{q['precision_real_halves']:.3f}", "–"]
+    assert rows["Recall"] == [f"{q['recall']:.3f}", f"{q['recall_real_halves']:.3f}", "–"]
+    assert q["n_pr_real_halves"] == q["n_generated"]  # real against real at the generated comparison's size
     rarest = min(range(2), key=lambda i: q["class_fractions"][i])
     assert rows["Smallest class share"] == [f"{100 * q['min_class_fraction']:.1f}% ({q['classes'][rarest]})",
                                             "50.0%", "–"]  # the held-out images are half left, half right

@@ -45,6 +45,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "augment": (_RUN, 12),  # DiffAugment's draws, one sub-stream per training step
     "data": (_RUN, 13),  # a target's training points (NumPy: the same bits on every CPU)
     "figures.real": (_RUN, 14),  # which training images real.png shows
+    "quality.halves": (_RUN, 15),  # which training images the real halves' precision and recall take
 }
 
 

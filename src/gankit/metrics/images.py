@@ -264,6 +264,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         "n_noise": len(noise),
     }
     if dataset.heldout is not None:
+        # Real against real at the generated comparison's sizes: n training images (at random) for G's n.
+        pick = torch.randperm(len(dataset.train), generator=streams.generator(seed, "quality.halves"))[:n]
+        halves_pr = precision_recall(real=f_ref, generated=first["train"][pick])
+        out.update(precision_real_halves=halves_pr["precision"], recall_real_halves=halves_pr["recall"],
+                   n_pr_real_halves=len(pick))
         halves = kid(first["train"], f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
         if "kid_spread_skipped" in halves:
@@ -429,6 +434,8 @@ def format_quality(q: dict[str, Any]) -> str:
                     if "kid_real_halves" in q else "")
                  + (f"  skipped: {q['kid_skipped']}" if "kid_skipped" in q else ""))
     lines.append(f"precision {num('precision', 3)}, recall {num('recall', 3)} (k={q['pr_k']})"
+                 + (f"  (real halves {num('precision_real_halves', 3)}, {num('recall_real_halves', 3)})"
+                    if "recall_real_halves" in q else "")
                  + (f"  skipped: {q['pr_skipped']}" if "pr_skipped" in q else ""))
     if "class_fractions" in q:
         names = q.get("classes") or []

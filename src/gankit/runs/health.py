@@ -27,7 +27,13 @@ by name), ``label_ignored`` when a conditional generator's samples are the class
 they were drawn for less often than halfway between chance and the classifier's
 accuracy on real held-out images, else ``label_weak_class`` when some class's
 samples are right clearly less often than its real images (`weak_label_classes`:
-10 points or more, and a z-test at 1% over the classes), and
+10 points or more, and a z-test at 1% over the classes); against what real
+images reach, ``low_recall`` when recall is under half the real halves'
+(`RECALL_SHARE`; as many training images in G's place), ``class_shares_far``
+when the generated class shares are a total variation of `SHARES_GAP` or more
+from the held-out images' own, ``weak_features`` when the feature classifier
+is right on fewer than `WEAK_FEATURES` of real held-out images, and
+``fd_few_images`` when a set has fewer images than features; and
 ``fooled_far`` when D is fooled (loss_D within 0.05 of its equilibrium) while
 the generator's Gaussian is far from the truth (Fréchet distance above a tenth
 of the truth's total variance, a unit-free scale).
@@ -78,6 +84,12 @@ SUGGESTIONS: dict[str, list[tuple[str, Callable | None]]] = {
     "label_weak_class": [("train longer", None),
                          ("a conditional ResNet (--model resnet)", lambda c, images: c.model.generator == "resnet"),
                          ("check that those classes' images (sub-folders) are what they are named", None)],
+    "low_recall": [("train longer", None), _AUGMENT,
+                   ("use --preset hinge-sn", lambda c, images: c.train.loss == "hinge" and c.model.spectral_norm)],
+    "class_shares_far": [("train longer", None),
+                         ("a conditional model (model.conditional=true)", lambda c, images: c.model.conditional)],
+    "weak_features": [("use more training images", None),
+                      ("score in a feature network of your own (evaluate_run(run, features=net))", None)],
     "fd_few_images": [("raise quality.n (gankit eval --n) to the feature dimension or more", None)],
     "tiny_data": [("use more images (a thousand or more)", None), _AUGMENT],
     "label_ignored": [("train longer", None),
@@ -198,6 +210,7 @@ class HealthMonitor(Callback):
         a conditional generator's label changes little (``label_accuracy``, see `gankit.metrics.images`)."""
         if quality.get("fd_warning"):
             self.warn("fd_few_images", epoch, quality["fd_warning"])
+        self._check_yardsticks(quality, epoch)
         classes = quality.get("classes") or self.classes
         fractions = quality.get("class_fractions")
         if fractions:
@@ -226,6 +239,40 @@ class HealthMonitor(Callback):
                       f"than the classifier does on real images: of the images drawn for each, the share that is "
                       f"that class, against the share of its real held-out images the classifier gets right: {shown}")
 
+
+    def _check_yardsticks(self, quality: dict, epoch: int) -> None:
+        """Scores far from what real images reach: recall, class shares, and the feature space itself."""
+        classes = quality.get("classes") or self.classes
+        recall, real_recall = quality.get("recall"), quality.get("recall_real_halves")
+        if is_score(recall) and is_score(real_recall) and recall < RECALL_SHARE * real_recall:
+            self.warn("low_recall", epoch, f"recall {recall:.2f} against {real_recall:.2f} for as many real images: "
+                      f"G covers less than {RECALL_SHARE:.0%} of what real images of the same number cover, so it "
+                      "misses much of the data (whole modes or their variety)")
+        shares, real = quality.get("class_fractions"), quality.get("reference_class_fractions")
+        if shares and real and len(shares) == len(real):
+            gap = 0.5 * sum(abs(f - r) for f, r in zip(shares, real))
+            if gap >= SHARES_GAP:
+                worst = sorted(range(len(shares)), key=lambda i: -abs(shares[i] - real[i]))[:3]
+                self.warn("class_shares_far", epoch, f"the generated class shares are {100 * gap:.0f}% away from the "
+                          "real ones (total variation): " + ", ".join(
+                              f"{class_names([i], classes)} {100 * shares[i]:.0f}% against {100 * real[i]:.0f}%"
+                              for i in worst))
+        accuracy = quality.get("classifier_accuracy")
+        if is_score(accuracy) and shares and accuracy < WEAK_FEATURES:
+            self.warn("weak_features", epoch, f"the feature classifier is right on only {100 * accuracy:.0f}% of real "
+                      f"held-out images (chance {100 / len(shares):.0f}%): a feature space this weak says little, so "
+                      "FD, KID, precision and recall in it are rough")
+
+
+def is_score(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Health's yardsticks: recall below this share of the real halves' recall; class shares this far (total
+# variation) from the held-out images' own; a feature classifier right on fewer real held-out images.
+RECALL_SHARE = 0.5
+SHARES_GAP = 0.2
+WEAK_FEATURES = 0.8
 
 # A class's label check fires when its samples are right at least this much less often than its real
 # images are, and a one-sided two-proportion z-test says so at this level (Bonferroni over the classes).

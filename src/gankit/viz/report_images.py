@@ -69,6 +69,9 @@ QUALITY_LABELS = {
     "recall": "recall: share of real images on the generated images' manifold",
     "pr_k": "precision and recall: nearest neighbours k",
     "pr_skipped": "precision and recall: why they were skipped",
+    "precision_real_halves": "precision of as many training images as generated ones (the real-halves baseline)",
+    "recall_real_halves": "recall of as many training images as generated ones (the real-halves baseline)",
+    "n_pr_real_halves": "precision and recall of the real halves: training images drawn",
     "fd_noise": "FD of uniform noise (the noise baseline)",
     "n_noise": "noise images",
     "fd_real_halves": "FD of the training images to the held-out ones (the real-halves baseline)",
@@ -251,10 +254,14 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
              _score(q, "kid_real_halves", spread="kid_real_halves_se"), NOT_THERE),
         _row("Precision", "Share of generated images that lie among real ones (look real); higher is better, "
                           "up to 1.",
-             _score(q, "precision", fmt=_three, skipped="pr_skipped"), NOT_THERE, NOT_THERE),
+             _score(q, "precision", fmt=_three, skipped="pr_skipped"),
+             _score(q, "precision_real_halves", fmt=_three) if "precision_real_halves" in q else NOT_THERE,
+             NOT_THERE),
         _row("Recall", "Share of real images that lie among generated ones (are covered by G); higher is "
-                       "better, up to 1.",
-             _score(q, "recall", fmt=_three, skipped="pr_skipped"), NOT_THERE, NOT_THERE),
+                       "better, up to 1. Real halves: as many training images in G's place.",
+             _score(q, "recall", fmt=_three, skipped="pr_skipped"),
+             _score(q, "recall_real_halves", fmt=_three) if "recall_real_halves" in q else NOT_THERE,
+             NOT_THERE),
     ]
     shares = q.get("class_fractions")
     if shares:
