@@ -182,7 +182,7 @@ def test_the_lab_plays_takes_a_learning_rate_trains_on_drawn_points_and_saves(la
         driver.find_element(By.CSS_SELECTOR, '[data-testid="save"]').click()
         saved = wait_for(lambda: re.search(r"Saved: (\S+?)\. ", figure("saved")), what="saved run")
         run = Path(saved.group(1))
-        driver.refresh()  # a page loaded after the save saved nothing, and says nothing of it
+        driver.get(url)  # a page loaded after the save (no problem in its link) saved nothing, and says nothing of it
         wait_for(lambda: "drawn.csv" in figure("problem-line"), what="the reloaded page")
         time.sleep(0.5)
         assert figure("saved") == ""
