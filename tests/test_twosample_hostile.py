@@ -50,7 +50,9 @@ def _null_rate(test, trials, n, m, d=2, step=None, **kwargs):
 @pytest.mark.parametrize("n,m,trials", [(50, 400, 400), (200, 300, 200)])
 def test_classifier_test_size_is_right_for_unequal_samples(n, m, trials):
     # The pooled split scored against Binomial(n_test, 1/2) rejected 100% (50 vs 400) and 18.5% (200 vs 300).
-    size, mean_p = _null_rate(classifier_test, trials, n, m, permutations=99)
+    # One deal of five folds here (the default's five deals cost five times as much, and average the same
+    # exact per-deal statistic; benchmarks/twosample_calibration.py measures the default).
+    size, mean_p = _null_rate(classifier_test, trials, n, m, permutations=99, splits=1)
     assert 0.02 <= size <= 0.085 and 0.42 <= mean_p <= 0.58, (size, mean_p)
 
 
@@ -66,8 +68,13 @@ def test_classifier_statistic_is_the_held_out_auc_and_p_the_relabelling_tail():
     result = classifier_test(far_x, far_y, permutations=99)
     assert result.statistic == 1.0 and result.details["balanced_accuracy"] == 1.0
     assert result.p_value == pytest.approx(1 / 100)  # (1 + 0) / (1 + B)
-    assert (result.details["n_train"], result.details["n_test"]) == (15 + 35, 15 + 35)
-    assert result.details["neighbours"] == [7, 14, 28]  # s = round(sqrt(50))
+    # five deals of five folds of 20 points; each fold is scored by the other four
+    assert (result.details["n_train"], result.details["n_test"]) == (80, 100)
+    assert result.details["neighbours"] == [9, 18, 36]  # s = round(sqrt(80))
+    assert result.details["split_auc"] == [1.0] * 5
+    halves = classifier_test(far_x, far_y, permutations=99, folds=1)  # the paper's one split
+    assert (halves.details["n_train"], halves.details["n_test"]) == (15 + 35, 15 + 35)
+    assert halves.details["neighbours"] == [7, 14, 28]  # s = round(sqrt(50))
     swapped = classifier_test(far_y, far_x, permutations=99)
     assert swapped.statistic == 1.0 and (swapped.n_x, swapped.n_y) == (70, 30)
     same = classifier_test(far_x, torch.randn(70, 2, generator=g), permutations=99)
@@ -123,6 +130,10 @@ def test_bad_neighbours():
         classifier_test(torch.randn(10, 2), torch.randn(10, 2), neighbours=[0])
     with pytest.raises(UserError, match="permutations must be at least 1"):
         classifier_test(torch.randn(10, 2), torch.randn(10, 2), permutations=0)
+    with pytest.raises(UserError, match="folds must be a positive whole number"):
+        classifier_test(torch.randn(10, 2), torch.randn(10, 2), folds=0)
+    with pytest.raises(UserError, match="folds must be at most half the 8 points"):
+        classifier_test(torch.randn(4, 2), torch.randn(4, 2), folds=5)
 
 
 # --- 2. blocks use every point exactly once ------------------------------------------------
@@ -157,7 +168,8 @@ def test_twosample_runs_on_a_large_file_against_a_small_one(tmp_path):
     for t in (mmd, energy):
         assert t["details"]["blocks"] == len(t["details"]["block_p_values"]) == 2
         assert (t["n_x"], t["n_y"]) == (4001, 10)
-    assert c2st["details"]["n_train"] + c2st["details"]["n_test"] == 4011
+    assert c2st["details"]["n_test"] == 4011  # every point is held out once
+    assert c2st["details"]["folds"] == 5 and len(c2st["details"]["split_auc"]) == 5
 
 
 # --- 3. units and offsets cancel ------------------------------------------------------------
@@ -279,3 +291,19 @@ def test_twosample_files_with_a_common_offset_give_the_same_answer(tmp_path):
     plain, shifted = ([(t["name"], round(t["statistic"], 4), t["p_value"]) for t in r["tests"]] for r in results)
     assert plain == shifted
     assert results[0]["different"]  # and the shift is found, so agreement is not two blind tests
+
+
+def test_cross_fitting_steadies_the_classifier_tests_p_value_on_one_pair():
+    """One fixed pair, many random deals: one split in halves swings, five cross-fitted folds much less."""
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + [0.3, 0.0]
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def log_p(folds):
+        return np.log10([classifier_test(x, y, permutations=199, folds=folds, generator=_gen(d)).p_value
+                         for d in range(12)])
+
+    halves, crossed = log_p(1), log_p(5)
+    assert np.ptp(halves) > 0.8  # the control: one split's p-value moves by more than a factor of 6
+    assert np.ptp(crossed) < 0.5 * np.ptp(halves), (halves, crossed)
+    assert np.median(crossed) <= np.median(halves) + 0.1  # steadier, and not by losing the shift
