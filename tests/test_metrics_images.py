@@ -1,4 +1,6 @@
 import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -274,3 +276,44 @@ def test_the_scores_record_their_feature_network(tmp_path):
                         features=wide, cache_dir=str(tmp_path))
     assert "6 generated and 6 reference images in 16 features" in q["fd_warning"]
     assert math.isfinite(q["fd"]) and q["fd"] >= 0
+
+
+def _normal_features(rng, n, d=16, shift=0.0):
+    x = rng.normal(size=(n, d))
+    x[:, 0] += shift
+    return torch.from_numpy(x)
+
+
+def test_the_size_matched_ratio_holds_when_the_pool_of_images_doubles():
+    """450 images a side out of 450 or 900 reference images: the same ratio within its interval. The control:
+    letting n follow the pool (900 a side) moves the ratio far outside it, as the issue measured in pixels."""
+    from gankit.metrics.images import fd_yardstick
+
+    rng = np.random.default_rng(1)
+    fake, train, reference = (_normal_features(rng, 10 * 900, shift=0.5), _normal_features(rng, 1800),
+                              _normal_features(rng, 900))
+    small = fd_yardstick(fake[:10 * 450], train, reference[:450], 450, seed=1)
+    large = fd_yardstick(fake[:10 * 450], train, reference, 450, seed=1)
+    doubled = fd_yardstick(fake, train, reference, 900, seed=1)
+    assert small["n_yardstick"] == large["n_yardstick"] == 450 and small["yardstick_splits"] == 10
+    lo, hi = small["fd_ratio_matched_interval"]
+    assert lo < large["fd_ratio_matched"] < hi and lo < small["fd_ratio_matched"] < hi
+    assert hi - lo < 0.5  # an interval that says something
+    assert doubled["fd_ratio_matched"] > hi + 0.2  # the control: more images a side, a larger ratio
+    assert small["fd_yardstick_std"] > 0
+
+
+def test_fd_infinity_removes_the_bias_for_sample_size():
+    """N(0, I) against a mean shifted by 0.5 in 16-D: FD is 0.25 with infinitely many images, far more at 900."""
+    from gankit.metrics.images import fd_infinity
+
+    rng = np.random.default_rng(1)
+    fake, train, reference = (_normal_features(rng, 900, shift=0.5), _normal_features(rng, 900),
+                              _normal_features(rng, 900))
+    fd_900 = feature_fd(fake, reference)
+    generated = fd_infinity(fake, reference, seed=3)
+    assert abs(fd_900 - 0.25) > 0.1  # the control: the plain FD is biased by more than 0.1
+    assert abs(generated["fd_inf"] - 0.25) < 0.5 * abs(fd_900 - 0.25)
+    assert generated["fd_inf_sizes"][0] == 225 and generated["fd_inf_sizes"][-1] == 900
+    real = fd_infinity(train, reference, seed=3)
+    assert abs(real["fd_inf"]) < 0.3 * feature_fd(train, reference)  # real against real: about 0

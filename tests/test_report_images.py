@@ -101,8 +101,16 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
     q = quality_of(image_run)
     page = render_report(image_run)
     rows = headline(page)
-    assert list(rows) == ["FD (Fréchet distance)", "FD ratio", "KID (kernel inception distance)", "Precision",
-                          "Recall", "Smallest class share", "Label accuracy"]
+    n = q["n_yardstick"]
+    assert list(rows) == ["FD (Fréchet distance)", "FD ratio", f"FD ratio at {n} a side", "FD∞ (any number of images)",
+                          "KID (kernel inception distance)", "Precision", "Recall", "Smallest class share",
+                          "Label accuracy"]
+    mlo, mhi = q["fd_ratio_matched_interval"]
+    assert rows[f"FD ratio at {n} a side"] == [
+        f"{sig4(q['fd_ratio_matched'])} [{sig4(mlo)}, {sig4(mhi)}]",
+        f"1 (FD {sig4(q['fd_yardstick'])} ± {sig4(q['fd_yardstick_std'])})", "–"]
+    assert mlo <= q["fd_ratio_matched"] <= mhi
+    assert rows["FD∞ (any number of images)"] == [sig4(q["fd_inf"]), sig4(q["fd_inf_real_halves"]), "–"]
     assert rows["FD (Fréchet distance)"] == [f"{sig4(q['fd'])} ± {sig4(q['fd_std'], like=q['fd'])}",
                                              sig4(q["fd_real_halves"]), sig4(q["fd_noise"])]
     lo, hi = q["fd_ratio_interval"]
@@ -113,8 +121,10 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
     assert q["kid_real_halves_se"] is None and "both sets whole" in q["kid_real_halves_spread_skipped"]
     assert rows["KID (kernel inception distance)"] == [
         f"{sig4(q['kid'])} ± {sig4(q['kid_se'], like=q['kid'])}", sig4(q["kid_real_halves"]), "–"]
-    assert rows["Precision"] == [f"{q['precision']:.3f}", f"{q['precision_real_halves']:.3f}", "–"]
-    assert rows["Recall"] == [f"{q['recall']:.3f}", f"{q['recall_real_halves']:.3f}", "–"]
+    def halves(key):
+        return f"{q[key]:.3f} ± {sig4(q[key + '_std'], like=q[key])}"
+    assert rows["Precision"] == [f"{q['precision']:.3f}", halves("precision_real_halves"), "–"]
+    assert rows["Recall"] == [f"{q['recall']:.3f}", halves("recall_real_halves"), "–"]
     assert q["n_pr_real_halves"] == q["n_generated"]  # real against real at the generated comparison's size
     rarest = min(range(2), key=lambda i: q["class_fractions"][i])
     assert rows["Smallest class share"] == [f"{100 * q['min_class_fraction']:.1f}% ({q['classes'][rarest]})",
@@ -135,7 +145,10 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
 def test_an_unconditional_run_without_a_held_out_split_shows_what_it_has(image_run):
     set_quality(image_run, label_accuracy=..., label_accuracy_by_class=..., n_label_accuracy=...,
                 fd_real_halves=..., kid_real_halves=..., kid_real_halves_se=..., fd_ratio=...,
-                reference_class_fractions=..., classifier_accuracy=..., reference="train")
+                reference_class_fractions=..., classifier_accuracy=..., fd_ratio_matched=...,
+                fd_ratio_matched_interval=..., fd_yardstick=..., fd_yardstick_std=..., n_yardstick=...,
+                yardstick_splits=..., fd_inf=..., fd_inf_slope=..., fd_inf_sizes=..., fd_inf_real_halves=...,
+                reference="train")
     page = html.unescape(render_report(image_run))
     rows = headline(page)
     assert list(rows) == ["FD (Fréchet distance)", "KID (kernel inception distance)", "Precision", "Recall",

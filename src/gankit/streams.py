@@ -46,6 +46,8 @@ STREAMS: dict[str, tuple[int, int]] = {
     "data": (_RUN, 13),  # a target's training points (NumPy: the same bits on every CPU)
     "figures.real": (_RUN, 14),  # which training images real.png shows
     "quality.halves": (_RUN, 15),  # which training images the real halves' precision and recall take
+    "quality.yardstick": (_RUN, 16),  # the size-matched FD yardstick's draws and its ratio's bootstrap
+    "quality.fd_inf": (_RUN, 17),  # the subsets FD is extrapolated to infinitely many images from
 }
 
 

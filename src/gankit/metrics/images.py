@@ -84,6 +84,78 @@ def kid(a: Tensor, b: Tensor, subsets: int = 50, subset_size: int = 500, seed: i
             "kid_subsets": subsets, "kid_subset_size": size}
 
 
+# Bootstrap draws for the matched FD ratio's interval, and the sizes FD is extrapolated from.
+RATIO_BOOTSTRAP = 2000
+FD_INF_SIZES = 8
+
+
+def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: int = 0) -> dict[str, Any]:
+    """FD of generated sets beside real-against-real FD at the same size, split by split, and their ratio.
+
+    Split r compares generated set r (``fake[r n:(r + 1) n]``) and n training images drawn at random
+    with the same n reference images drawn at random (all of them when there are n): both sides of
+    both comparisons hold n images, so FD's bias for sample size is the same in the ratio's numerator
+    and denominator, and a larger pool of images does not move it. FD still grows with n for a
+    generator that is not perfect (its bias shrinks, its distance does not): compare ratios at the
+    same ``n_yardstick``, and read `fd_infinity` for a size-free estimate.
+
+    The interval is the 2.5% and 97.5% points of the ratio of means over ``RATIO_BOOTSTRAP``
+    resamplings of the splits (pairs of generated and real FD, which share a reference draw): it
+    carries the yardstick's own uncertainty, not only the generated sets'.
+
+    Args:
+        fake: (splits * n, d) generated features; train: (N, d) and reference: (M, d) real ones, N, M >= n.
+        n: images a side.
+        seed: the draws' seed.
+    """
+    splits = len(fake) // n
+    rng = torch.Generator().manual_seed(seed)
+    fds, halves = torch.empty(splits, dtype=torch.float64), torch.empty(splits, dtype=torch.float64)
+    for r in range(splits):
+        ref = reference if len(reference) == n else reference[torch.randperm(len(reference), generator=rng)[:n]]
+        fds[r] = feature_fd(fake[r * n:(r + 1) * n], ref)
+        halves[r] = feature_fd(train[torch.randperm(len(train), generator=rng)[:n]], ref)
+    out: dict[str, Any] = {"n_yardstick": n, "yardstick_splits": splits,
+                           "fd_yardstick": float(halves.mean()),
+                           "fd_yardstick_std": float(halves.std()) if splits > 1 else None,
+                           "fd_ratio_matched": None, "fd_ratio_matched_interval": None}
+    if float(halves.mean()) > 0:
+        pick = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
+        boot = fds[pick].mean(1) / halves[pick].mean(1).clamp(min=torch.finfo(torch.float64).tiny)
+        interval = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=torch.float64))
+        out.update(fd_ratio_matched=float(fds.mean() / halves.mean()),
+                   fd_ratio_matched_interval=[float(v) for v in interval])
+    return out
+
+
+def fd_infinity(a: Tensor, b: Tensor, seed: int = 0, sizes: int = FD_INF_SIZES, repeats: int = 3) -> dict[str, Any]:
+    """FD extrapolated to infinitely many images a side (Chong and Forsyth, "Effectively Unbiased FID", 2020).
+
+    FD of N images a side is, to first order, FD_inf + c / N. FD is computed at ``sizes`` values of N
+    from a quarter of the smaller set to all of it (random subsets of both sides, ``repeats`` times each)
+    and a line in 1 / N fitted; its intercept is FD_inf. For two sets from one distribution it is near 0
+    where FD at any N is not.
+
+    Returns:
+        ``fd_inf``, ``fd_inf_slope`` (c) and ``fd_inf_sizes`` (the N's); None with fewer than 8 a side.
+    """
+    top = min(len(a), len(b))
+    if top < 8:
+        return {"fd_inf": None, "fd_inf_slope": None, "fd_inf_sizes": []}
+    rng = torch.Generator().manual_seed(seed)
+    ns = sorted({int(round(v)) for v in torch.linspace(max(4, top // 4), top, sizes).tolist()})
+    inv, values = [], []
+    for size in ns:
+        for _ in range(repeats if size < top or top < max(len(a), len(b)) else 1):
+            pa = a if size == len(a) else a[torch.randperm(len(a), generator=rng)[:size]]
+            pb = b if size == len(b) else b[torch.randperm(len(b), generator=rng)[:size]]
+            inv.append(1.0 / size)
+            values.append(feature_fd(pa, pb))
+    x, y = torch.tensor(inv, dtype=torch.float64), torch.tensor(values, dtype=torch.float64)
+    slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+    return {"fd_inf": float(y.mean() - slope * x.mean()), "fd_inf_slope": slope, "fd_inf_sizes": ns}
+
+
 def weights_hash(net: nn.Module) -> str:
     """SHA-256 of a network's parameters and buffers (names, shapes, dtypes and bytes, in order):
     which feature network a score was computed in."""
@@ -263,12 +335,31 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         **precision_recall(real=f_ref, generated=f_fake[:n]),
         "n_noise": len(noise),
     }
+    if fd_sets > 1 and n >= 4:  # precision and recall of every generated set, for their spread
+        sets = [precision_recall(real=f_ref, generated=f_fake[i * n:(i + 1) * n]) for i in range(fd_sets)]
+        out.update(precision_std=float(torch.tensor([p["precision"] for p in sets], dtype=torch.float64).std()),
+                   recall_std=float(torch.tensor([p["recall"] for p in sets], dtype=torch.float64).std()))
     if dataset.heldout is not None:
-        # Real against real at the generated comparison's sizes: n training images (at random) for G's n.
-        pick = torch.randperm(len(dataset.train), generator=streams.generator(seed, "quality.halves"))[:n]
-        halves_pr = precision_recall(real=f_ref, generated=first["train"][pick])
-        out.update(precision_real_halves=halves_pr["precision"], recall_real_halves=halves_pr["recall"],
-                   n_pr_real_halves=len(pick))
+        # Real against real at the generated comparison's sizes: n training images (at random) for G's n,
+        # over as many random draws as there are generated sets, with the spread of those draws.
+        rng = streams.generator(seed, "quality.halves")
+        draws = [precision_recall(real=f_ref, generated=first["train"][torch.randperm(len(dataset.train),
+                                                                                      generator=rng)[:n]])
+                 for _ in range(fd_sets)]
+        for key in ("precision", "recall"):
+            values = [d[key] for d in draws]
+            if None in values:
+                out.update({f"{key}_real_halves": None, f"{key}_real_halves_std": None})
+                continue
+            values = torch.tensor(values, dtype=torch.float64)
+            out[f"{key}_real_halves"] = float(values.mean())
+            out[f"{key}_real_halves_std"] = float(values.std()) if fd_sets > 1 else None
+        out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=fd_sets)
+        if n >= 2 and len(dataset.train) >= n and len(reference) >= n:
+            out.update(fd_yardstick(f_fake, first["train"], f_ref, n, streams.seed(seed, "quality.yardstick")))
+            out.update(fd_infinity(f_fake, f_ref, streams.seed(seed, "quality.fd_inf")))
+            halves_inf = fd_infinity(first["train"], f_ref, streams.seed(seed, "quality.fd_inf"))
+            out.update(fd_inf_real_halves=halves_inf["fd_inf"])
         halves = kid(first["train"], f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
         if "kid_spread_skipped" in halves:
@@ -424,6 +515,12 @@ def format_quality(q: dict[str, Any]) -> str:
             fd += f" +- {num('fd_ratio_se', 2)}, single sets {lo:.2f} to {hi:.2f}"
         fd += f"; noise {num('fd_noise', 1)})"
     lines.append(fd + (f"  skipped: {q['fd_skipped']}" if "fd_skipped" in q else ""))
+    if q.get("fd_ratio_matched") is not None:
+        lo, hi = q["fd_ratio_matched_interval"]
+        lines.append(f"FD ratio at {q['n_yardstick']} images a side {q['fd_ratio_matched']:.2f} (95% {lo:.2f} to "
+                     f"{hi:.2f}; yardstick FD {num('fd_yardstick', 2)} +- {num('fd_yardstick_std', 2)} over "
+                     f"{q['yardstick_splits']} draws)  FD-infinity {num('fd_inf', 2)} "
+                     f"(real halves {num('fd_inf_real_halves', 2)})")
     if q.get("fd_warning"):
         lines.append(f"warning: {q['fd_warning']}")
     spread = (f" +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"
@@ -434,7 +531,9 @@ def format_quality(q: dict[str, Any]) -> str:
                     if "kid_real_halves" in q else "")
                  + (f"  skipped: {q['kid_skipped']}" if "kid_skipped" in q else ""))
     lines.append(f"precision {num('precision', 3)}, recall {num('recall', 3)} (k={q['pr_k']})"
-                 + (f"  (real halves {num('precision_real_halves', 3)}, {num('recall_real_halves', 3)})"
+                 + (f"  (real halves {num('precision_real_halves', 3)}, {num('recall_real_halves', 3)}"
+                    + (f" +- {num('recall_real_halves_std', 3)}" if q.get("recall_real_halves_std") is not None
+                       else "") + ")"
                     if "recall_real_halves" in q else "")
                  + (f"  skipped: {q['pr_skipped']}" if "pr_skipped" in q else ""))
     if "class_fractions" in q:

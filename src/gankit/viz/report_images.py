@@ -81,6 +81,21 @@ QUALITY_LABELS = {
     "fd_ratio": "FD / real-halves FD, mean over the feature classifiers",
     "fd_ratio_se": "FD ratio: standard error of the mean",
     "fd_ratio_interval": "FD ratio: 2.5% to 97.5% of single (classifier, generated set) ratios",
+    "n_yardstick": "size-matched yardstick: images a side (generated or training, against as many reference)",
+    "yardstick_splits": "size-matched yardstick: random draws of training and reference images",
+    "fd_yardstick": "FD of n training images to n reference images, mean over the draws (first classifier)",
+    "fd_yardstick_std": "size-matched yardstick FD: standard deviation over the draws",
+    "fd_ratio_matched": "FD / size-matched yardstick FD (first classifier): compare at the same n",
+    "fd_ratio_matched_interval": "size-matched FD ratio: 95% bootstrap interval over the draws, yardstick included",
+    "fd_inf": "FD extrapolated to infinitely many images a side (Chong and Forsyth 2020)",
+    "fd_inf_slope": "FD extrapolation: slope in 1 / images",
+    "fd_inf_sizes": "FD extrapolation: the numbers of images a side it was fitted on",
+    "fd_inf_real_halves": "FD of the real halves extrapolated to infinitely many images (about 0)",
+    "precision_std": "precision: standard deviation over the generated sets",
+    "recall_std": "recall: standard deviation over the generated sets",
+    "precision_real_halves_std": "real halves' precision: standard deviation over the draws",
+    "recall_real_halves_std": "real halves' recall: standard deviation over the draws",
+    "pr_real_halves_draws": "real halves' precision and recall: random draws of training images",
     "classes": "class names",
     "class_fractions": "share of generated images in each class",
     "n_class_fractions": "generated images the class shares count",
@@ -99,7 +114,8 @@ TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipp
              "kid_spread_skipped", "kid_real_halves_spread_skipped", "feature_weights_sha256",
              "feature_input_dtype", "fd_warning"}
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
-                "classifier_accuracy_by_class", "feature_input_shape"}
+                "classifier_accuracy_by_class", "feature_input_shape", "fd_ratio_matched_interval", "fd_inf_sizes"}
+PAIRS = {"fd_ratio_interval", "fd_ratio_matched_interval"}  # [low, high]
 
 
 def is_number(value: Any) -> bool:
@@ -122,7 +138,7 @@ def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
             ok = value is None or isinstance(value, str)
         elif key in NUMBER_LISTS:
             ok = value is None or isinstance(value, list) and all(map(is_number, value)) and \
-                (key != "fd_ratio_interval" or len(value) == 2) and (key == "fd_ratio_interval" or len(value) > 0)
+                (len(value) == 2 if key in PAIRS else len(value) > 0 or key == "fd_inf_sizes")
         else:
             ok = value is None or is_number(value)
         if not ok:
@@ -246,6 +262,23 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
                          (DASH, reason) if q.get("fd_ratio") is None else (_ratio(q), None),
                          ("1", None) if halves else NOT_THERE,
                          (_g(noise / halves), None) if halves and noise is not None else NOT_THERE))
+    if q.get("fd_ratio_matched") is not None:
+        lo, hi = q["fd_ratio_matched_interval"]
+        rows.append(_row(f"FD ratio at {q['n_yardstick']} a side",
+                         f"FD over the FD of {q['n_yardstick']} training images to as many reference images, "
+                         f"averaged over {q['yardstick_splits']} random draws (first classifier): the same number "
+                         "of images in every comparison, so a larger pool does not move it; compare runs at the "
+                         "same n. In brackets, a 95% interval that carries the yardstick's own spread.",
+                         (f"{_g(q['fd_ratio_matched'])} [{_g(lo)}, {_g(hi)}]", None),
+                         (f"1 (FD {_g(q['fd_yardstick'])}"
+                          + (f" ± {_g(q['fd_yardstick_std'])})" if q.get("fd_yardstick_std") is not None
+                             else ")"), None), NOT_THERE))
+    if q.get("fd_inf") is not None:
+        rows.append(_row("FD∞ (any number of images)",
+                         "FD extrapolated to infinitely many images a side (Chong and Forsyth 2020): FD at several "
+                         "sizes, fitted as FD∞ + c / N. It does not depend on how many images were scored; "
+                         "about 0 for real against real.",
+                         _score(q, "fd_inf"), _score(q, "fd_inf_real_halves"), NOT_THERE))
     rows += [
         _row("KID (kernel inception distance)",
              "An unbiased squared distance between the feature distributions (MMD\u00b2, cubic kernel); lower "
@@ -255,12 +288,12 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
         _row("Precision", "Share of generated images that lie among real ones (look real); higher is better, "
                           "up to 1.",
              _score(q, "precision", fmt=_three, skipped="pr_skipped"),
-             _score(q, "precision_real_halves", fmt=_three) if "precision_real_halves" in q else NOT_THERE,
+             _score(q, "precision_real_halves", fmt=_three, spread="precision_real_halves_std") if "precision_real_halves" in q else NOT_THERE,
              NOT_THERE),
         _row("Recall", "Share of real images that lie among generated ones (are covered by G); higher is "
                        "better, up to 1. Real halves: as many training images in G's place.",
              _score(q, "recall", fmt=_three, skipped="pr_skipped"),
-             _score(q, "recall_real_halves", fmt=_three) if "recall_real_halves" in q else NOT_THERE,
+             _score(q, "recall_real_halves", fmt=_three, spread="recall_real_halves_std") if "recall_real_halves" in q else NOT_THERE,
              NOT_THERE),
     ]
     shares = q.get("class_fractions")
