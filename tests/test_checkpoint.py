@@ -104,6 +104,7 @@ def test_the_bitwise_comparison_can_fail(tmp_path, config, reference):
 
 def test_checkpoint_holds_everything_and_only_last_k_are_kept(tmp_path, config):
     config.train.keep_checkpoints = 2
+    config.train.checkpoint_seconds = 0  # every epoch's, however fast
     run_dir = run_experiment(config, out=tmp_path / "run", plots=False, progress=False).run_dir
     kept = list_checkpoints(run_dir)
     assert [p.name for p in kept] == ["step-000000016.safetensors", "step-000000024.safetensors"]
@@ -300,3 +301,18 @@ def test_an_extension_stopped_midway_resumes_to_its_new_end(tmp_path, tiny_confi
     tiny_config.train.epochs = 4
     run_experiment(tiny_config, out=tmp_path / "straight", plots=False, progress=False)
     assert_same_run(run, tmp_path / "straight")
+
+
+def test_fast_epochs_skip_checkpoints_younger_than_checkpoint_seconds(tmp_path, config):
+    """With the default 5 s, three quick epochs write the start's and the last one's only (the kill + resume
+    tests in test_resume_kill.py run under this default, so resume stays exact from what is left)."""
+    assert config.train.checkpoint_seconds == 5.0
+    fast = run_experiment(config, out=tmp_path / "fast", plots=False, progress=False).run_dir
+    assert [p.name for p in list_checkpoints(fast)] == ["step-000000000.safetensors", "step-000000024.safetensors"]
+    config.train.checkpoint_seconds = 0  # the control: every epoch's is written (the newest two kept)
+    each = run_experiment(config, out=tmp_path / "each", plots=False, progress=False).run_dir
+    assert [p.name for p in list_checkpoints(each)] == ["step-000000016.safetensors", "step-000000024.safetensors"]
+    config.train.checkpoint_seconds, config.train.lr_backoff = 5.0, 0.5  # a backoff needs every epoch's
+    backoff = run_experiment(config, out=tmp_path / "backoff", plots=False, progress=False).run_dir
+    assert [p.name for p in list_checkpoints(backoff)][-1] == "step-000000024.safetensors"
+    assert len(list_checkpoints(backoff)) == 2 and list_checkpoints(backoff)[0].name == "step-000000016.safetensors"

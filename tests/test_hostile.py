@@ -52,6 +52,7 @@ class Runs:
 
         config = Config()
         config.data.n, config.train.epochs = 64, 2
+        config.train.checkpoint_seconds = 0  # every epoch's checkpoint: the cases edit epoch 1's
         run_experiment(config, out=self.root / "points", plots=False, progress=False)
         return self.root / "points"
 

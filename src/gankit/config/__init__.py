@@ -136,6 +136,10 @@ class TrainConfig:
         checkpoint_every: epochs between checkpoints in ``<run>/checkpoints``
             (0: only at the start, at the end and when stopped).
         checkpoint_minutes: also checkpoint every so many minutes (0: off).
+        checkpoint_seconds: an epoch's checkpoint (``checkpoint_every``) is skipped
+            when the last one is younger than this (0: never skipped); the last
+            epoch's, a stopped run's and, with ``lr_backoff``, every one is written.
+            Resume stays exact from any of them; 200 fast epochs no longer write 201.
         keep_checkpoints: how many of the newest checkpoints to keep.
         lr_backoff: on divergence, go back to the last checkpoint and multiply
             both learning rates by this factor (0: off, stop instead).
@@ -172,6 +176,7 @@ class TrainConfig:
     seed: int = rule(Interval(int, 0, 2**63, closed="left"), 0)
     checkpoint_every: int = rule(Interval(int, 0), 1)
     checkpoint_minutes: float = rule(Interval(float, 0.0), 0.0)
+    checkpoint_seconds: float = rule(Interval(float, 0.0), 5.0)
     keep_checkpoints: int = rule(Interval(int, 1), 2)
     lr_backoff: float = rule(Interval(float, 0.0, 1.0, closed="left"), 0.0)  # 0 (off) or a factor in (0, 1)
     lr_backoff_tries: int = rule(Interval(int, 1), 3)

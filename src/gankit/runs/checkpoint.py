@@ -220,6 +220,8 @@ class Checkpoint(Callback):
     Args:
         run_dir: the run; files go to ``run_dir/checkpoints``.
         every: epochs between checkpoints (0: only at the start, the end and on `save`).
+        seconds: skip an epoch's checkpoint while the last one is younger than this (0: never);
+            the last epoch's is always written, and torchrun ranks keep every one (one clock each).
         minutes: wall-clock minutes between checkpoints, checked after each step (0: off).
             Under torchrun it is checked at epoch ends only, so all ranks agree.
         keep: how many of the newest checkpoints to keep (at least 1); the last good
@@ -229,9 +231,9 @@ class Checkpoint(Callback):
     """
 
     def __init__(self, run_dir: str | Path | None, every: int = 1, minutes: float = 0.0, keep: int = 2,
-                 stateful: Mapping[str, Stateful] = {}, write: bool = True):
+                 stateful: Mapping[str, Stateful] = {}, write: bool = True, seconds: float = 0.0):
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.every, self.minutes, self.keep = every, minutes, max(1, keep)
+        self.every, self.minutes, self.keep, self.seconds = every, minutes, max(1, keep), seconds
         self.stateful, self.write = dict(stateful), write
         self.last: Path | None = None  # the newest checkpoint
         self.last_good: Path | None = None  # the newest whose contents are finite and sane: where a backoff goes
@@ -257,7 +259,9 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, state: TrainState) -> None:
         last_epoch = state.epoch >= state.config.train.epochs
-        by_epoch = self.every > 0 and state.epoch % self.every == 0
+        by_epoch = self.every > 0 and state.epoch % self.every == 0 and (
+            # decided on rank 0's clock alone would split torchrun ranks: they keep every epoch's
+            self.seconds <= 0 or state.world_size > 1 or time.monotonic() - self._since >= self.seconds)
         if last_epoch or by_epoch or (self.minutes > 0 and self._due()):
             self.save(state)
 

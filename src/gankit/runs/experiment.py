@@ -213,8 +213,9 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     images = _is_images(state)
     health = HealthMonitor()
     stateful = {} if images else {"snapshots": snapshots}  # image grids are files, already on disk
+    # A backoff goes back to the last good checkpoint: with it on, every epoch's is kept, as before.
     checkpoint = Checkpoint(run_dir, t.checkpoint_every, t.checkpoint_minutes, t.keep_checkpoints,
-                            stateful, write=run_dir is not None)
+                            stateful, write=run_dir is not None, seconds=0.0 if t.lr_backoff > 0 else t.checkpoint_seconds)
     backoffs = backoffs or []  # learning-rate backoffs so far (a resumed run carries its own)
     checkpoint.extra_meta.update(lr_backoffs=backoffs, plots=plots)
     while True:
