@@ -286,11 +286,14 @@ def _normal_features(rng, n, d=16, shift=0.0):
 
 def test_the_size_matched_ratio_holds_when_the_pool_of_images_doubles():
     """450 images a side out of 450 or 900 reference images: the same ratio within its interval. The control:
-    letting n follow the pool (900 a side) moves the ratio far outside it, as the issue measured in pixels."""
+    letting n follow the pool (900 a side) moves the ratio far outside it, as the issue measured in pixels.
+    (The interval carries the generated sets' and the yardstick's spread, not that of the one reference
+    set every run on the same data shares: on other draws the two ratios' intervals overlap, one
+    ratio may sit just outside the other's.)"""
     from gankit.metrics.images import fd_yardstick
 
     rng = np.random.default_rng(1)
-    fake, train, reference = (_normal_features(rng, 10 * 900, shift=0.5), _normal_features(rng, 1800),
+    fake, train, reference = (_normal_features(rng, 10 * 900, shift=0.5), _normal_features(rng, 900),
                               _normal_features(rng, 900))
     small = fd_yardstick(fake[:10 * 450], train, reference[:450], 450, seed=1)
     large = fd_yardstick(fake[:10 * 450], train, reference, 450, seed=1)
@@ -299,8 +302,8 @@ def test_the_size_matched_ratio_holds_when_the_pool_of_images_doubles():
     lo, hi = small["fd_ratio_matched_interval"]
     assert lo < large["fd_ratio_matched"] < hi and lo < small["fd_ratio_matched"] < hi
     assert hi - lo < 0.5  # an interval that says something
-    assert doubled["fd_ratio_matched"] > hi + 0.2  # the control: more images a side, a larger ratio
-    assert small["fd_yardstick_std"] > 0
+    assert doubled["fd_ratio_matched"] > max(hi, large["fd_ratio_matched_interval"][1]) + 0.2  # the control
+    assert small["fd_yardstick_std"] > 0.005  # halves split anew each time: a spread to show
 
 
 def test_fd_infinity_removes_the_bias_for_sample_size():
@@ -315,5 +318,6 @@ def test_fd_infinity_removes_the_bias_for_sample_size():
     assert abs(fd_900 - 0.25) > 0.1  # the control: the plain FD is biased by more than 0.1
     assert abs(generated["fd_inf"] - 0.25) < 0.5 * abs(fd_900 - 0.25)
     assert generated["fd_inf_sizes"][0] == 225 and generated["fd_inf_sizes"][-1] == 900
+    assert 0 < generated["fd_inf_se"] < 0.1
     real = fd_infinity(train, reference, seed=3)
     assert abs(real["fd_inf"]) < 0.3 * feature_fd(train, reference)  # real against real: about 0

@@ -110,7 +110,9 @@ def test_headline_shows_the_runs_scores_beside_their_baselines(image_run):
         f"{sig4(q['fd_ratio_matched'])} [{sig4(mlo)}, {sig4(mhi)}]",
         f"1 (FD {sig4(q['fd_yardstick'])} ± {sig4(q['fd_yardstick_std'])})", "–"]
     assert mlo <= q["fd_ratio_matched"] <= mhi
-    assert rows["FD∞ (any number of images)"] == [sig4(q["fd_inf"]), sig4(q["fd_inf_real_halves"]), "–"]
+    assert rows["FD∞ (any number of images)"] == [
+        f"{sig4(q['fd_inf'])} ± {sig4(q['fd_inf_se'], like=q['fd_inf'])}",
+        f"{sig4(q['fd_inf_real_halves'])} ± {sig4(q['fd_inf_real_halves_se'], like=q['fd_inf_real_halves'])}", "–"]
     assert rows["FD (Fréchet distance)"] == [f"{sig4(q['fd'])} ± {sig4(q['fd_std'], like=q['fd'])}",
                                              sig4(q["fd_real_halves"]), sig4(q["fd_noise"])]
     lo, hi = q["fd_ratio_interval"]
@@ -148,6 +150,7 @@ def test_an_unconditional_run_without_a_held_out_split_shows_what_it_has(image_r
                 reference_class_fractions=..., classifier_accuracy=..., fd_ratio_matched=...,
                 fd_ratio_matched_interval=..., fd_yardstick=..., fd_yardstick_std=..., n_yardstick=...,
                 yardstick_splits=..., fd_inf=..., fd_inf_slope=..., fd_inf_sizes=..., fd_inf_real_halves=...,
+                fd_inf_se=..., fd_inf_real_halves_se=...,
                 reference="train")
     page = html.unescape(render_report(image_run))
     rows = headline(page)

@@ -90,45 +90,51 @@ FD_INF_SIZES = 8
 
 
 def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: int = 0) -> dict[str, Any]:
-    """FD of generated sets beside real-against-real FD at the same size, split by split, and their ratio.
+    """FD of generated sets beside real-against-real FD at the same size over random splits, and their ratio.
 
-    Split r compares generated set r (``fake[r n:(r + 1) n]``) and n training images drawn at random
-    with the same n reference images drawn at random (all of them when there are n): both sides of
-    both comparisons hold n images, so FD's bias for sample size is the same in the ratio's numerator
-    and denominator, and a larger pool of images does not move it. FD still grows with n for a
-    generator that is not perfect (its bias shrinks, its distance does not): compare ratios at the
-    same ``n_yardstick``, and read `fd_infinity` for a size-free estimate.
+    Generated set r (``fake[r n:(r + 1) n]``) is compared with n reference images (all of them when there
+    are n, else n at random). The yardstick is the FD between two disjoint random halves of n images of
+    all the real ones (training and reference pooled), split anew for every r: the same number of
+    images on each side as G's comparison, so FD's bias for sample size is the same in the ratio's
+    numerator and denominator, a larger pool of images does not move it, and its spread is that of a
+    train / held-out split (one split's yardstick can be far from the average: 0.97 against 1.31-1.39).
+    FD still grows with n for a generator that is not perfect (its bias shrinks, its distance does
+    not): compare ratios at the same ``n_yardstick``, and read `fd_infinity` for a size-free estimate.
 
     The interval is the 2.5% and 97.5% points of the ratio of means over ``RATIO_BOOTSTRAP``
-    resamplings of the splits (pairs of generated and real FD, which share a reference draw): it
-    carries the yardstick's own uncertainty, not only the generated sets'.
+    resamplings of the generated sets and, independently, of the splits: it carries the yardstick's
+    own uncertainty, not only the generated sets'.
 
     Args:
-        fake: (splits * n, d) generated features; train: (N, d) and reference: (M, d) real ones, N, M >= n.
+        fake: (splits * n, d) generated features; train: (N, d) and reference: (M, d) real ones,
+            M >= n and N + M >= 2 n.
         n: images a side.
         seed: the draws' seed.
     """
     splits = len(fake) // n
     rng = torch.Generator().manual_seed(seed)
+    pool = torch.cat([train, reference])
     fds, halves = torch.empty(splits, dtype=torch.float64), torch.empty(splits, dtype=torch.float64)
     for r in range(splits):
         ref = reference if len(reference) == n else reference[torch.randperm(len(reference), generator=rng)[:n]]
         fds[r] = feature_fd(fake[r * n:(r + 1) * n], ref)
-        halves[r] = feature_fd(train[torch.randperm(len(train), generator=rng)[:n]], ref)
+        order = torch.randperm(len(pool), generator=rng)
+        halves[r] = feature_fd(pool[order[:n]], pool[order[n:2 * n]])
     out: dict[str, Any] = {"n_yardstick": n, "yardstick_splits": splits,
                            "fd_yardstick": float(halves.mean()),
                            "fd_yardstick_std": float(halves.std()) if splits > 1 else None,
                            "fd_ratio_matched": None, "fd_ratio_matched_interval": None}
     if float(halves.mean()) > 0:
-        pick = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
-        boot = fds[pick].mean(1) / halves[pick].mean(1).clamp(min=torch.finfo(torch.float64).tiny)
+        pick_g = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
+        pick_r = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
+        boot = fds[pick_g].mean(1) / halves[pick_r].mean(1).clamp(min=torch.finfo(torch.float64).tiny)
         interval = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=torch.float64))
         out.update(fd_ratio_matched=float(fds.mean() / halves.mean()),
                    fd_ratio_matched_interval=[float(v) for v in interval])
     return out
 
 
-def fd_infinity(a: Tensor, b: Tensor, seed: int = 0, sizes: int = FD_INF_SIZES, repeats: int = 3) -> dict[str, Any]:
+def fd_infinity(a: Tensor, b: Tensor, seed: int = 0, sizes: int = FD_INF_SIZES, repeats: int = 10) -> dict[str, Any]:
     """FD extrapolated to infinitely many images a side (Chong and Forsyth, "Effectively Unbiased FID", 2020).
 
     FD of N images a side is, to first order, FD_inf + c / N. FD is computed at ``sizes`` values of N
@@ -137,11 +143,13 @@ def fd_infinity(a: Tensor, b: Tensor, seed: int = 0, sizes: int = FD_INF_SIZES, 
     where FD at any N is not.
 
     Returns:
-        ``fd_inf``, ``fd_inf_slope`` (c) and ``fd_inf_sizes`` (the N's); None with fewer than 8 a side.
+        ``fd_inf``, ``fd_inf_se`` (the intercept's standard error from the fit's residuals), ``fd_inf_slope``
+        (c) and ``fd_inf_sizes`` (the N's); None with fewer than 8 a side. With a few hundred images in
+        a hundred features it is noisy (the fit reaches far beyond its sizes): read it with its se.
     """
     top = min(len(a), len(b))
     if top < 8:
-        return {"fd_inf": None, "fd_inf_slope": None, "fd_inf_sizes": []}
+        return {"fd_inf": None, "fd_inf_se": None, "fd_inf_slope": None, "fd_inf_sizes": []}
     rng = torch.Generator().manual_seed(seed)
     ns = sorted({int(round(v)) for v in torch.linspace(max(4, top // 4), top, sizes).tolist()})
     inv, values = [], []
@@ -152,8 +160,12 @@ def fd_infinity(a: Tensor, b: Tensor, seed: int = 0, sizes: int = FD_INF_SIZES, 
             inv.append(1.0 / size)
             values.append(feature_fd(pa, pb))
     x, y = torch.tensor(inv, dtype=torch.float64), torch.tensor(values, dtype=torch.float64)
-    slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-    return {"fd_inf": float(y.mean() - slope * x.mean()), "fd_inf_slope": slope, "fd_inf_sizes": ns}
+    sxx = float(((x - x.mean()) ** 2).sum())
+    slope = float(((x - x.mean()) * (y - y.mean())).sum()) / sxx
+    intercept = float(y.mean()) - slope * float(x.mean())
+    residual = float(((y - intercept - slope * x) ** 2).sum()) / max(1, len(x) - 2)
+    se = math.sqrt(residual * (1 / len(x) + float(x.mean()) ** 2 / sxx))
+    return {"fd_inf": intercept, "fd_inf_se": se, "fd_inf_slope": slope, "fd_inf_sizes": ns}
 
 
 def weights_hash(net: nn.Module) -> str:
@@ -355,11 +367,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             out[f"{key}_real_halves"] = float(values.mean())
             out[f"{key}_real_halves_std"] = float(values.std()) if fd_sets > 1 else None
         out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=fd_sets)
-        if n >= 2 and len(dataset.train) >= n and len(reference) >= n:
+        if n >= 2 and len(dataset.train) + len(reference) >= 2 * n and len(reference) >= n:
             out.update(fd_yardstick(f_fake, first["train"], f_ref, n, streams.seed(seed, "quality.yardstick")))
             out.update(fd_infinity(f_fake, f_ref, streams.seed(seed, "quality.fd_inf")))
             halves_inf = fd_infinity(first["train"], f_ref, streams.seed(seed, "quality.fd_inf"))
-            out.update(fd_inf_real_halves=halves_inf["fd_inf"])
+            out.update(fd_inf_real_halves=halves_inf["fd_inf"], fd_inf_real_halves_se=halves_inf["fd_inf_se"])
         halves = kid(first["train"], f_ref, kid_subsets, kid_subset_size, streams.seed(seed, "quality.kid"))
         out.update(kid_real_halves=halves["kid"], kid_real_halves_se=halves["kid_se"])
         if "kid_spread_skipped" in halves:
@@ -519,8 +531,8 @@ def format_quality(q: dict[str, Any]) -> str:
         lo, hi = q["fd_ratio_matched_interval"]
         lines.append(f"FD ratio at {q['n_yardstick']} images a side {q['fd_ratio_matched']:.2f} (95% {lo:.2f} to "
                      f"{hi:.2f}; yardstick FD {num('fd_yardstick', 2)} +- {num('fd_yardstick_std', 2)} over "
-                     f"{q['yardstick_splits']} draws)  FD-infinity {num('fd_inf', 2)} "
-                     f"(real halves {num('fd_inf_real_halves', 2)})")
+                     f"{q['yardstick_splits']} splits)  FD-infinity {num('fd_inf', 2)} +- {num('fd_inf_se', 2)} "
+                     f"(real halves {num('fd_inf_real_halves', 2)} +- {num('fd_inf_real_halves_se', 2)})")
     if q.get("fd_warning"):
         lines.append(f"warning: {q['fd_warning']}")
     spread = (f" +- {num('kid_se', 4)} ({q['kid_subsets']} subsets of {q['kid_subset_size']})"

@@ -83,12 +83,14 @@ QUALITY_LABELS = {
     "fd_ratio_interval": "FD ratio: 2.5% to 97.5% of single (classifier, generated set) ratios",
     "n_yardstick": "size-matched yardstick: images a side (generated or training, against as many reference)",
     "yardstick_splits": "size-matched yardstick: random draws of training and reference images",
-    "fd_yardstick": "FD of n training images to n reference images, mean over the draws (first classifier)",
-    "fd_yardstick_std": "size-matched yardstick FD: standard deviation over the draws",
+    "fd_yardstick": "FD between two random halves of n real images each, mean over the splits (first classifier)",
+    "fd_yardstick_std": "size-matched yardstick FD: standard deviation over the splits",
     "fd_ratio_matched": "FD / size-matched yardstick FD (first classifier): compare at the same n",
     "fd_ratio_matched_interval": "size-matched FD ratio: 95% bootstrap interval over the draws, yardstick included",
     "fd_inf": "FD extrapolated to infinitely many images a side (Chong and Forsyth 2020)",
     "fd_inf_slope": "FD extrapolation: slope in 1 / images",
+    "fd_inf_se": "FD extrapolated: standard error of the fit's intercept",
+    "fd_inf_real_halves_se": "real halves' FD extrapolated: standard error",
     "fd_inf_sizes": "FD extrapolation: the numbers of images a side it was fitted on",
     "fd_inf_real_halves": "FD of the real halves extrapolated to infinitely many images (about 0)",
     "precision_std": "precision: standard deviation over the generated sets",
@@ -265,8 +267,8 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
     if q.get("fd_ratio_matched") is not None:
         lo, hi = q["fd_ratio_matched_interval"]
         rows.append(_row(f"FD ratio at {q['n_yardstick']} a side",
-                         f"FD over the FD of {q['n_yardstick']} training images to as many reference images, "
-                         f"averaged over {q['yardstick_splits']} random draws (first classifier): the same number "
+                         f"FD over the FD between two random halves of {q['n_yardstick']} real images each, "
+                         f"averaged over {q['yardstick_splits']} random splits (first classifier): the same number "
                          "of images in every comparison, so a larger pool does not move it; compare runs at the "
                          "same n. In brackets, a 95% interval that carries the yardstick's own spread.",
                          (f"{_g(q['fd_ratio_matched'])} [{_g(lo)}, {_g(hi)}]", None),
@@ -274,11 +276,13 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
                           + (f" ± {_g(q['fd_yardstick_std'])})" if q.get("fd_yardstick_std") is not None
                              else ")"), None), NOT_THERE))
     if q.get("fd_inf") is not None:
-        rows.append(_row("FD∞ (any number of images)",
+        rows.append(_row("FD\u221e (any number of images)",
                          "FD extrapolated to infinitely many images a side (Chong and Forsyth 2020): FD at several "
-                         "sizes, fitted as FD∞ + c / N. It does not depend on how many images were scored; "
-                         "about 0 for real against real.",
-                         _score(q, "fd_inf"), _score(q, "fd_inf_real_halves"), NOT_THERE))
+                         "sizes, fitted as FD\u221e + c / N. It does not depend on how many images were scored; "
+                         "about 0 for real against real. \u00b1 the fit's standard error: with a few hundred "
+                         "images in a hundred features it is noisy.",
+                         _score(q, "fd_inf", spread="fd_inf_se"),
+                         _score(q, "fd_inf_real_halves", spread="fd_inf_real_halves_se"), NOT_THERE))
     rows += [
         _row("KID (kernel inception distance)",
              "An unbiased squared distance between the feature distributions (MMD\u00b2, cubic kernel); lower "
