@@ -132,8 +132,8 @@ def test_bad_neighbours():
         classifier_test(torch.randn(10, 2), torch.randn(10, 2), permutations=0)
     with pytest.raises(UserError, match="folds must be a positive whole number"):
         classifier_test(torch.randn(10, 2), torch.randn(10, 2), folds=0)
-    with pytest.raises(UserError, match="folds must be at most half the 8 points"):
-        classifier_test(torch.randn(4, 2), torch.randn(4, 2), folds=5)
+    tiny = classifier_test(torch.randn(4, 2), torch.randn(4, 2), permutations=19)  # the fewest points a test takes
+    assert tiny.details["folds"] == 4 and 0 <= tiny.statistic <= 1 and 0 < tiny.p_value <= 1
 
 
 # --- 2. blocks use every point exactly once ------------------------------------------------
@@ -307,3 +307,14 @@ def test_cross_fitting_steadies_the_classifier_tests_p_value_on_one_pair():
     assert np.ptp(halves) > 0.8  # the control: one split's p-value moves by more than a factor of 6
     assert np.ptp(crossed) < 0.5 * np.ptp(halves), (halves, crossed)
     assert np.median(crossed) <= np.median(halves) + 0.1  # steadier, and not by losing the shift
+
+
+def test_the_classifier_test_keeps_to_max_points_on_large_samples():
+    """Votes grow as N^1.5: above max_points a random subset is tested, each sample in its share."""
+    rng = np.random.default_rng(5)
+    x, y = torch.from_numpy(rng.normal(size=(900, 2))), torch.from_numpy(rng.normal(size=(100, 2)) + [3.0, 0.0])
+    result = classifier_test(x, y, permutations=19, max_points=200, splits=1)
+    assert (result.n_x, result.n_y) == (900, 100) and result.details["n_tested"] == [180, 20]
+    assert result.p_value == pytest.approx(1 / 20)  # the shift is found in the subset
+    whole = classifier_test(x, y, permutations=19, splits=1)
+    assert whole.details["n_tested"] == [900, 100]  # the control: under max_points, every point
