@@ -352,12 +352,20 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         out.update(precision_std=float(torch.tensor([p["precision"] for p in sets], dtype=torch.float64).std()),
                    recall_std=float(torch.tensor([p["recall"] for p in sets], dtype=torch.float64).std()))
     if dataset.heldout is not None:
-        # Real against real at the generated comparison's sizes: n training images (at random) for G's n,
-        # over as many random draws as there are generated sets, with the spread of those draws.
+        # Real against real at the generated comparison's sizes, over as many random splits as there are
+        # generated sets: two disjoint halves of n of all real images (training and reference pooled) in the
+        # places of the reference and G's set; with too few for that, n training images against the reference.
         rng = streams.generator(seed, "quality.halves")
-        draws = [precision_recall(real=f_ref, generated=first["train"][torch.randperm(len(dataset.train),
-                                                                                      generator=rng)[:n]])
-                 for _ in range(fd_sets)]
+        pool = torch.cat([first["train"], f_ref])
+
+        def real_pair() -> dict[str, Any]:
+            if len(pool) >= 2 * n:
+                order = torch.randperm(len(pool), generator=rng)
+                return precision_recall(real=pool[order[:n]], generated=pool[order[n:2 * n]])
+            return precision_recall(real=f_ref,
+                                    generated=first["train"][torch.randperm(len(dataset.train), generator=rng)[:n]])
+
+        draws = [real_pair() for _ in range(fd_sets)]
         for key in ("precision", "recall"):
             values = [d[key] for d in draws]
             if None in values:
