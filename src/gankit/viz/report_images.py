@@ -295,7 +295,7 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
              _score(q, "precision_real_halves", fmt=_three, spread="precision_real_halves_std") if "precision_real_halves" in q else NOT_THERE,
              NOT_THERE),
         _row("Recall", "Share of real images that lie among generated ones (are covered by G); higher is "
-                       "better, up to 1. Real halves: as many training images in G's place.",
+                       "better, up to 1. Real halves: n real images against n others, over random splits.",
              _score(q, "recall", fmt=_three, skipped="pr_skipped"),
              _score(q, "recall_real_halves", fmt=_three, spread="recall_real_halves_std") if "recall_real_halves" in q else NOT_THERE,
              NOT_THERE),
