@@ -27,7 +27,7 @@ FIGURES = ["losses.png", "samples.png", "ganlab.png", "ganlab.gif"]
 def documented():
     """The objects whose docstrings the guide quotes, by section."""
     import gankit.viz.ganlab
-    import gankit.objectives
+    import gankit.engines.objectives
     import gankit.viz.report
     import gankit.viz.tensorboard
     from gankit import config, live
@@ -39,8 +39,8 @@ def documented():
     return {
         "data": [config.DataConfig, points.load_points],
         "models": [config.ModelConfig],
-        "objectives": [gankit.objectives, gankit.objectives.d_loss_bce,
-                       gankit.objectives.g_loss_nonsaturating, gankit.objectives.g_loss_minimax],
+        "objectives": [gankit.engines.objectives, gankit.engines.objectives.d_loss_bce,
+                       gankit.engines.objectives.g_loss_nonsaturating, gankit.engines.objectives.g_loss_minimax],
         "training": [config.TrainConfig],
         "evaluation": [gaussian, gaussian.generator_gaussian, summarize],
         "pictures": [live.LivePlot, gankit.viz.ganlab],

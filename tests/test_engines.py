@@ -15,7 +15,7 @@ from gankit.engines.fast import why_not_fast
 from gankit.engines.guard import Diverged, first_divergent_step
 from gankit.engines.sweep import run_sweep
 from gankit.engines.training import build_state
-from gankit.objectives import OBJECTIVES
+from gankit.engines.objectives import OBJECTIVES
 from platform_records import recorded
 
 STORED = Path(__file__).parent / "data" / "default_summaries.json"
@@ -125,7 +125,7 @@ def test_a_run_diverges_at_the_same_step_in_a_sweep_as_alone():
 
 @pytest.mark.parametrize("name", sorted(G_LOSSES))
 def test_the_hand_derived_objectives_are_the_torch_ones(name):
-    """The fast path's objectives come from one table; each matches gankit.objectives in value and gradient."""
+    """The fast path's objectives come from one table; each matches gankit.engines.objectives in value and gradient."""
     logits = torch.tensor([-30.0, -2.0, -0.1, 0.0, 0.7, 3.0, 25.0], requires_grad=True)
     loss = OBJECTIVES[name].g_loss(logits)
     (grad,) = torch.autograd.grad(loss, logits)

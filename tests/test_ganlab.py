@@ -9,7 +9,7 @@ from torch import nn
 from gankit.runs.callbacks import Snapshots
 from gankit.errors import UserError
 from gankit.viz.ganlab import draw_ganlab_run, animate_ganlab, ffmpeg_available, generator_pull, plot_ganlab, run_scale
-from gankit.objectives import g_loss_minimax, g_loss_nonsaturating
+from gankit.engines.objectives import g_loss_minimax, g_loss_nonsaturating
 from gankit.files import load_tensors
 from gankit.engines.training import train
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from gankit.objectives import OBJECTIVES, d_loss_bce, g_loss_minimax, g_loss_nonsaturating
+from gankit.engines.objectives import OBJECTIVES, d_loss_bce, g_loss_minimax, g_loss_nonsaturating
 
 
 def sigmoid(x):
@@ -62,7 +62,7 @@ def test_losses_finite_for_extreme_logits():
 
 # --- the image-era objectives and penalties ---------------------------------------------
 
-from gankit.objectives import (  # noqa: E402
+from gankit.engines.objectives import (  # noqa: E402
     PENALTIES,
     d_loss_hinge,
     d_loss_least_squares,
@@ -163,7 +163,7 @@ def test_d_prefers_separating_real_from_fake(name):
     ("least_squares", 0.5, 0.5),
 ])
 def test_equilibrium_is_each_objectives_loss_at_logit_zero(name, eq_d, eq_g):
-    from gankit.objectives import equilibrium
+    from gankit.engines.objectives import equilibrium
 
     d, g = equilibrium(name)
     assert d == pytest.approx(eq_d, abs=1e-6) and g == pytest.approx(eq_g, abs=1e-6)
@@ -172,6 +172,6 @@ def test_equilibrium_is_each_objectives_loss_at_logit_zero(name, eq_d, eq_g):
 
 
 def test_wgan_has_no_equilibrium_value():
-    from gankit.objectives import equilibrium
+    from gankit.engines.objectives import equilibrium
 
     assert equilibrium("wgan") is None

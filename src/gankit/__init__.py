@@ -36,7 +36,8 @@ _EXPORTS = {
 
 # Module paths from before the packages by role, kept importable because the
 # notebook, the guide and users' scripts name them: old path -> where it lives.
-MODULE_ALIASES = {"gankit.ganlab": "gankit.viz.ganlab", "gankit.live": "gankit.viz.live"}
+MODULE_ALIASES = {"gankit.ganlab": "gankit.viz.ganlab", "gankit.live": "gankit.viz.live",
+                  "gankit.objectives": "gankit.engines.objectives"}
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -22,7 +22,7 @@ from gankit.engines.device import DeviceData, autocast, compiled
 from gankit.engines.guard import check_step
 from gankit.engines.state import Callback, RunningSums, TrainState, end_epoch, lr_factor, steps_per_epoch
 from gankit.models import device_of
-from gankit.objectives import PENALTIES, get_objective
+from gankit.engines.objectives import PENALTIES, get_objective
 
 
 @torch.no_grad()

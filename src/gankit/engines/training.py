@@ -18,7 +18,7 @@ drawn in a fixed order, so a seed fixes the whole run:
 The defaults are the chapter's: one D step then one G step per batch, no
 penalty, no weight averaging. Options add, in the open below: ``n_critic``
 D steps per G step (a G step after every n_critic-th batch, on that batch's
-z), a penalty on D (`gankit.objectives.PENALTIES`), class labels for
+z), a penalty on D (`gankit.engines.objectives.PENALTIES`), class labels for
 conditional networks (the fakes take the real batch's labels), and an
 exponential moving average of G's weights (``G_ema``) for sampling, whose
 batch-norm statistics are re-estimated after every epoch from its own samples

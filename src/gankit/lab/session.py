@@ -46,7 +46,7 @@ from gankit.lab.livetest import LiveTest
 from gankit.lab.problem import DataFiles, problem_of, recipes, to_config
 from gankit.lab.record import Recorder, save_run
 from gankit.lab.stepping import train_unit
-from gankit.objectives import equilibrium
+from gankit.engines.objectives import equilibrium
 
 log = logging.getLogger("gankit.lab")
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gankit import streams
 from gankit.metrics.gaussian import exact_gaussian, frechet_distance, gaussian_fit, kl_gaussians
-from gankit.objectives import get_objective
+from gankit.engines.objectives import get_objective
 from gankit.viz.ganlab import generator_pull
 
 GRID = 64  # D's surface is GRID x GRID values

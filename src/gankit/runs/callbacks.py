@@ -16,7 +16,7 @@ from tqdm import tqdm  # a terminal bar: it is hidden anyway where stderr is not
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
 from gankit.models import device_of
-from gankit.objectives import get_objective
+from gankit.engines.objectives import get_objective
 from gankit.files import MetricsWriter, save_tensors
 from gankit.viz.ganlab import generator_pull
 

@@ -50,7 +50,7 @@ import torch
 from gankit import streams
 from gankit.engines.state import Callback, TrainState
 from gankit.models import device_of
-from gankit.objectives import equilibrium
+from gankit.engines.objectives import equilibrium
 
 LOSS_LIMIT = 50.0  # times the equilibrium loss per example
 TINY_IMAGES = 500  # an image data set with fewer training images gets a warning before training

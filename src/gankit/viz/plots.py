@@ -19,13 +19,13 @@ from gankit.viz.style import FAKE_COLOR, REAL_COLOR, figure, frame_extent, frame
 
 
 def draw_equilibrium(ax, loss: str | None, lines: Sequence = ()) -> None:
-    """Dashed lines at objective ``loss``'s equilibrium values (`gankit.objectives.equilibrium`).
+    """Dashed lines at objective ``loss``'s equilibrium values (`gankit.engines.objectives.equilibrium`).
 
     One grey line when loss_D and loss_G share the value (the non-saturating
     objective's ln 2), else one per loss in the colour of its curve (``lines``:
     the loss_D and loss_G curves); none for ``wgan`` (no scale) or ``loss=None``.
     """
-    from gankit.objectives import equilibrium
+    from gankit.engines.objectives import equilibrium
 
     values = equilibrium(loss) if loss is not None else None
     if values is None:

@@ -150,7 +150,7 @@ def check_quality(q: dict[str, Any], where: str) -> dict[str, Any]:
 
 def image_figures(config, summary: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(figures, animations) of an image run as (file, caption), in the order the page shows them."""
-    from gankit.objectives import equilibrium
+    from gankit.engines.objectives import equilibrium
     from gankit.viz.pictures import class_columns
 
     who = summary.get("sampled_from", "G_ema" if config.train.ema > 0 else "G")
