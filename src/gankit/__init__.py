@@ -26,6 +26,7 @@ _EXPORTS = {
     "configure": "gankit.presets",
     "UserError": "gankit.errors",
     "train": "gankit.engines.training",
+    "train_many": "gankit.engines.sweep",
     "build_state": "gankit.engines.training",
     "Callback": "gankit.engines.state",
     "TrainState": "gankit.engines.state",

@@ -14,7 +14,7 @@ from importlib import import_module
 from gankit.errors import UserError, os_error_line
 
 # Subcommands, in the order --help lists them.
-COMMANDS = ["train", "sample", "eval", "twosample", "sweep", "report", "export", "lab"]
+COMMANDS = ["train", "sample", "eval", "twosample", "sweep", "tune", "report", "export", "lab"]
 
 
 class Parser(argparse.ArgumentParser):

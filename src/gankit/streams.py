@@ -48,6 +48,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "quality.halves": (_RUN, 15),  # which training images the real halves' precision and recall take
     "quality.yardstick": (_RUN, 16),  # the size-matched FD yardstick's draws and its ratio's bootstrap
     "quality.fd_inf": (_RUN, 17),  # the subsets FD is extrapolated to infinitely many images from
+    "watch": (_RUN, 18),  # noise of the per-epoch Gaussian fit of `gankit.engines.sweep.train_many`'s watch
 }
 
 

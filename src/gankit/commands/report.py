@@ -14,8 +14,10 @@ def add_parser(commands) -> None:
         "run's page opens with its sample grid beside real training images, then FD, KID, precision and recall "
         "beside their real-halves and noise baselines and the share of each class, then its interpolation, "
         "losses and training GIF. "
-        "A sweep directory's page shows its grid, heatmap, samples and every run's row.")
-    report.add_argument("run", metavar="RUN", help="run or sweep directory")
+        "A sweep directory's page shows its grid, heatmap, samples and every run's row; a study directory "
+        "(gankit tune) its best trial, optimisation history, parameter importances, every trial's row and "
+        "the best config.")
+    report.add_argument("run", metavar="RUN", help="run, sweep or study directory")
     report.add_argument("--out", metavar="FILE", help="where to write the page (RUN/report.html); an existing "
                         "FILE is replaced only with --force, a run's own files never")
     report.add_argument("--force", action="store_true", help="replace an existing --out FILE")

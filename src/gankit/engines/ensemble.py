@@ -60,7 +60,7 @@ ACTIVATIONS = {
 
 # Generator losses with hand-derived gradients, as functions of the fakes' logits o (D's loss
 # is always the chapter's BCE): name -> (per-example loss, d loss / d o). The fast path takes
-# exactly these objectives; tests/test_ensemble.py holds them against gankit.objectives.
+# exactly these objectives; tests/test_ensemble.py holds them against gankit.engines.objectives.
 G_LOSSES = {
     "nonsaturating": (lambda o: np.logaddexp(0.0, -o), lambda p_real: p_real - 1.0),  # softplus(-o)
     "minimax": (lambda o: -np.logaddexp(0.0, o), lambda p_real: -p_real),  # -softplus(o)
@@ -248,6 +248,24 @@ class Ensemble:
             ema += w * (theta - ema)
         else:
             ema[:] = theta - (theta - ema) * (np.float32(1.0) - w)
+
+    def generator_gaussians(self, noise: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's generator (G_ema where kept) as a Gaussian, in the data's units.
+
+        Exact for an affine generator (one layer: N(b, W^T W)); otherwise the fit of
+        G applied to ``noise`` (M, k), the same rows for every run.
+
+        Returns:
+            means (R, d) and covariances (R, d, d), float64.
+        """
+        G = self.G_ema if self.G_ema is not None else self.G
+        if len(G.W) == 1:
+            W, b = G.W[0].astype(np.float64), G.b[0][:, 0].astype(np.float64)  # (R, k, d), (R, d)
+            return b * scale, np.matmul(W.transpose(0, 2, 1), W) * scale ** 2
+        x = G.forward(np.broadcast_to(noise, (self.runs, *noise.shape)))[-1].astype(np.float64) * scale  # (R, M, d)
+        mean = x.mean(axis=1)
+        centred = x - mean[:, None]
+        return mean, np.matmul(centred.transpose(0, 2, 1), centred) / (x.shape[1] - 1)
 
     def finite(self) -> bool:
         """Whether every weight of every run is finite."""

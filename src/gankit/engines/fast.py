@@ -26,7 +26,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.engines.bridge import ensemble_for, mlp_activation, store_run
-from gankit.engines.ensemble import ACTIVATIONS, G_LOSSES
+from gankit.engines.ensemble import ACTIVATIONS, G_LOSSES, Ensemble
 from gankit.engines.guard import Interrupted, first_divergent_step
 from gankit.engines.state import Callback, TrainState, end_epoch, lr_factor
 
@@ -47,6 +47,17 @@ class Divergence:
 
     epoch: int
     step: int
+
+
+@dataclasses.dataclass
+class Stopped:
+    """A run of the fast path that a ``judge`` stopped after this (1-based) epoch: kept as it was then."""
+
+    epoch: int
+
+
+# (ensemble, positions of the runs still training) -> positions of those to stop now (see `run_fast`).
+Judge = Callable[[Ensemble, list[int]], Sequence[int]]
 
 
 def why_not_fast(config: Config, state: TrainState, callbacks: Sequence[Callback] = ()) -> str | None:
@@ -112,7 +123,8 @@ def draw_epoch(state: TrainState, n: int, latent_dim: int) -> tuple[np.ndarray, 
 
 
 def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), sync: bool = True,
-             on_epoch: Callable[[int], None] | None = None) -> list[Divergence | None]:
+             on_epoch: Callable[[int], None] | None = None,
+             judge: Judge | None = None) -> list[Divergence | Stopped | None]:
     """Train ``states`` (runs sharing every array shape) to their last epoch, in lockstep.
 
     Args:
@@ -123,9 +135,12 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
             checkpoints and run directories see what the general loop shows);
             False copies them once, at the end (a sweep).
         on_epoch: called with the number of live runs after each epoch (progress bars).
+        judge: called after each epoch's callbacks with the ensemble and the positions of
+            the runs still training; the runs it names stop there (`Stopped`: a tuner's
+            pruning) and keep that epoch's weights, while the others carry on.
 
     Returns:
-        Per run, None when every epoch ran, else the `Divergence`: the first
+        Per run, None when every epoch ran, a `Stopped` where ``judge`` stopped it, else the `Divergence`: the first
         step at which the epoch's running loss sums broke the divergence rule
         (`gankit.engines.guard`). That run's state is left as it was at the
         start of that epoch, random stream included (with ``sync``; else its
@@ -143,7 +158,7 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
     scale = first.D.in_scale  # = G's out_scale (why_not_fast); the MLPs apply it, the ensemble's arrays do not
     t = config.train
     total = t.epochs * steps
-    outcome: list[Divergence | None] = [None] * len(states)
+    outcome: list[Divergence | Stopped | None] = [None] * len(states)
     ens = ensemble_for(states)
     while True:
         # The lockstep epoch is any live run's: a diverged run (the first one, say) no longer moves.
@@ -181,6 +196,11 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
             end_epoch(state, seconds, float(losses.loss_d[r]), float(losses.loss_g[r]), losses.g_seen)
             for cb in callbacks:
                 cb.on_epoch_end(state)
+        if judge is not None:
+            for r in judge(ens, [r for r, d in enumerate(outcome) if d is None]):
+                outcome[r] = Stopped(states[r].epoch)
+                if not sync:  # as it is now: its rows of the ensemble go on moving with the others
+                    store_run(ens, r, states[r])
         if on_epoch is not None:
             on_epoch(sum(d is None for d in outcome))
         if sync and callbacks:  # callbacks may have changed the states (a learning rate, say)
@@ -194,4 +214,4 @@ def run_fast(states: Sequence[TrainState], callbacks: Sequence[Callback] = (), s
     return outcome
 
 
-__all__ = ["Divergence", "FAST_KEYS", "draw_epoch", "run_fast", "why_not_fast"]
+__all__ = ["Divergence", "FAST_KEYS", "Judge", "Stopped", "draw_epoch", "run_fast", "why_not_fast"]

@@ -22,11 +22,13 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 
+from gankit import streams
 from gankit.config import Config, resolve_key
-from gankit.engines.fast import Divergence, run_fast, why_not_fast
+from gankit.engines.fast import Divergence, Judge, Stopped, run_fast, why_not_fast
 from gankit.engines.guard import Diverged
 from gankit.engines.state import Callback, TrainState
 from gankit.engines.training import build_state, train
@@ -75,7 +77,7 @@ def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
             if not cell:
                 raise UserError(f"--grid {key}: empty value in '{text}'")
             trial = copy.deepcopy(base)
-            trial.set(dotted, _grid_value(key, cell, type(getattr(getattr(base, section), name))),
+            trial.set(dotted, typed_cell(f"--grid {key}", cell, type(getattr(getattr(base, section), name))),
                       where=f"--grid {key}")
             trial.validate()  # the value's own constraint, named in one line
             values.append(getattr(getattr(trial, section), name))
@@ -83,20 +85,21 @@ def parse_grid(items: Sequence[str], base: Config) -> list[tuple[str, list]]:
     return grid
 
 
-def _grid_value(key: str, cell: str, kind: type):
-    """One grid cell as the key's type: text for names (``loss=hinge,wgan``), else a finite number or a bool."""
+def typed_cell(where: str, cell: str, kind: type):
+    """One value typed on the command line as its key's type: text for names (``loss=hinge``), else a
+    finite number (an int when written as one) or a bool; `UserError` naming ``where`` otherwise."""
     if kind is str:
         return cell
     if kind is bool:
         if cell.lower() not in ("true", "false"):
-            raise UserError(f"--grid {key}: '{cell}' is not true or false")
+            raise UserError(f"{where}: '{cell}' is not true or false")
         return cell.lower() == "true"
     try:
         number = float(cell)
     except ValueError:
-        raise UserError(f"--grid {key}: '{cell}' is not a number") from None
+        raise UserError(f"{where}: '{cell}' is not a number") from None
     if not math.isfinite(number):
-        raise UserError(f"--grid {key}: '{cell}' is not a finite number")
+        raise UserError(f"{where}: '{cell}' is not a finite number")
     return int(number) if number.is_integer() and "." not in cell and "e" not in cell.lower() else number
 
 
@@ -197,33 +200,95 @@ def _torch_threads(count: int):
 
 def _run_sweep(runs: list[tuple[dict, Config]], grid: list[tuple[str, list]], progress: bool | None,
                budget: float | None) -> SweepResult:
+    trained = train_many([c for _, c in runs], progress=progress, budget=budget, desc="sweep")
+    rows, engines = [], {}
+    for i, ((point, config), run) in enumerate(zip(runs, trained)):
+        if run.status == "skipped":
+            rows.append(_skipped(i, point, config))
+            continue
+        engines[run.engine] = engines.get(run.engine, 0) + 1
+        rows.append(_row(i, point, run.state, run.engine, run.divergence))
+    states = [run.state for run in trained]
+    seconds = sum({run.group: run.seconds for run in trained if run.status != "skipped"}.values())
+    examples = sum(s.dataset.train.shape[0] * s.epoch for s in states if s is not None)
+    return SweepResult(grid, rows, states, seconds, examples, engines)
+
+
+@dataclass
+class Trained:
+    """One config of `train_many`, trained (or not).
+
+    Attributes:
+        state: the trained `TrainState` (None where the budget left it untrained).
+        engine: ``"fast"`` (trained in a vectorised ensemble) or ``"general"`` (on its own).
+        status: ``"done"``, ``"diverged"`` (``divergence`` says where), ``"stopped"`` (``watch``
+            stopped it after ``state.epoch`` epochs) or ``"skipped"`` (the budget ran out).
+        seconds: training time of the group it was trained in (an ensemble's runs share it).
+        group: which group it was trained in (0, 1, ...: runs of one ensemble share one).
+    """
+
+    state: TrainState | None
+    engine: str | None
+    status: str
+    divergence: Divergence | None = None
+    seconds: float = 0.0
+    group: int = -1
+
+
+# Called after every epoch of a point-data run: (index in the configs, its state, the generator's
+# mean (d,) and covariance (d, d) in float64) -> True to stop that run there.
+Watch = Callable[[int, TrainState, np.ndarray, np.ndarray], bool]
+WATCH_POINTS = 2000  # noise rows of a non-affine generator's Gaussian fit for `Watch`
+
+
+def train_many(configs: Sequence[Config], progress: bool | None = None, budget: float | None = None,
+               watch: Watch | None = None, desc: str = "runs") -> list[Trained]:
+    """Train any list of configs, together where they can be: the library's call behind sweeps and tuning.
+
+    Configs that are equal but for `PER_RUN_KEYS` (seeds, learning rates, betas, init
+    scale) and that the fast path implements are stacked into one vectorised ensemble
+    (at most `ENSEMBLE_RUNS` at a time) and trained in lockstep; every other config is
+    trained on its own by the general loop. Either way each run draws exactly what
+    ``gankit train`` with its config draws, so its state equals the run trained alone.
+
+    Args:
+        configs: validated configs, in any mix.
+        progress: a progress bar over all runs' epochs (default: if stderr is a terminal).
+        budget: wall-clock seconds; once spent, no further group starts, and the runs
+            left are ``"skipped"`` (None: no limit).
+        watch: see `Watch`; lets a caller stop runs early (a tuner's pruning) while the
+            others in their ensemble carry on. Not called for image runs.
+        desc: the progress bar's label.
+
+    Returns:
+        One `Trained` per config, in order.
+    """
     from tqdm.auto import tqdm
 
     disable = (not progress) if progress is not None else not sys.stderr.isatty()
-    bar = tqdm(total=sum(c.train.epochs for _, c in runs), desc="sweep", unit="run-epoch",
+    bar = tqdm(total=sum(c.train.epochs for c in configs), desc=desc, unit="run-epoch",
                disable=disable, file=sys.stderr, smoothing=0)
-    rows: list[dict | None] = [None] * len(runs)
-    states: list[TrainState | None] = [None] * len(runs)
-    engines: dict[str, int] = {}
-    seconds, began = 0.0, time.perf_counter()
+    out: list[Trained | None] = [None] * len(configs)
+    began = time.perf_counter()
     try:
-        for group in _groups([c for _, c in runs], ENSEMBLE_RUNS):
-            if budget is not None and time.perf_counter() - began > budget:
-                for i in group:
-                    rows[i] = _skipped(i, runs[i][0], runs[i][1])
-                continue
-            for i in group:  # data and weights, from each run's seed
-                states[i] = build_state(runs[i][1])
-            started = time.perf_counter()
-            engine, outcome = _train_group([states[i] for i in group], bar)
-            seconds += time.perf_counter() - started
-            engines[engine] = engines.get(engine, 0) + len(group)
-            for i, divergence in zip(group, outcome):
-                rows[i] = _row(i, runs[i][0], states[i], engine, divergence)
+        with _torch_threads(1):
+            for g, group in enumerate(_groups(list(configs), ENSEMBLE_RUNS)):
+                if budget is not None and time.perf_counter() - began > budget:
+                    for i in group:
+                        out[i] = Trained(None, None, "skipped")
+                    continue
+                states = [build_state(configs[i]) for i in group]  # data and weights, from each run's seed
+                started = time.perf_counter()
+                engine, outcome = _train_group(states, bar, None if watch is None else (
+                    lambda r, state, mean, cov: watch(group[r], state, mean, cov)))
+                seconds = time.perf_counter() - started
+                for i, state, result in zip(group, states, outcome):
+                    status = ("diverged" if isinstance(result, Divergence) else
+                              "stopped" if isinstance(result, Stopped) else "done")
+                    out[i] = Trained(state, engine, status, result if status == "diverged" else None, seconds, g)
     finally:
         bar.close()
-    examples = sum(s.dataset.train.shape[0] * s.epoch for s in states if s is not None)
-    return SweepResult(grid, rows, states, seconds, examples, engines)
+    return out
 
 
 def _groups(configs: list[Config], limit: int) -> list[list[int]]:
@@ -238,26 +303,65 @@ def _groups(configs: list[Config], limit: int) -> list[list[int]]:
     return [ids[j:j + limit] for ids in groups.values() for j in range(0, len(ids), limit)]
 
 
-def _train_group(states: list, bar) -> tuple[str, list[Divergence | None]]:
-    """Train runs sharing every shape; returns the engine used and each run's divergence (or None)."""
+def _judge(watch, states: list) -> Judge:
+    """`run_fast`'s judge that calls ``watch`` with each live run's generator Gaussian."""
+    config = states[0].config
+    noise = streams.numpy_generator(config.train.seed, "watch").standard_normal(
+        (WATCH_POINTS, config.model.latent_dim)).astype(np.float32)
+    scale = states[0].D.in_scale
+
+    def judge(ens, live):
+        means, covs = ens.generator_gaussians(noise, scale)
+        return [r for r in live if watch(r, states[r], means[r], covs[r])]
+
+    return judge
+
+
+class _StopRun(Exception):
+    """Raised by `_Watcher` to end a run of the general loop where ``watch`` asked."""
+
+
+class _Watcher(Callback):
+    """`Watch` for a run of the general loop: its generator's Gaussian after every epoch."""
+
+    def __init__(self, position: int, watch):
+        self.position, self.watch = position, watch
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        from gankit.metrics.gaussian import generator_gaussian
+
+        G = state.G_ema if state.G_ema is not None else state.G
+        mean, cov, _ = generator_gaussian(G, state.config.model.latent_dim, n=WATCH_POINTS,
+                                          seed=streams.seed(state.config.train.seed, "watch"))
+        if self.watch(self.position, state, mean.numpy(), cov.numpy()):
+            raise _StopRun
+
+
+def _train_group(states: list, bar, watch=None) -> tuple[str, list[Divergence | Stopped | None]]:
+    """Train runs sharing every shape; returns the engine used and each run's outcome (None: every epoch ran)."""
     config = states[0].config
     reason = why_not_fast(config, states[0])
+    points = len(states[0].dataset.shape) == 1
     if reason is not None and config.train.engine == "fast":
         raise UserError(f"train.engine=fast does not apply: {reason}")
     if config.train.engine == "fast" or (config.train.engine == "auto" and reason is None):
-        return "fast", run_fast(states, sync=False, on_epoch=bar.update)
+        judge = None if watch is None else _judge(watch, states)
+        return "fast", run_fast(states, sync=False, on_epoch=bar.update, judge=judge)
 
     class Tick(Callback):
         def on_epoch_end(self, state):
             bar.update(1)
 
-    outcome: list[Divergence | None] = []
-    for state in states:
+    outcome: list[Divergence | Stopped | None] = []
+    for r, state in enumerate(states):
+        callbacks = [Tick()] + ([_Watcher(r, watch)] if watch is not None and points else [])
         try:
-            train(state.config, [Tick()], state=state)
+            train(state.config, callbacks, state=state)
             outcome.append(None)
         except Diverged as err:
             outcome.append(Divergence(err.epoch, err.step))
+        except _StopRun:
+            outcome.append(Stopped(state.epoch))
     return "general", outcome
 
 
@@ -306,4 +410,5 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-__all__ = ["MODE_METRICS", "PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "parse_grid", "run_sweep", "sweep_configs"]
+__all__ = ["MODE_METRICS", "PER_RUN_KEYS", "ROW_METRICS", "SweepResult", "Trained", "Watch", "parse_grid", "run_sweep",
+           "sweep_configs", "train_many", "typed_cell"]

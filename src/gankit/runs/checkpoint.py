@@ -403,6 +403,10 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any],
 
 
 def _fsync_dir(folder: Path) -> None:
+    from gankit.files import sync_deferred
+
+    if sync_deferred():
+        return
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # e.g. a platform without directory file descriptors

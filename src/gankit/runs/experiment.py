@@ -10,6 +10,7 @@ weights bitwise; only timings differ).
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import sys
 import threading
@@ -20,6 +21,7 @@ from typing import Sequence
 from gankit.runs.callbacks import MetricsLog, Progress, Snapshots
 from gankit.config import Config
 from gankit.errors import UserError, os_error_line
+from gankit.engines.objectives import equilibrium
 from gankit.runs.health import HealthMonitor
 from gankit.files import create_run_dir, hold_run, save_models, write_json
 from gankit.engines.state import Callback, TrainResult, TrainState
@@ -274,6 +276,45 @@ def _train_and_write(run_dir: Path | None, state: TrainState, snapshots: Snapsho
     finishing_point()
     write_json(run_dir / "summary.json", {**result.summary, "data_shape": list(result.dataset.shape)})
     return RunOutput(run_dir, result)
+
+
+def write_trained_run(run_dir: str | Path, state: TrainState, engine: str, complete: bool = True) -> dict | None:
+    """Write a run directory for a ``state`` trained elsewhere (`gankit.engines.sweep.train_many`).
+
+    The same files as ``gankit train --no-plots`` writes (config, weights, metrics, the
+    last checkpoint; ``summary.json`` last), so `gankit eval`, ``report`` and ``sample`` work
+    on it. An incomplete run (``complete=False``: stopped early, a tuner's pruned trial) gets
+    no summary: it is an interrupted run, which ``gankit train --resume`` trains to its end.
+    The directory must not exist or be empty.
+
+    Returns:
+        The summary written (None for an incomplete run).
+    """
+    from gankit.runs.checkpoint import checkpoint_dir, save_checkpoint
+    from gankit.metrics.summary import summarize
+
+    run_dir = create_run_dir(run_dir)
+    config = state.config
+    with hold_run(run_dir):
+        write_json(run_dir / "config.json", config.to_dict())
+        save_checkpoint(checkpoint_dir(run_dir) / f"step-{state.step:09d}.safetensors", state, {},
+                        {"lr_backoffs": [], "plots": False, "good": True})
+        _restart_metrics(run_dir, state.history)
+        save_models(run_dir, config, state.G, state.D, state.dataset.shape, G_ema=state.G_ema)
+        if not complete:
+            return None
+        seen = state.dataset.train.shape[0] * state.epoch
+        eps = seen / state.train_seconds if state.train_seconds > 0 else math.nan
+        summary = {**summarize(state, eps), "engine": engine, "lr_backoffs": []}
+        summary["examples_per_sec"] = eps if math.isfinite(eps) else None
+        health = HealthMonitor(echo=False)  # the summary's warnings, not printed: many runs may be written
+        health.on_train_start(state)
+        health.loss = config.train.loss
+        health.equilibrium = equilibrium(config.train.loss)
+        health.check_summary(summary, state.epoch)
+        summary["warnings"] = health.warnings
+        write_json(run_dir / "summary.json", {**summary, "data_shape": list(state.dataset.shape)})
+        return summary
 
 
 def _kept(err: OSError, run_dir: Path) -> str:

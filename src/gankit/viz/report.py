@@ -364,6 +364,59 @@ def render_sweep_report(sweep_dir: str | Path) -> str:
     return _page(title, "\n".join(sections), CSS)
 
 
+STUDY_FIGURES = [
+    ("history.png", "Each finished trial's value by trial number (pruned trials at their last reported value), "
+                    "and the best so far."),
+    ("importance.png", "How much of the value's variance each parameter explains (Optuna's fANOVA)."),
+    ("parameters.png", "The value against each searched parameter."),
+]
+
+
+def is_study_dir(path: str | Path) -> bool:
+    """A directory `gankit tune` made (its ``tune.json`` is the mark)."""
+    return (Path(path) / "tune.json").is_file()
+
+
+def render_study_report(study_dir: str | Path) -> str:
+    """The report page of a study directory: the search and its best trial, the figures, every
+    trial's row (``trials.csv``) and the best config (``best.json``)."""
+    study_dir = Path(study_dir)
+    records = {}
+    for name in ("tune.json", "study.json", "best.json"):
+        path = study_dir / name
+        if not path.is_file():
+            records[name] = None
+            continue
+        try:
+            records[name] = parse_json(path.read_text(), str(path))
+        except UnicodeDecodeError as err:
+            raise UserError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(records[name], dict):
+            raise UserError(f"{path}: expected a JSON object, got {type(records[name]).__name__}")
+    spec, info, best = records["tune.json"], records["study.json"], records["best.json"]
+    rows = _read_rows(study_dir / "trials.csv")
+    figures, missing = _figures(study_dir, STUDY_FIGURES)
+    title = f"gankit tune {study_dir.resolve().name}"
+    line = f"{len(rows)} trials of {spec.get('metric')} ({spec.get('direction')}) over " + "; ".join(
+        map(str, spec.get("space") or []))
+    sections = [f"<h1>{html.escape(title)}</h1>", f"<p><code>{html.escape(line)}</code></p>"]
+    if info is None:
+        sections.append('<p class="note">No study.json yet: no worker has finished on this study.</p>')
+    else:
+        sections += ["<h2>Study</h2>", _key_table(info)]
+    sections += ["<h2>Figures</h2>", figures]
+    if missing:
+        sections.append(f'<p class="note">Not in this study: {html.escape(", ".join(missing))} '
+                        "(tuned with --no-plots, or no trial finished).</p>")
+    sections += [f"<h2>Trials ({len(rows)})</h2>", _history_table(rows) if rows else
+                 '<p class="note">No trials.csv in this study.</p>']
+    if best is not None:
+        sections += ["<h2>Best config (best.json)</h2>",
+                     "<p>Train it with <code>gankit train --config best.json</code>.</p>",
+                     f"<pre>{html.escape(json.dumps(best, indent=2))}</pre>"]
+    return _page(title, "\n".join(sections), CSS)
+
+
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     """``runs.csv`` as rows, numbers as numbers and empty cells as None; no file: no rows."""
     import csv
@@ -410,7 +463,8 @@ def _platform_notes(summary: dict[str, Any], evaluation: Any) -> list[str]:
 def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
     """Write the report page (default ``RUN/report.html``, replaced each time), atomically.
 
-    ``run_dir`` may be a sweep directory: its page is `render_sweep_report`'s.
+    ``run_dir`` may be a sweep directory (its page is `render_sweep_report`'s) or a study
+    directory of ``gankit tune`` (`render_study_report`).
 
     An ``out`` of your own replaces an existing file only with ``force``, and never a run's own
     files or anything that is not a regular file (`gankit.files.check_output`).
@@ -423,6 +477,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool
     Returns:
         The path written.
     """
+    if is_study_dir(run_dir):
+        out = check_output(out, force) if out is not None else Path(run_dir) / "report.html"
+        atomic_write(out, render_study_report(run_dir))
+        return out
     load_run_config(run_dir)  # a run at all, and readable records, before anything is drawn into it
     if is_sweep_dir(run_dir):
         out = check_output(out, force) if out is not None else Path(run_dir) / "report.html"
@@ -451,4 +509,5 @@ def _write_report(run_dir: str | Path, out: str | Path | None, force: bool) -> P
     return out
 
 
-__all__ = ["flatten", "is_sweep_dir", "render_report", "render_sweep_report", "same_scores", "write_report"]
+__all__ = ["flatten", "is_study_dir", "is_sweep_dir", "render_report", "render_study_report", "render_sweep_report",
+           "same_scores", "write_report"]
