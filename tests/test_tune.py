@@ -318,3 +318,18 @@ def test_a_bad_storage_is_one_line(tmp_path):
         done = subprocess.run(_tune(tmp_path / "s", "--storage", storage), capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert not (tmp_path / "s").exists()  # nothing made
+
+
+@pytest.mark.slow
+def test_an_image_study_scores_each_trial_by_its_fd(tmp_path):
+    out = tmp_path / "img"
+    done = subprocess.run([*GANKIT, "tune", "--data", "digits", "--model", "dcgan", "--epochs", "1", "--set",
+                           "model.g_width=16", "--set", "model.d_width=16", "--space", "lr_g=1e-4:1e-3:log",
+                           "--trials", "2", "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    assert [r["state"] for r in rows] == ["complete", "complete"]
+    for r in rows:
+        summary = json.loads((out / r["run_dir"] / "summary.json").read_text())
+        assert float(r["value"]) == summary["quality"]["fd"] > 0
