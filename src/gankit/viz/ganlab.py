@@ -27,16 +27,18 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor, nn
 
 from gankit.errors import UserError
 from gankit.files import atomic_file
+if TYPE_CHECKING:  # matplotlib is imported only where a figure is drawn (viz.style.figure)
+    from matplotlib.figure import Figure
+
 from gankit.viz.style import ARROW_COLOR, FAKE_COLOR, REAL_COLOR, figure, frame_extent, frame_limits
 
 

@@ -7,11 +7,11 @@ global state), so they draw the same in a terminal, a notebook or a test.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REAL_COLOR = "#1f77b4"
 FAKE_COLOR = "#ff7f0e"
@@ -20,6 +20,10 @@ ARROW_COLOR = "#2d2d2d"  # the generator's pull in GAN Lab's view
 
 def figure(width: float, height: float) -> Figure:
     """A new ``width`` x ``height`` inch figure at 100 dpi, constrained layout, on the Agg canvas."""
+    # Imported here, not at the top: a run without figures never loads matplotlib (about 0.5 s).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
