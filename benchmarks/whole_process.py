@@ -50,6 +50,7 @@ def main() -> None:
     # on a busy 2-core machine that is much faster, and gankit is compared with the faster.
     baseline = [sys.executable, str(HERE / "baseline.py")]
     commands = {
+        "python -c 'import torch'": ([sys.executable, "-c", "import torch"], {}),
         "python benchmarks/baseline.py": (baseline, {}),
         "OMP_NUM_THREADS=1 baseline.py": (baseline, {"OMP_NUM_THREADS": "1"}),
         "gankit train": (gankit_command() + ["train"], {}),
@@ -65,10 +66,12 @@ def main() -> None:
             print(f"rep {rep}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), file=sys.stderr)
     median = {k: statistics.median(v) for k, v in times.items()}
     base = min(median["python benchmarks/baseline.py"], median["OMP_NUM_THREADS=1 baseline.py"])
-    print(f"whole-process wall time, median of {args.reps} (ratios to the faster baseline; issue 24 goals: train "
+    print(f"whole-process wall time, median of {args.reps} (ratios to the faster baseline and to `import torch`; issue 24 goals, to `import torch`: train "
           "<= 1.0x, --no-plots <= 0.5x, chapter-plus <= 2.0x):")
+    torch_import = median["python -c 'import torch'"]
+    print(f"  {'command':36s} {'median':>8s}   {'/baseline':>9s}   {'/import torch':>13s}")
     for name, value in median.items():
-        print(f"  {name:36s} {value:6.2f} s   {value / base:5.2f}x")
+        print(f"  {name:36s} {value:6.2f} s   {value / base:8.2f}x   {value / torch_import:12.2f}x")
     print(machine_line())
 
 
