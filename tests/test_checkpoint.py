@@ -316,3 +316,19 @@ def test_fast_epochs_skip_checkpoints_younger_than_checkpoint_seconds(tmp_path, 
     backoff = run_experiment(config, out=tmp_path / "backoff", plots=False, progress=False).run_dir
     assert [p.name for p in list_checkpoints(backoff)][-1] == "step-000000024.safetensors"
     assert len(list_checkpoints(backoff)) == 2 and list_checkpoints(backoff)[0].name == "step-000000016.safetensors"
+
+
+def test_a_long_run_records_a_bounded_number_of_frames_and_resumes_bitwise(tmp_path, config):
+    # 110 epochs: every 3rd epoch and the last is a frame (37 of them, FRAMES = 50); stopped at epoch 55, which is
+    # no frame, the resumed run records the same frames as the uninterrupted one.
+    config.train.engine, config.train.epochs = "auto", 110
+    ref = run_experiment(config, out=tmp_path / "ref", plots=False, progress=False).run_dir
+    epochs = load_file(ref / "snapshots.safetensors")["epochs"].tolist()
+    assert epochs == [*range(3, 109, 3), 110] and len(epochs) == 37
+    with pytest.raises(Interrupted):
+        run_experiment(config, out=tmp_path / "run", plots=False, progress=False, callbacks=[StopAfterEpoch(55)])
+    out = resume_experiment(tmp_path / "run", plots=False, progress=False)
+    assert_same_run(ref, out.run_dir)
+    config.train.epochs = 50  # up to FRAMES epochs, every epoch is a frame
+    short = run_experiment(config, out=tmp_path / "short", plots=False, progress=False).run_dir
+    assert load_file(short / "snapshots.safetensors")["epochs"].tolist() == list(range(1, 51))

@@ -331,7 +331,7 @@ CASES = [
     Case("15-ckpt-snapshots-nan", tampered(set_tensor("snapshots/pull", lambda s: s * float("nan"))),
          "snapshots/pull holds non-finite values"),
     Case("15-ckpt-snapshots-epochs", tampered(set_tensor("snapshots/epochs", lambda s: s * 5)),
-         "snapshots/epochs must be 1 to 1, got [5]"),
+         "snapshots/epochs must increase within 1 to 1, got [5]"),
     Case("15-ckpt-unknown-tensor", tampered(lambda t, m: t.update({"extra/x": torch.zeros(3)})),
          "unexpected tensors extra/... in the checkpoint"),
 ]

@@ -42,7 +42,7 @@ class Recorder(Snapshots):
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch % self.stride:
             return
-        super().on_epoch_end(state)
+        self.record(state)
         if len(self.epochs) > self.max_frames:
             # Epochs held are stride, 2 stride, ...: the odd positions hold the multiples of 2 stride.
             for name in _FIELDS:
@@ -55,7 +55,7 @@ class Recorder(Snapshots):
             self.save(path)
             return
         kept = {name: list(getattr(self, name)) for name in _FIELDS}
-        Snapshots.on_epoch_end(self, state)
+        Snapshots.record(self, state)
         try:
             self.save(path)
         finally:

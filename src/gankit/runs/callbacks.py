@@ -6,6 +6,7 @@ Each does one thing; the CLI composes them. None of them touches the math.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -186,8 +187,17 @@ class MetricsLog(Callback):
         self.writer.write(state.history[-1])
 
 
+FRAMES = 50  # the most epochs `Snapshots` records: a GIF of tens of frames shows training; hundreds only cost time
+
+
+def frame_stride(epochs: int, frames: int = FRAMES) -> int:
+    """`Snapshots` records every ``frame_stride``-th epoch of a run of ``epochs``, and the last: every
+    epoch up to ``frames`` epochs, so at most ``frames`` + 1 frames."""
+    return max(1, math.ceil(epochs / frames))
+
+
 class Snapshots(Callback):
-    """Records, after every epoch, what the plots need.
+    """Records, after every `frame_stride`-th epoch and the last (every epoch up to `FRAMES`), what the plots need.
 
     - ``fake``: G applied to fixed noise, (epochs, n_points, d);
     - ``surface``: D's probability on a grid over that epoch's frame, (epochs, grid, grid),
@@ -204,8 +214,8 @@ class Snapshots(Callback):
     the training trajectory.
     """
 
-    def __init__(self, n_points: int = 100, grid: int = 64, margin: float = 0.25):
-        self.n_points, self.grid, self.margin = n_points, grid, margin
+    def __init__(self, n_points: int = 100, grid: int = 64, margin: float = 0.25, frames: int = FRAMES):
+        self.n_points, self.grid, self.margin, self.frames = n_points, grid, margin, frames
         self.fake: list[torch.Tensor] = []
         self.surface: list[torch.Tensor] = []
         self.pull: list[torch.Tensor] = []
@@ -231,8 +241,15 @@ class Snapshots(Callback):
         lo, hi = lo - pad, hi + pad
         return torch.stack([lo[0], hi[0], lo[1], hi[1]]).float()
 
-    @torch.no_grad()
     def on_epoch_end(self, state: TrainState) -> None:
+        # Decided from the epoch and the planned total alone, so a resumed run records the same epochs.
+        epochs = state.config.train.epochs
+        if state.epoch % frame_stride(epochs, self.frames) == 0 or state.epoch >= epochs:
+            self.record(state)
+
+    @torch.no_grad()
+    def record(self, state: TrainState) -> None:
+        """Append this epoch's frame (G on the fixed noise, and for 2-D data D's surface and G's pull)."""
         G, D = state.G, state.D
         modes = G.training, D.training
         G.eval()

@@ -149,9 +149,10 @@ def check_rng(path: Path, rng: dict[str, torch.Tensor], position: dict[str, torc
 
 def check_stateful(path: Path, name: str, obj: Any, tensors: dict[str, torch.Tensor], epochs: int,
                    state: TrainState) -> None:
-    """A callback's recordings: one frame per epoch done, finite float32 frames of the shapes it records.
+    """A callback's recordings: frames of epochs done, finite float32 frames of the shapes it records.
 
-    `gankit.runs.callbacks.Snapshots` keeps ``fake`` (E, n_points, d), ``epochs`` (E,) = 1..E,
+    `gankit.runs.callbacks.Snapshots` keeps ``fake`` (E, n_points, d), ``epochs`` (E,) increasing within
+    1..epochs done (every epoch, or every `frame_stride`-th of a long run),
     and for 2-D data ``surface`` (E, grid, grid), ``pull`` (E, n_points, 2) and ``extents`` (E, 4).
     """
     if not tensors:
@@ -159,6 +160,13 @@ def check_stateful(path: Path, name: str, obj: Any, tensors: dict[str, torch.Ten
     points, grid = getattr(obj, "n_points", None), getattr(obj, "grid", None)
     frames = {"fake": (points, state.dataset.dim), "epochs": (), "surface": (grid, grid), "pull": (points, 2),
               "extents": (4,)}
+    recorded = tensors.get("epochs")
+    if recorded is not None and recorded.dim() == 1 and recorded.dtype == torch.int64:
+        epochs_seen = recorded.tolist()
+        increasing = epochs_seen == sorted(set(epochs_seen))
+        if not increasing or (epochs_seen and not 1 <= epochs_seen[0] <= epochs_seen[-1] <= epochs):
+            raise UserError(f"{path}: {name}/epochs must increase within 1 to {epochs}, got {epochs_seen[:8]}")
+        epochs = len(epochs_seen)  # frames recorded, one per tensor row
     for key, value in tensors.items():
         trailing = frames.get(key)
         dtype = torch.int64 if key == "epochs" else torch.float32
@@ -168,8 +176,6 @@ def check_stateful(path: Path, name: str, obj: Any, tensors: dict[str, torch.Ten
                             f"not fit {epochs} recorded epoch(s)")
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise UserError(f"{path}: {name}/{key} holds non-finite values (NaN or infinity)")
-    if "epochs" in tensors and tensors["epochs"].tolist() != list(range(1, epochs + 1)):
-        raise UserError(f"{path}: {name}/epochs must be 1 to {epochs}, got {tensors['epochs'].tolist()[:8]}")
 
 
 def _is_int(value: Any) -> bool:
