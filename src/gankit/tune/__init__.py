@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from gankit.config import Config
 from gankit.errors import UserError
-from gankit.tune.run import (TuneSettings, check_metric, default_metric, make_pruner, make_sampler, report_interval,
+from gankit.tune.run import (EPOCH_METRICS, TuneSettings, check_metric, default_metric, make_pruner, make_sampler, report_interval,
                              run_worker)
 from gankit.tune.space import Dimension, parse_space
 
@@ -70,7 +70,7 @@ def tune(base: Config, space: Sequence[str] | Sequence[Dimension], out: str | Pa
         from gankit.tune.run import _is_images
 
         settings.batch = 1 if _is_images(base) else 16
-    if settings.pruner != "none" and settings.metric not in ("fd_to_truth", "kl_to_truth", "fd_to_data_fit"):
+    if settings.pruner != "none" and settings.metric not in EPOCH_METRICS:
         say(f"note: {settings.metric} has no per-epoch value, so trials are not pruned")
     directory = Path(out)
     name = study or directory.name

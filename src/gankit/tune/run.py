@@ -64,14 +64,9 @@ def default_metric(base: Config) -> str:
 
 
 def _is_images(base: Config) -> bool:
-    source = base.data.source
-    return not source.endswith((".csv", ".npy", ".txt")) and source not in _targets()
+    from gankit.data.sources import is_image
 
-
-def _targets():
-    from gankit.data import TARGETS
-
-    return TARGETS
+    return is_image(base.data.source)
 
 
 def make_sampler(name: str, seed: int | None):
@@ -290,7 +285,7 @@ def _finish(trial, values: list, statuses: list[str], settings: TuneSettings, st
 
     home = trial_dir(directory, trial.number)
     attrs = {"run_dir": str(home.relative_to(directory)), "seeds": settings.seeds}
-    params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in _point(trial).items())
+    params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.params.items())
     if "diverged" in statuses:
         store.tell(trial, TrialState.FAIL, result="diverged", attrs=attrs)
         say(f"trial {trial.number}: diverged ({params})")
@@ -329,10 +324,6 @@ def _span(numbers: list[int]) -> str:
 def _aggregate(values: list[float], how: str) -> float:
     """A trial's value from its seeds' values."""
     return statistics.median(values) if how == "median" else statistics.fmean(values)
-
-
-def _point(trial) -> dict[str, Any]:
-    return dict(trial.params)
 
 
 def _short(value) -> str:
