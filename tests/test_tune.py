@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -243,13 +242,17 @@ def _check_exactly_once(out, trials):
 
 
 def kill_in_second_batch(worker: subprocess.Popen) -> None:
-    """SIGKILL a worker while its second batch trains (its first is told, the second's trials are running)."""
+    """SIGKILL a worker while its second batch trains (its first is told, the second's trials are running).
+
+    The worker asks for a batch's trials before it prints "training trials ...", and prints with a flush,
+    so killing at once on that line always finds them running. A pause here could let a fast batch
+    finish and be told first, and then nothing would be lost."""
     batches = 0
     for line in worker.stdout:
         batches += line.startswith("training trial")
         if batches == 2:
             break
-    time.sleep(0.3)
+    assert batches == 2, "the worker ended before its second batch"
     worker.send_signal(signal.SIGKILL)
 
 
