@@ -104,7 +104,7 @@ The last line is the chapter's: both losses near ln 2 = 0.693, where the
 discriminator can no longer tell real from fake. The table says how close the
 generator got to the true distribution, beside the best one could do from the
 same data (the maximum-likelihood fit). The walkthrough in
-[`examples/gan_chapter.ipynb`](../examples/gan_chapter.ipynb) does the same
+`examples/gan_chapter.ipynb` (in the repository) does the same
 step by step from Python.
 
 ## Data

@@ -54,7 +54,8 @@ def run_experiment(
     Args:
         config: the experiment.
         out: the run directory (must not exist); default ``root/name``.
-        root, name: where a generated run directory goes.
+        root: where a generated run directory goes.
+        name: the generated run directory's name under ``root``.
         plots: draw ``losses.png``, ``samples.png``, ``training.gif`` (2-D data: also ``ganlab.*``;
             images: ``samples/epoch_NNNN.png`` and ``interpolation.png`` instead of GAN Lab's views).
         progress: show a progress bar (default: when stderr is a terminal); ``"lines"``: one
