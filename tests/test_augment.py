@@ -137,7 +137,7 @@ def test_an_unknown_policy_is_one_line(bad):
 
 @pytest.mark.slow
 def test_the_shapes_figures_quoted_in_the_readme_still_hold(tmp_path):
-    """README "Images": the coloured-shapes folder of `benchmarks/shapes.py`, the conditional DCGAN at width 32 with
+    """docs/tutorials/first-image-gan.md: the coloured-shapes folder of `benchmarks/shapes.py`, the conditional DCGAN at width 32 with
     `--augment translation`, 300 epochs, seed 0, one thread: FD 0.083 / 0.052 = 1.64x the real halves', recall
     0.756, labels drawn as their class 99.5% and 98.6% of the time. About 25 minutes."""
     import json
@@ -156,7 +156,7 @@ def test_the_shapes_figures_quoted_in_the_readme_still_hold(tmp_path):
                     "--set", "model.d_width=32", "--epochs", "300", "--seed", "0", "--out", str(tmp_path / "run"),
                     "--no-plots"], env=env, check=True, capture_output=True)
     q = json.loads((tmp_path / "run" / "summary.json").read_text())["quality"]
-    # The README's targets hold on any machine; its digits are one platform's
+    # The tutorial's targets hold on any machine; its digits are one platform's
     # (tests/data/readme_images_platform.json) and are checked where they were measured.
     assert q["fd_ratio_interval"][1] < 3 and q["recall"] >= 0.6  # the targets: at most 3x, recall 0.6
     assert min(q["label_accuracy_by_class"]) >= 0.8

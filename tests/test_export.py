@@ -100,7 +100,7 @@ def test_a_conditional_image_generator_exports_with_a_labels_input(tmp_path, mod
         assert np.abs(other - got).max() > 1e-4  # the labels input is used, not baked in
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
     assert json.loads(meta["gankit.classes"]) == ["left", "right"]
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "how-to" / "export.md").read_text()
     onnx_doc = " ".join(readme[readme.index("- **ONNX**"):].split("\n- ")[0].split())
     for name in [i.name for i in session.get_inputs()] + ["gankit.classes"]:  # every input is documented
         assert f"`{name}`" in onnx_doc, name

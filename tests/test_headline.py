@@ -1,4 +1,4 @@
-"""The headline table (README, docs/chapter-plus.md) holds: exactly where it is portable, statistically elsewhere.
+"""The headline table (docs/tutorials/chapter.md, docs/chapter-plus.md) holds: exactly where it is portable, statistically elsewhere.
 
 docs/headline.py recomputes it. The MLE row depends on the data and closed forms only, so its figures
 are checked digit for digit on every machine. The trained rows are float32 GAN runs whose last bits
@@ -26,13 +26,13 @@ def _headline():
 
 
 def _quoted(headline) -> dict[str, str]:
-    """The table's rows as README quotes them, by row name; docs/chapter-plus.md must quote the same."""
-    readme = (ROOT / "README.md").read_text().splitlines()
+    """The table's rows as the chapter tutorial quotes them, by row name; docs/chapter-plus.md must quote the same."""
+    readme = (ROOT / "docs" / "tutorials" / "chapter.md").read_text().splitlines()
     page = (ROOT / "docs" / "chapter-plus.md").read_text().splitlines()
     rows = {}
     for key, name in headline.NAMES.items():
         (line,) = [row for row in readme if row.startswith(f"| {name} |")]
-        assert line in page, f"docs/chapter-plus.md does not quote README's row: {line}"
+        assert line in page, f"docs/chapter-plus.md does not quote the tutorial's row: {line}"
         rows[key] = line
     assert f"| on {SEEDS} held-out seeds |" in "\n".join(readme)
     return rows

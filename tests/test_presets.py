@@ -123,7 +123,7 @@ def test_ring8_preset_captures_every_mode_where_the_textbook_recipe_does_not():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_ring8_and_grid25_presets_capture_their_modes(seed):
-    """README "More targets": ring8 8/8 and grid25 at least 20/25 on seeds 0-4 (about 15 s each)."""
+    """docs/how-to/evaluate.md "More targets": ring8 8/8 and grid25 at least 20/25 on seeds 0-4 (about 15 s each)."""
     assert _modes_captured("ring8", seed) == (8, "fast")
     modes, engine = _modes_captured("grid25", seed)
     assert modes >= 20 and engine == "fast"
@@ -133,7 +133,7 @@ def test_ring8_and_grid25_presets_capture_their_modes(seed):
 def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
     from platform_records import made_here
 
-    """README "Images": `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` (class-conditional
+    """docs/tutorials/first-image-gan.md: `OMP_NUM_THREADS=1 gankit train --data digits --model dcgan --seed 0` (class-conditional
     through the preset) ends at 1.64 / 1.39 = 1.18 (3 classifiers x 5 sets), every digit at least 9.6%, 98.6%
     of the samples the digit asked for; and unconditional (`--set model.conditional=false`) at 2.61 / 1.39 =
     1.88 with every digit at least 5.5%. About a minute each."""
@@ -148,7 +148,7 @@ def test_the_digits_figures_quoted_in_the_readme_still_hold(tmp_path):
         subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "digits", "--model", "dcgan", "--seed", "0",
                         "--out", str(tmp_path / name), "--no-plots", *extra], env=env, check=True, capture_output=True)
         quality[name] = json.loads((tmp_path / name / "summary.json").read_text())["quality"]
-    # What the README claims of these runs holds on any machine; its digits are one platform's
+    # What the tutorial claims of these runs holds on any machine; its digits are one platform's
     # (tests/data/readme_images_platform.json) and are checked where they were measured.
     exact = made_here(torch_threads=1)
     q = quality["conditional"]
