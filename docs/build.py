@@ -87,15 +87,19 @@ the default experiment; do not edit by hand.*
 
 ## Getting started
 
+<!-- docs-test: not run (set-up) the README's first command -->
 ```bash
-python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e .
-.venv/bin/gankit train --out runs/chapter
+python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e . && source .venv/bin/activate
+```
+
+```bash
+gankit train --out runs/chapter
 ```
 
 With no options, `gankit train` runs the textbook chapter's experiment. This
 is what it printed for this guide:
 
-```
+```text
 $ gankit train --out runs/chapter
 {train_output}
 ```
@@ -140,8 +144,8 @@ GAN Lab's view: D's surface, the points, and the pull on each generated point
 {block("pictures")}
 ## Reports
 
-```
-$ gankit report runs/chapter
+```bash
+gankit report runs/chapter
 ```
 
 writes `runs/chapter/report.html`: one file, images embedded, no script and
@@ -151,14 +155,14 @@ headless Chromium shows it on a laptop:
 ![report](figures/report.png)
 
 {block("reports")}
-```
+```text
 {help_text("report")}
 ```
 
 ## Watching and exporting: TensorBoard and ONNX
 
 {block("interop")}
-```
+```text
 {help_text("export")}
 ```
 """

@@ -1,4 +1,4 @@
-"""The headline table the README and docs/chapter-plus.md quote, recomputed: statistics over seeds.
+"""The headline table docs/tutorials/chapter.md and docs/chapter-plus.md quote, recomputed: statistics over seeds.
 
     python docs/headline.py [--seeds 200]
 

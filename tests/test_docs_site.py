@@ -2,6 +2,7 @@
 generated reference holds every CLI flag and config key."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,70 @@ def test_the_reference_is_generated_from_the_parser_and_the_declarations(site):
     api = (site / "reference" / "python" / "index.html").read_text()
     for name in ("Config", "train", "run_experiment", "sample_run"):
         assert f'id="gankit.' in api and f".{name}\"" in api, f"{name} is missing from the Python API page"
+
+
+# -- the built site in headless Chromium ----------------------------------------------------------
+@pytest.fixture()
+def served(site):
+    """The built site over HTTP on 127.0.0.1 (Material's search runs in a web worker, which file:// refuses)."""
+    from namedfixtures import serve
+
+    with serve(site) as base:
+        yield base
+
+
+def _visible_text(driver) -> str:
+    return driver.execute_script("return document.body.innerText")
+
+
+def test_the_site_renders_in_chromium_and_its_search_finds_lr_d(site, served, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from browserfixtures import keep_screenshots, start_chromium
+
+    driver = start_chromium(tmp_path)
+    try:
+        driver.set_window_size(1280, 900)
+        shots = []
+        pages = {"index.html": "Train, watch and test",
+                 "tutorials/chapter/index.html": "The chapter, step by step",
+                 "reference/config/index.html": "train.lr_d"}
+        for page, expected in pages.items():
+            driver.get(f"{served}/{page}")
+            WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+            text = _visible_text(driver)
+            assert expected in text, page
+            assert driver.find_element(By.CSS_SELECTOR, "nav.md-nav").is_displayed(), page  # Material's theme applied
+            if page.startswith("tutorials/"):  # the screenshot shows the tutorial's first figure
+                driver.execute_script("document.querySelector('article img').scrollIntoView()")
+            shot = tmp_path / f"site-{page.split('/')[0].replace('.html', '')}.png"
+            driver.save_screenshot(str(shot))
+            shots.append(shot)
+            if page.startswith("tutorials/"):  # the tutorial's figures are drawn, not broken links
+                images = driver.find_elements(By.CSS_SELECTOR, "article img")
+                assert images, "the chapter tutorial shows no figure"
+                widths = [driver.execute_script("return arguments[0].naturalWidth", img) for img in images]
+                assert all(w > 100 for w in widths), widths
+        keep_screenshots(*shots)
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not severe, severe
+        # the search box: Material's worker indexes search_index.json, then lists the pages that hold lr_d
+        driver.get(f"{served}/index.html")
+        box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+        box.click()  # in the header at this width
+        box.send_keys("lr_d")
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
+        results = driver.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")
+        targets = [a.get_attribute("href") for a in results]
+        assert len(targets) >= 3 and any("/how-to/tuning/" in t for t in targets), targets
+        index = json.loads((site / "search" / "search_index.json").read_text())["docs"]
+        assert any(d["location"].startswith("reference/config/") and "lr_d" in d["text"] for d in index)
+        # a negative control: a word in no page finds nothing
+        box.clear()
+        box.send_keys("zqxwvunlikelyword")
+        WebDriverWait(driver, 10).until(
+            lambda d: "No matching documents" in d.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text)
+    finally:
+        driver.quit()

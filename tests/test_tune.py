@@ -340,7 +340,7 @@ def test_an_image_study_scores_each_trial_by_its_fd(tmp_path):
 
 @pytest.mark.slow
 def test_the_readme_study_beats_chapter_plus_on_held_out_seeds(tmp_path):
-    """README "Search": the study there (about 25 minutes on 2 cores), its best config against
+    """docs/how-to/tuning.md: the study there (about 25 minutes on 2 cores), its best config against
     --preset chapter-plus on seeds 50000-50199, by median fd_to_truth (the claim; the digits are this
     machine's)."""
     import statistics

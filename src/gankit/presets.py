@@ -29,7 +29,7 @@ from gankit.errors import UserError
 # class-conditional (`LABELLED_SETS`, below) 1.2x to 1.8x.
 # R1, spectral norm, hinge, least squares, DiffAugment, other widths, latent sizes,
 # batch sizes, rates, epoch counts, EMA decays and a decaying rate were no better
-# (README "Images").
+# (docs/tutorials/first-image-gan.md).
 _DCGAN: dict[str, dict[str, Any]] = {
     "data": {"holdout": 0.5},
     "model": {"generator": "dcgan", "discriminator": "dcgan", "latent_dim": 64, "g_width": 64, "d_width": 64},
@@ -40,7 +40,7 @@ _DCGAN: dict[str, dict[str, Any]] = {
 
 # SNGAN's ResNet recipe (Miyato et al. 2018): hinge loss, spectral norm on D, Adam(2e-4, 0, 0.9),
 # batch 64, z of 128, and a moving average of G. SNGAN took 5 D steps per G step, BigGAN 2; on
-# the 32x32 shapes folder (30 epochs, README "Images") 1 and 2 ended alike, and 2 costs a quarter
+# the 32x32 shapes folder (30 epochs, docs/tutorials/first-image-gan.md) 1 and 2 ended alike, and 2 costs a quarter
 # less per epoch, so 2 it is, until a longer comparison says otherwise.
 _RESNET: dict[str, dict[str, Any]] = {
     "data": {"holdout": 0.5},
@@ -68,8 +68,8 @@ _CHAPTER_PLUS: dict[str, dict[str, Any]] = {
 }
 
 # The 2-D toy targets (gankit/data/targets.py). With the chapter's networks and rates they end at
-# losses 0.693/0.693 with a flat D and the wrong output; these were found with `gankit sweep` (README
-# "More targets" gives the modes and p-values measured with them). MLPs with ReLU, N(0, 0.1^2) weights,
+# losses 0.693/0.693 with a flat D and the wrong output; these were found with `gankit sweep` (docs/how-to/evaluate.md,
+# "More targets", gives the modes and p-values measured with them). MLPs with ReLU, N(0, 0.1^2) weights,
 # 8 latent dimensions, Adam with a moving average of G; all on the fast path, seconds per run.
 _TOY_MLP = {"generator": "mlp", "discriminator": "mlp", "activation": "relu", "init_std": 0.1, "latent_dim": 8,
             "g_hidden": [64, 64], "d_hidden": [64, 64]}
@@ -114,7 +114,7 @@ DATA_PRESETS: dict[str, str] = {name: name for name in _TOYS}
 # Named data sets that come with class labels (gankit.data.named, and the digits). On them `--preset auto`
 # makes the image preset's networks class-conditional (labels into G, a projection D), so every class is
 # asked for equally often: on the digits an unconditional DCGAN ended 1.9x to 2.7x the real halves' FD
-# over seeds 0-4, a conditional one 1.2x to 1.8x, with every class at 9.5% or more (README "Images").
+# over seeds 0-4, a conditional one 1.2x to 1.8x, with every class at 9.5% or more (docs/tutorials/first-image-gan.md).
 # `--set model.conditional=false` trains an unconditional one.
 LABELLED_SETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 

@@ -230,7 +230,21 @@ class QualityConfig:
 
 @dataclass
 class Config:
-    """A whole experiment: data, models and training. Defaults are the chapter's."""
+    """A whole experiment: data, models and training. Defaults are the chapter's.
+
+    Examples:
+        >>> from gankit import Config
+        >>> config = Config()                       # the chapter's experiment
+        >>> config.train.lr_d, config.train.lr_g, config.train.batch_size, config.train.epochs
+        (0.05, 0.005, 8, 20)
+        >>> config.data.n, config.model.latent_dim
+        (1000, 2)
+        >>> config.train.epochs = 0
+        >>> config.validate()
+        Traceback (most recent call last):
+        ...
+        gankit.errors.UserError: train.epochs must be at least 1, got 0
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

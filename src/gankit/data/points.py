@@ -169,6 +169,19 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32, training: bool =
     Returns:
         (N, d) tensor of ``dtype`` (float32 for training; float64 keeps what a
         file's large offsets would lose in float32).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "points.csv"
+        >>> _ = path.write_text("x,y\\n1,2\\n3,4\\n5,6\\n")
+        >>> points = load_points(path)
+        >>> points.shape, points.dtype
+        (torch.Size([3, 2]), torch.float32)
+        >>> _ = path.write_text("x,y\\n1,2\\n3,nan\\n")
+        >>> load_points(path)
+        Traceback (most recent call last):
+        ...
+        gankit.errors.UserError: ...
     """
     path = Path(path)
     if not path.is_file():  # also a FIFO or a device: reading one may never end

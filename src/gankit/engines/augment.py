@@ -17,7 +17,7 @@ DiffAugment's ``color,translation,cutout``; ``color`` is accepted for
 ``colour``). The parts always apply in the order above, whatever the order
 named. On 32x32 pictures of coloured shapes, colour augmentation left
 generated colours paler and cost recall: translation alone gave FD 1.6x the
-real halves' and recall 0.76, all three 12.9x and 0.28 (README "Images").
+real halves' and recall 0.76, all three 12.9x and 0.28 (docs/tutorials/first-image-gan.md).
 
 Every step is differentiable in the image, so G's gradient flows back through
 it; D never sees an un-augmented image, so it cannot learn the augmentation

@@ -261,7 +261,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     images when there is no held-out split) in the space of ``features``: by
     default the penultimate layer of gankit's classifier, trained on
     ``dataset.train`` (cached); or any network you pass, as torchmetrics' FID
-    takes ``feature=`` (e.g. Inception-v3's pool features: README "Images").
+    takes ``feature=`` (e.g. Inception-v3's pool features: docs/tutorials/first-image-gan.md).
     The real-halves baseline compares the training images with the held-out
     ones; the noise baseline, uniform noise in [-1, 1].
 
@@ -269,7 +269,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     the reference set by default, like the real halves. One set of a few
     hundred images gives a noisy FD, and so does one classifier: on the
     digits, the ratio to the real halves moved by about 0.3 between generated
-    sets and 0.15 between classifier seeds (README "Images"). So in gankit's
+    sets and 0.15 between classifier seeds (docs/tutorials/first-image-gan.md). So in gankit's
     own space, FD and its ratio are measured in the features of
     ``classifiers`` classifiers trained with seeds 0, 1, ... on the same
     images, each over ``fd_sets`` independent generated sets: ``fd``,

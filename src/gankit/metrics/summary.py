@@ -17,7 +17,7 @@ from gankit.runs.platform import platform_facts
 
 
 def summarize(state, examples_per_sec: float) -> dict[str, Any]:
-    """The run's ``summary.json`` contents (see README for every key).
+    """The run's ``summary.json`` contents (docs/reference/run-directory.md lists every key).
 
     What G learned is measured on the run's generator: ``G_ema`` where the run
     keeps one (then ``sampled_from`` says so), else G.

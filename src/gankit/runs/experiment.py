@@ -71,6 +71,16 @@ def run_experiment(
     Raises:
         gankit.engines.guard.Diverged: a loss became non-finite (and no backoff was
             left); the last good checkpoint is kept.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from gankit import Config, run_experiment
+        >>> config = Config()
+        >>> config.train.epochs = 2
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> _ = run_experiment(config, out=out, plots=False, progress=False)
+        >>> sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".safetensors"))
+        ['config.json', 'discriminator.safetensors', 'generator.safetensors', 'snapshots.safetensors', 'summary.json']
     """
     from gankit.engines.distributed import world_from_env
 
