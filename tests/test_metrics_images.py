@@ -321,3 +321,30 @@ def test_fd_infinity_removes_the_bias_for_sample_size():
     assert 0 < generated["fd_inf_se"] < 0.1
     real = fd_infinity(train, reference, seed=3)
     assert abs(real["fd_inf"]) < 0.3 * feature_fd(train, reference)  # real against real: about 0
+
+
+def test_class_shares_carry_a_real_halves_yardstick_with_its_spread(tmp_path):
+    """A copier of the training images lands within the real halves' spread of class-share distance; a
+    generator of one class lands far outside it (total variation 0.5 against a few hundredths)."""
+    ds = _blob_dataset(200)
+    good = evaluate_images(Copier(ds.train), ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=2, n=50)
+    assert good["n_class_shares_real_halves"] == 50 and good["class_shares_real_halves_splits"] == 5
+    real, spread = good["class_shares_tv_real_halves"], good["class_shares_tv_real_halves_std"]
+    assert 0 < real < 0.2 and spread > 0  # n = 50 real images miss the true shares by a few points
+    assert len(good["class_fractions_real_halves"]) == len(good["class_fractions_real_halves_std"]) == 2
+    assert good["class_shares_tv"] < real + 3 * spread
+    bad = evaluate_images(Copier(ds.train[ds.labels == 1]), ds, latent_dim=2, cache_dir=tmp_path, kid_subsets=2, n=50)
+    assert bad["class_shares_tv"] == pytest.approx(0.5, abs=0.05)  # all of one of two equal classes
+    assert bad["class_shares_tv"] > bad["class_shares_tv_real_halves"] + 3 * bad["class_shares_tv_real_halves_std"]
+    assert "real halves" in format_quality(bad).split("class shares: ")[1]
+
+
+def test_the_class_share_yardstick_by_hand():
+    from gankit.metrics.images import class_share_yardstick
+
+    fake = torch.tensor([0, 0, 0, 1] * 2)  # two sets of 4: 75% class 0 each
+    real_pred = torch.tensor([0, 1] * 8)
+    out = class_share_yardstick(fake, 4, 2, real_pred, real_pred, torch.tensor([0, 1, 0, 1]), 2, seed=0)
+    assert out["class_shares_tv"] == pytest.approx(0.25) and out["class_shares_tv_std"] == pytest.approx(0.0)
+    assert out["class_fractions_std"] == [0.0, 0.0]
+    assert 0 <= out["class_shares_tv_real_halves"] <= 0.5 and out["n_class_shares_real_halves"] == 4

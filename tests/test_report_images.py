@@ -176,12 +176,16 @@ def test_a_skipped_score_shows_a_dash_and_its_reason(image_run):
 
 def test_class_shares_by_name(image_run):
     q = set_quality(image_run, class_fractions=[0.75, 0.25], min_class_fraction=0.25,
-                    label_accuracy_by_class=[0.9, 0.4])
+                    label_accuracy_by_class=[0.9, 0.4], class_fractions_std=[0.02, 0.02],
+                    class_fractions_real_halves=[0.5, 0.5], class_fractions_real_halves_std=[0.083, 0.083],
+                    class_shares_tv=0.25, class_shares_tv_std=0.02, class_shares_tv_real_halves=0.07,
+                    class_shares_tv_real_halves_std=0.05)
     page = render_report(image_run)
     table = re.search(r'<table class="classes">(.*?)</table>', page, re.S).group(1)
     cells = [re.findall(r'<td class="num">([^<]*)', row) for row in re.findall(r"<tr><th>(?:left|right)</th>(.*?)</tr>", table)]
     assert re.findall(r"<tr><th>(left|right)</th>", table) == ["left", "right"]
-    assert cells == [["75.0%", "50.0%", "90.0%"], ["25.0%", "50.0%", "40.0%"]]
+    assert cells == [["75.0% ± 2.0%", "50.0%", "50.0% ± 8.3%", "90.0%"], ["25.0% ± 2.0%", "50.0%", "50.0% ± 8.3%", "40.0%"]]
+    assert "Total variation to the real shares: 0.250 ± 0.020, against 0.070 ± 0.050 for real images" in page
     assert headline(page)["Smallest class share"][0] == "25.0% (right)"
     assert f"Share of the {q['n_class_fractions']} generated images" in page
 

@@ -49,6 +49,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "quality.yardstick": (_RUN, 16),  # the size-matched FD yardstick's draws and its ratio's bootstrap
     "quality.fd_inf": (_RUN, 17),  # the subsets FD is extrapolated to infinitely many images from
     "watch": (_RUN, 18),  # noise of the per-epoch Gaussian fit of `gankit.engines.sweep.train_many`'s watch
+    "quality.class_halves": (_RUN, 19),  # the real halves the class-share yardstick draws
 }
 
 

@@ -233,6 +233,48 @@ def class_fractions(predicted: Tensor, n_classes: int) -> list[float]:
     return (counts / counts.sum()).tolist()
 
 
+def class_share_yardstick(p_fake: Tensor, n: int, sets: int, p_real: Tensor, y_real: Tensor,
+                          ref_labels: Tensor, n_classes: int, seed: int) -> dict[str, Any]:
+    """How far class shares lie from the real ones, for G's sets and for real images of the same size.
+
+    The distance is the total variation between the classifier's predicted shares of a set and the true
+    shares of the real held-out images (``ref_labels``), for each of the ``sets`` generated sets of ``n``.
+    Its yardstick draws two disjoint halves of ``n`` from the real images (``p_real`` their predicted and
+    ``y_real`` their true classes: training and held-out pooled), anew for each of as many splits: the
+    predicted shares of one half against the true shares of the other. So the yardstick carries what real
+    images of this number show too: the classifier's errors and the sampling noise of n images (a
+    handful of points at n = 50, under one at n = 1000). Fewer than 2n real images: n is cut to half.
+    """
+    def shares(labels: Tensor) -> Tensor:
+        return torch.bincount(labels, minlength=n_classes).double() / len(labels)
+
+    truth = shares(ref_labels)
+    tv = lambda a, b: float(0.5 * (a - b).abs().sum())  # noqa: E731
+    generated = torch.stack([shares(p_fake[i * n:(i + 1) * n]) for i in range(sets)])
+    gaps = torch.tensor([tv(g, truth) for g in generated], dtype=torch.float64)
+    half = min(n, len(p_real) // 2)
+    out: dict[str, Any] = {
+        "class_shares_tv": float(gaps.mean()), "class_shares_tv_std": float(gaps.std()) if sets > 1 else None,
+        "class_fractions_std": generated.std(0).tolist() if sets > 1 else None,
+        "n_class_shares_real_halves": half, "class_shares_real_halves_splits": sets,
+    }
+    if half < 1:
+        return out
+    rng = torch.Generator().manual_seed(seed)
+    real_gaps, real_shares = [], []
+    for _ in range(sets):
+        order = torch.randperm(len(p_real), generator=rng)
+        a, b = order[:half], order[half:2 * half]
+        real_shares.append(shares(p_real[a]))
+        real_gaps.append(tv(real_shares[-1], shares(y_real[b])))
+    real_gaps, real_shares = torch.tensor(real_gaps, dtype=torch.float64), torch.stack(real_shares)
+    out.update(class_shares_tv_real_halves=float(real_gaps.mean()),
+               class_shares_tv_real_halves_std=float(real_gaps.std()) if sets > 1 else None,
+               class_fractions_real_halves=real_shares.mean(0).tolist(),
+               class_fractions_real_halves_std=real_shares.std(0).tolist() if sets > 1 else None)
+    return out
+
+
 @torch.no_grad()
 def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, n_classes: int = 0,
              batch_size: int = 500) -> Tensor:
@@ -399,6 +441,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             out["classifier_accuracy_by_class"] = [float(right[ref_labels == c].mean()) for c in range(k)] \
                 if present else None
             out["reference_class_fractions"] = class_fractions(ref_labels, k)
+            if dataset.heldout is not None and n >= 1:
+                p_train = extract(classifier, dataset.train)[1]
+                out.update(class_share_yardstick(
+                    p_fake, n, fd_sets, torch.cat([p_train, p_ref]), torch.cat([dataset.labels, ref_labels]),
+                    ref_labels, k, streams.seed(seed, "quality.class_halves")))
         if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
             out.update(label_accuracy(p_fake, n_classes))
     return out
@@ -561,11 +608,18 @@ def format_quality(q: dict[str, Any]) -> str:
         shares = ", ".join(f"{names[i] if i < len(names) else i} {100 * f:.1f}"
                            for i, f in enumerate(q["class_fractions"]))
         lines.append(f"generated class shares %: {shares}  (min {100 * q['min_class_fraction']:.1f}%)")
+        if q.get("class_shares_tv") is not None:
+            spread = lambda key: f" +- {q[key]:.3f}" if q.get(key) is not None else ""  # noqa: E731
+            line = f"class shares: total variation to the real ones {q['class_shares_tv']:.3f}{spread('class_shares_tv_std')}"
+            if q.get("class_shares_tv_real_halves") is not None:
+                line += (f"  (real halves {q['class_shares_tv_real_halves']:.3f}"
+                         f"{spread('class_shares_tv_real_halves_std')}, {q['n_class_shares_real_halves']} images)")
+            lines.append(line)
     if "label_accuracy" in q:
         lines.append(f"label check: {100 * q['label_accuracy']:.1f}% of the samples are the class they were drawn "
                      f"for (the classifier on real held-out images: {100 * q.get('classifier_accuracy', 0):.1f}%)")
     return "\n".join(lines)
 
 
-__all__ = ["class_fractions", "embed_images", "evaluate_images", "few_images_note", "weights_hash", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
+__all__ = ["class_fractions", "class_share_yardstick", "embed_images", "evaluate_images", "few_images_note", "weights_hash", "label_accuracy", "evaluate_run", "feature_fd", "format_quality", "generate", "kid",
            "mmd2_unbiased", "precision_recall"]

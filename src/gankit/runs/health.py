@@ -256,7 +256,10 @@ class HealthMonitor(Callback):
                 self.warn("class_shares_far", epoch, f"the generated class shares are {100 * gap:.0f}% away from the "
                           "real ones (total variation): " + ", ".join(
                               f"{class_names([i], classes)} {100 * shares[i]:.0f}% against {100 * real[i]:.0f}%"
-                              for i in worst))
+                              for i in worst)
+                          + (f"; {quality['n_class_shares_real_halves']} real images are "
+                             f"{100 * quality['class_shares_tv_real_halves']:.0f}% away"
+                             if is_score(quality.get("class_shares_tv_real_halves")) else ""))
         accuracy = quality.get("classifier_accuracy")
         if is_score(accuracy) and shares and accuracy < WEAK_FEATURES:
             self.warn("weak_features", epoch, f"the feature classifier is right on only {100 * accuracy:.0f}% of real "

@@ -108,6 +108,16 @@ QUALITY_LABELS = {
     "label_accuracy_by_class": "label accuracy per class",
     "classifier_accuracy_by_class": "the classifier's accuracy on each class's real held-out images",
     "n_label_accuracy": "generated images the label accuracy counts",
+    "class_shares_tv": "class shares: total variation to the real held-out images' (mean over generated sets)",
+    "class_shares_tv_std": "... its standard deviation over the generated sets",
+    "class_fractions_std": "share of generated images in each class: standard deviation over the sets",
+    "class_shares_tv_real_halves": "real halves' class-share distance: predicted shares of n real images against "
+                                   "the labels of n others",
+    "class_shares_tv_real_halves_std": "... its standard deviation over the random splits",
+    "class_fractions_real_halves": "share of n real images in each class, by the classifier (mean over splits)",
+    "class_fractions_real_halves_std": "... its standard deviation over the splits",
+    "n_class_shares_real_halves": "real images a side of the class-share yardstick",
+    "class_shares_real_halves_splits": "random splits of the class-share yardstick",
 }
 
 
@@ -116,7 +126,8 @@ TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipp
              "kid_spread_skipped", "kid_real_halves_spread_skipped", "feature_weights_sha256",
              "feature_input_dtype", "fd_warning"}
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
-                "classifier_accuracy_by_class", "feature_input_shape", "fd_ratio_matched_interval", "fd_inf_sizes"}
+                "classifier_accuracy_by_class", "feature_input_shape", "fd_ratio_matched_interval", "fd_inf_sizes",
+                "class_fractions_std", "class_fractions_real_halves", "class_fractions_real_halves_std"}
 PAIRS = {"fd_ratio_interval", "fd_ratio_matched_interval"}  # [low, high]
 
 
@@ -360,20 +371,37 @@ def class_table(q: dict[str, Any]) -> str:
         return ""
     real = q.get("reference_class_fractions") or []
     by_class = q.get("label_accuracy_by_class") or []
+    spread = q.get("class_fractions_std") or []
+    halves, halves_spread = q.get("class_fractions_real_halves") or [], q.get("class_fractions_real_halves_std") or []
     head = ("<tr><th>Class</th><th>Generated</th>" + ("<th>Real held-out</th>" if real else "")
+            + (f"<th>{q.get('n_class_shares_real_halves', DASH)} real images</th>" if halves else "")
             + ("<th>Label accuracy</th>" if by_class else "") + "</tr>")
     widest = max(shares) or 1.0
     body = ""
+
+    def pm(values: list, spreads: list, i: int) -> str:
+        return _pct(values[i]) + (f" ± {_pct(spreads[i])}" if i < len(spreads) else "")
+
     for i, share in enumerate(shares):
         bar = f'<span class="bar" style="width:{3 * share / widest:.2f}em"></span>'
-        body += (f"<tr><th>{html.escape(_class_name(q, i))}</th><td class=\"num\">{_pct(share)}{bar}</td>"
+        body += (f"<tr><th>{html.escape(_class_name(q, i))}</th><td class=\"num\">{pm(shares, spread, i)}{bar}</td>"
                  + (f'<td class="num">{_pct(real[i])}</td>' if i < len(real) else "<td></td>" if real else "")
+                 + (f'<td class="num">{pm(halves, halves_spread, i)}</td>' if i < len(halves) else
+                    "<td></td>" if halves else "")
                  + (f'<td class="num">{_pct(by_class[i])}</td>' if i < len(by_class) else
                     "<td></td>" if by_class else "") + "</tr>")
     caption = (f"Share of the {q.get('n_class_fractions', DASH)} generated images the classifier puts in each "
                "class" + (", beside the real held-out images' labels" if real else "")
                + (f"; the classifier is right on {_pct(q['classifier_accuracy'])} of real held-out images"
-                  if q.get("classifier_accuracy") is not None else "") + ".")
+                  if q.get("classifier_accuracy") is not None else "") + "."
+               + (f" Total variation to the real shares: {q['class_shares_tv']:.3f}"
+                  + (f" ± {q['class_shares_tv_std']:.3f}" if is_number(q.get("class_shares_tv_std")) else "")
+                  + (f", against {q['class_shares_tv_real_halves']:.3f}"
+                     + (f" ± {q['class_shares_tv_real_halves_std']:.3f}"
+                        if is_number(q.get("class_shares_tv_real_halves_std")) else "")
+                     + " for real images of that number (predicted on one half, labelled on the other)"
+                     if is_number(q.get("class_shares_tv_real_halves")) else "") + "."
+                  if is_number(q.get("class_shares_tv")) else ""))
     return (f'<div class="scroll"><table class="classes">{head}{body}</table></div>'
             f'<p class="note sizes">{html.escape(caption)}</p>')
 
