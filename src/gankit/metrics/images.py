@@ -89,7 +89,11 @@ RATIO_BOOTSTRAP = 2000
 FD_INF_SIZES = 8
 
 
-def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: int = 0) -> dict[str, Any]:
+YARDSTICK_SPLITS = 20  # random real-against-real splits behind the size-matched FD yardstick (at least)
+
+
+def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: int = 0,
+                 splits: int | None = None) -> dict[str, Any]:
     """FD of generated sets beside real-against-real FD at the same size over random splits, and their ratio.
 
     Generated set r (``fake[r n:(r + 1) n]``) is compared with n reference images (all of them when there
@@ -110,22 +114,26 @@ def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: i
             M >= n and N + M >= 2 n.
         n: images a side.
         seed: the draws' seed.
+        splits: random splits of the real images (default: one per generated set).
     """
-    splits = len(fake) // n
+    sets = len(fake) // n
+    splits = splits or sets
     rng = torch.Generator().manual_seed(seed)
     pool = torch.cat([train, reference])
-    fds, halves = torch.empty(splits, dtype=torch.float64), torch.empty(splits, dtype=torch.float64)
-    for r in range(splits):
-        ref = reference if len(reference) == n else reference[torch.randperm(len(reference), generator=rng)[:n]]
-        fds[r] = feature_fd(fake[r * n:(r + 1) * n], ref)
-        order = torch.randperm(len(pool), generator=rng)
-        halves[r] = feature_fd(pool[order[:n]], pool[order[n:2 * n]])
+    fds, halves = torch.empty(sets, dtype=torch.float64), torch.empty(splits, dtype=torch.float64)
+    for r in range(max(sets, splits)):
+        if r < sets:
+            ref = reference if len(reference) == n else reference[torch.randperm(len(reference), generator=rng)[:n]]
+            fds[r] = feature_fd(fake[r * n:(r + 1) * n], ref)
+        if r < splits:
+            order = torch.randperm(len(pool), generator=rng)
+            halves[r] = feature_fd(pool[order[:n]], pool[order[n:2 * n]])
     out: dict[str, Any] = {"n_yardstick": n, "yardstick_splits": splits,
                            "fd_yardstick": float(halves.mean()),
                            "fd_yardstick_std": float(halves.std()) if splits > 1 else None,
                            "fd_ratio_matched": None, "fd_ratio_matched_interval": None}
     if float(halves.mean()) > 0:
-        pick_g = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
+        pick_g = torch.randint(sets, (RATIO_BOOTSTRAP, sets), generator=rng)
         pick_r = torch.randint(splits, (RATIO_BOOTSTRAP, splits), generator=rng)
         boot = fds[pick_g].mean(1) / halves[pick_r].mean(1).clamp(min=torch.finfo(torch.float64).tiny)
         interval = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=torch.float64))
@@ -234,13 +242,14 @@ def class_fractions(predicted: Tensor, n_classes: int) -> list[float]:
 
 
 def class_share_yardstick(p_fake: Tensor, n: int, sets: int, p_real: Tensor, y_real: Tensor,
-                          ref_labels: Tensor, n_classes: int, seed: int) -> dict[str, Any]:
+                          ref_labels: Tensor, n_classes: int, seed: int, splits: int | None = None) -> dict[str, Any]:
     """How far class shares lie from the real ones, for G's sets and for real images of the same size.
 
     The distance is the total variation between the classifier's predicted shares of a set and the true
     shares of the real held-out images (``ref_labels``), for each of the ``sets`` generated sets of ``n``.
     Its yardstick draws two disjoint halves of ``n`` from the real images (``p_real`` their predicted and
-    ``y_real`` their true classes: training and held-out pooled), anew for each of as many splits: the
+    ``y_real`` their true classes: training and held-out pooled), anew for each of ``splits`` (default: as
+    many as the generated sets): the
     predicted shares of one half against the true shares of the other. So the yardstick carries what real
     images of this number show too: the classifier's errors and the sampling noise of n images (a
     handful of points at n = 50, under one at n = 1000). Fewer than 2n real images: n is cut to half.
@@ -256,22 +265,22 @@ def class_share_yardstick(p_fake: Tensor, n: int, sets: int, p_real: Tensor, y_r
     out: dict[str, Any] = {
         "class_shares_tv": float(gaps.mean()), "class_shares_tv_std": float(gaps.std()) if sets > 1 else None,
         "class_fractions_std": generated.std(0).tolist() if sets > 1 else None,
-        "n_class_shares_real_halves": half, "class_shares_real_halves_splits": sets,
+        "n_class_shares_real_halves": half, "class_shares_real_halves_splits": splits or sets,
     }
     if half < 1:
         return out
     rng = torch.Generator().manual_seed(seed)
     real_gaps, real_shares = [], []
-    for _ in range(sets):
+    for _ in range(splits or sets):
         order = torch.randperm(len(p_real), generator=rng)
         a, b = order[:half], order[half:2 * half]
         real_shares.append(shares(p_real[a]))
         real_gaps.append(tv(real_shares[-1], shares(y_real[b])))
     real_gaps, real_shares = torch.tensor(real_gaps, dtype=torch.float64), torch.stack(real_shares)
     out.update(class_shares_tv_real_halves=float(real_gaps.mean()),
-               class_shares_tv_real_halves_std=float(real_gaps.std()) if sets > 1 else None,
+               class_shares_tv_real_halves_std=float(real_gaps.std()) if len(real_gaps) > 1 else None,
                class_fractions_real_halves=real_shares.mean(0).tolist(),
-               class_fractions_real_halves_std=real_shares.std(0).tolist() if sets > 1 else None)
+               class_fractions_real_halves_std=real_shares.std(0).tolist() if len(real_gaps) > 1 else None)
     return out
 
 
@@ -407,7 +416,8 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             return precision_recall(real=f_ref,
                                     generated=first["train"][torch.randperm(len(dataset.train), generator=rng)[:n]])
 
-        draws = [real_pair() for _ in range(fd_sets)]
+        real_splits = max(fd_sets, YARDSTICK_SPLITS)
+        draws = [real_pair() for _ in range(real_splits)]
         for key in ("precision", "recall"):
             values = [d[key] for d in draws]
             if None in values:
@@ -415,10 +425,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
                 continue
             values = torch.tensor(values, dtype=torch.float64)
             out[f"{key}_real_halves"] = float(values.mean())
-            out[f"{key}_real_halves_std"] = float(values.std()) if fd_sets > 1 else None
-        out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=fd_sets)
+            out[f"{key}_real_halves_std"] = float(values.std())
+        out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=real_splits)
         if n >= 2 and len(dataset.train) + len(reference) >= 2 * n and len(reference) >= n:
-            out.update(fd_yardstick(f_fake, first["train"], f_ref, n, streams.seed(seed, "quality.yardstick")))
+            out.update(fd_yardstick(f_fake, first["train"], f_ref, n, streams.seed(seed, "quality.yardstick"),
+                                    splits=max(fd_sets, YARDSTICK_SPLITS)))
             out.update(fd_infinity(f_fake, f_ref, streams.seed(seed, "quality.fd_inf")))
             halves_inf = fd_infinity(first["train"], f_ref, streams.seed(seed, "quality.fd_inf"))
             out.update(fd_inf_real_halves=halves_inf["fd_inf"], fd_inf_real_halves_se=halves_inf["fd_inf_se"])
@@ -445,7 +456,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
                 p_train = extract(classifier, dataset.train)[1]
                 out.update(class_share_yardstick(
                     p_fake, n, fd_sets, torch.cat([p_train, p_ref]), torch.cat([dataset.labels, ref_labels]),
-                    ref_labels, k, streams.seed(seed, "quality.class_halves")))
+                    ref_labels, k, streams.seed(seed, "quality.class_halves"), splits=max(fd_sets, YARDSTICK_SPLITS)))
         if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
             out.update(label_accuracy(p_fake, n_classes))
     return out
