@@ -51,6 +51,7 @@ from gankit.engines.device import channels_last, grad_scaler, resolve_device
 from gankit.engines.distributed import world_from_env
 from gankit.engines.fast import run_fast, why_not_fast
 from gankit.engines.general import run_epochs
+from gankit.engines.optim import adam
 from gankit.engines.state import Callback, TrainResult, TrainState
 from gankit.errors import UserError
 from gankit.metrics.summary import summarize
@@ -82,8 +83,8 @@ def build_state(config: Config) -> TrainState:
     for net in (G, D):
         net.to(device)
         channels_last(net, device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
-    opt_D = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+    opt_G = adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))  # torch's Adam (see engines/optim.py)
+    opt_D = adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
     for opt in (opt_G, opt_D):  # the rate a schedule multiplies (train.lr_schedule)
         opt.param_groups[0]["initial_lr"] = opt.param_groups[0]["lr"]
     G_ema = copy.deepcopy(G).requires_grad_(False) if t.ema > 0 else None
