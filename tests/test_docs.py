@@ -26,7 +26,7 @@ def test_guide_quotes_the_current_docstrings_and_its_figures_exist():
 
 
 def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
-    """The chapter tutorial (docs/tutorials/chapter.md), the guide and the exercise quote seed 0 of the default run as an example. Its MLE row is
+    """The chapter tutorial (docs/tutorials/chapter.md), the guide, the README, the MLE page and the exercise quote seed 0 of the default run as an example. Its MLE row is
     portable (tests/data/portable.json, checked on every CPU by tests/test_portable.py); its generator
     row is one platform's, so it must be the seed-0 record of a platform in tests/data (recorded by
     scripts/record-platform.sh), and the tutorial must say that the last digits depend on the CPU."""
@@ -44,7 +44,7 @@ def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
             (f"{s['fd_to_truth']:.4f}", f"{s['kl_to_truth']:.4f}")
 
     quoted = {}
-    for doc in ("docs/tutorials/chapter.md", "docs/guide.md"):
+    for doc in ("docs/tutorials/chapter.md", "docs/guide.md", "README.md", "docs/explanations/mle-yardstick.md"):
         lines = (ROOT / doc).read_text().splitlines()
         assert mle_row(portable) in lines, doc
         quoted[doc] = [line for line in lines if line.startswith("generator    [")]
@@ -55,6 +55,7 @@ def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
                        for rows in quoted.values() for line in rows)]
     assert matching, "the docs' generator row is no recorded platform's seed 0"
     assert "last digits depend on the CPU" in (ROOT / "docs" / "tutorials" / "chapter.md").read_text()
+    assert "last digits depend on the CPU" in (ROOT / "README.md").read_text()
     s0 = records[[r["platform"] for r in records].index(matching[0])]["values"]["0"]
     exercise = (ROOT / "docs" / "exercise.md").read_text()
     (row,) = [line for line in exercise.splitlines() if line.startswith("| generator (exact")]

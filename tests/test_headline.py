@@ -63,3 +63,21 @@ def test_the_quoted_trained_rows_hold_within_their_intervals():
     # Negative control: the textbook's median is not inside the chapter-plus row's interval.
     assert not headline.parse_row(rows["chosen"])["low"] <= result["textbook"]["median"] <= \
         headline.parse_row(rows["chosen"])["high"]
+
+
+def test_the_ratios_the_readme_and_the_mle_page_state_in_words_are_the_table_s():
+    """README and docs/explanations/mle-yardstick.md say "about 13 times" and "about 1.3 times": the
+    table's median / MLE's column, rounded as they round it (the table itself is checked above)."""
+    headline = _headline()
+    rows = _quoted(headline)
+
+    def ratio(key: str) -> float:
+        return float([c.strip() for c in rows[key].strip("|").split("|")][4].split("x")[0])
+
+    textbook, chosen = ratio("textbook"), ratio("chosen")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    mle_page = " ".join((ROOT / "docs" / "explanations" / "mle-yardstick.md").read_text().split())
+    assert f"about {round(textbook)} times farther from the truth than the MLE" in readme
+    assert f"about {chosen:.1f} times" in readme
+    assert f"about {round(textbook)} times farther from the truth than its MLE" in mle_page
+    assert round(textbook) != round(chosen)  # the control: the two rows give different words
