@@ -86,7 +86,9 @@ class Each:
         return isinstance(value, list) and len(value) >= self.min_len and all(self.item.holds(v) for v in value)
 
     def describe(self) -> str:
-        return f"a list{f' of at least {self.min_len}' if self.min_len else ''} of values {self.item.describe()}"
+        size = "a non-empty list" if self.min_len == 1 else f"a list of at least {self.min_len} items" \
+            if self.min_len else "a list"
+        return f"{size}, each {self.item.describe()}"
 
     def invalid(self) -> list[Any]:
         return [[bad] for bad in self.item.invalid()] + ([[]] if self.min_len else []) + ["text"]
