@@ -255,8 +255,9 @@ def class_share_yardstick(p_fake: Tensor, n: int, sets: int, p_real: Tensor, y_r
     handful of points at n = 50, under one at n = 1000). Fewer than 2n real images: n is cut to half.
     """
     def shares(labels: Tensor) -> Tensor:
-        return torch.bincount(labels, minlength=n_classes).double() / len(labels)
+        return torch.tensor(class_fractions(labels, n_classes), dtype=torch.float64)
 
+    splits = splits or sets
     truth = shares(ref_labels)
     tv = lambda a, b: float(0.5 * (a - b).abs().sum())  # noqa: E731
     generated = torch.stack([shares(p_fake[i * n:(i + 1) * n]) for i in range(sets)])
@@ -265,22 +266,22 @@ def class_share_yardstick(p_fake: Tensor, n: int, sets: int, p_real: Tensor, y_r
     out: dict[str, Any] = {
         "class_shares_tv": float(gaps.mean()), "class_shares_tv_std": float(gaps.std()) if sets > 1 else None,
         "class_fractions_std": generated.std(0).tolist() if sets > 1 else None,
-        "n_class_shares_real_halves": half, "class_shares_real_halves_splits": splits or sets,
+        "n_class_shares_real_halves": half, "class_shares_real_halves_splits": splits,
     }
     if half < 1:
         return out
     rng = torch.Generator().manual_seed(seed)
     real_gaps, real_shares = [], []
-    for _ in range(splits or sets):
+    for _ in range(splits):
         order = torch.randperm(len(p_real), generator=rng)
         a, b = order[:half], order[half:2 * half]
         real_shares.append(shares(p_real[a]))
         real_gaps.append(tv(real_shares[-1], shares(y_real[b])))
     real_gaps, real_shares = torch.tensor(real_gaps, dtype=torch.float64), torch.stack(real_shares)
     out.update(class_shares_tv_real_halves=float(real_gaps.mean()),
-               class_shares_tv_real_halves_std=float(real_gaps.std()) if len(real_gaps) > 1 else None,
+               class_shares_tv_real_halves_std=float(real_gaps.std()) if splits > 1 else None,
                class_fractions_real_halves=real_shares.mean(0).tolist(),
-               class_fractions_real_halves_std=real_shares.std(0).tolist() if len(real_gaps) > 1 else None)
+               class_fractions_real_halves_std=real_shares.std(0).tolist() if splits > 1 else None)
     return out
 
 
@@ -378,8 +379,14 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
     images = {"reference": reference, "fake": fake, "noise": noise}
     first = {"reference": f_ref, "fake": f_fake}
     network = features if features is not None else classifier
+    p_train = None  # the classifier's classes of the training images, when one pass gives them
     if dataset.heldout is not None:
-        images["train"], first["train"] = dataset.train, embeds[0](dataset.train)
+        images["train"] = dataset.train
+        if features is None:
+            first["train"], p_train = extract(classifier, dataset.train)
+        else:
+            first["train"] = embeds[0](dataset.train)
+    real_splits = max(fd_sets, YARDSTICK_SPLITS)  # random real-against-real splits of every yardstick
     out: dict[str, Any] = {
         "feature_space": space,
         "feature_dim": int(f_ref.shape[1]),
@@ -416,7 +423,6 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             return precision_recall(real=f_ref,
                                     generated=first["train"][torch.randperm(len(dataset.train), generator=rng)[:n]])
 
-        real_splits = max(fd_sets, YARDSTICK_SPLITS)
         draws = [real_pair() for _ in range(real_splits)]
         for key in ("precision", "recall"):
             values = [d[key] for d in draws]
@@ -429,7 +435,7 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
         out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=real_splits)
         if n >= 2 and len(dataset.train) + len(reference) >= 2 * n and len(reference) >= n:
             out.update(fd_yardstick(f_fake, first["train"], f_ref, n, streams.seed(seed, "quality.yardstick"),
-                                    splits=max(fd_sets, YARDSTICK_SPLITS)))
+                                    splits=real_splits))
             out.update(fd_infinity(f_fake, f_ref, streams.seed(seed, "quality.fd_inf")))
             halves_inf = fd_infinity(first["train"], f_ref, streams.seed(seed, "quality.fd_inf"))
             out.update(fd_inf_real_halves=halves_inf["fd_inf"], fd_inf_real_halves_se=halves_inf["fd_inf_se"])
@@ -453,10 +459,11 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
                 if present else None
             out["reference_class_fractions"] = class_fractions(ref_labels, k)
             if dataset.heldout is not None and n >= 1:
-                p_train = extract(classifier, dataset.train)[1]
+                if p_train is None:  # a feature network of the user's: the classifier's own pass
+                    p_train = extract(classifier, dataset.train)[1]
                 out.update(class_share_yardstick(
                     p_fake, n, fd_sets, torch.cat([p_train, p_ref]), torch.cat([dataset.labels, ref_labels]),
-                    ref_labels, k, streams.seed(seed, "quality.class_halves"), splits=max(fd_sets, YARDSTICK_SPLITS)))
+                    ref_labels, k, streams.seed(seed, "quality.class_halves"), splits=real_splits))
         if n_classes:  # a conditional G drew image i for class i % n_classes (see `generate`)
             out.update(label_accuracy(p_fake, n_classes))
     return out

@@ -393,15 +393,18 @@ def class_table(q: dict[str, Any]) -> str:
     caption = (f"Share of the {q.get('n_class_fractions', DASH)} generated images the classifier puts in each "
                "class" + (", beside the real held-out images' labels" if real else "")
                + (f"; the classifier is right on {_pct(q['classifier_accuracy'])} of real held-out images"
-                  if q.get("classifier_accuracy") is not None else "") + "."
-               + (f" Total variation to the real shares: {q['class_shares_tv']:.3f}"
-                  + (f" ± {q['class_shares_tv_std']:.3f}" if is_number(q.get("class_shares_tv_std")) else "")
-                  + (f", against {q['class_shares_tv_real_halves']:.3f}"
-                     + (f" ± {q['class_shares_tv_real_halves_std']:.3f}"
-                        if is_number(q.get("class_shares_tv_real_halves_std")) else "")
-                     + " for real images of that number (predicted on one half, labelled on the other)"
-                     if is_number(q.get("class_shares_tv_real_halves")) else "") + "."
-                  if is_number(q.get("class_shares_tv")) else ""))
+                  if q.get("classifier_accuracy") is not None else "") + ".")
+
+    def value(key: str) -> str:  # a distance with its spread, when it has one
+        spread = q.get(f"{key}_std")
+        return f"{q[key]:.3f}" + (f" ± {spread:.3f}" if is_number(spread) else "")
+
+    if is_number(q.get("class_shares_tv")):
+        caption += f" Total variation to the real shares: {value('class_shares_tv')}"
+        if is_number(q.get("class_shares_tv_real_halves")):
+            caption += (f", against {value('class_shares_tv_real_halves')} for real images of that number "
+                        "(predicted on one half, labelled on the other)")
+        caption += "."
     return (f'<div class="scroll"><table class="classes">{head}{body}</table></div>'
             f'<p class="note sizes">{html.escape(caption)}</p>')
 
