@@ -172,7 +172,8 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32, training: bool =
 
     Examples:
         >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "points.csv"
+        >>> scratch = tempfile.TemporaryDirectory()
+        >>> path = pathlib.Path(scratch.name) / "points.csv"
         >>> _ = path.write_text("x,y\\n1,2\\n3,4\\n5,6\\n")
         >>> points = load_points(path)
         >>> points.shape, points.dtype
@@ -182,6 +183,7 @@ def load_points(path: str | Path, dtype: np.dtype = np.float32, training: bool =
         Traceback (most recent call last):
         ...
         gankit.errors.UserError: ...
+        >>> scratch.cleanup()
     """
     path = Path(path)
     if not path.is_file():  # also a FIFO or a device: reading one may never end

@@ -77,10 +77,12 @@ def run_experiment(
         >>> from gankit import Config, run_experiment
         >>> config = Config()
         >>> config.train.epochs = 2
-        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> scratch = tempfile.TemporaryDirectory()
+        >>> out = pathlib.Path(scratch.name) / "run"
         >>> _ = run_experiment(config, out=out, plots=False, progress=False)
         >>> sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".safetensors"))
         ['config.json', 'discriminator.safetensors', 'generator.safetensors', 'snapshots.safetensors', 'summary.json']
+        >>> scratch.cleanup()
     """
     from gankit.engines.distributed import world_from_env
 
