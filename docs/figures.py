@@ -63,7 +63,8 @@ def main() -> None:
         return
     unknown = [f for f in args.figures if owner(f) is None]
     if unknown:
-        sys.exit(f"docs/figures.py: no step makes {', '.join(unknown)} (see --list)")
+        print(f"docs/figures.py: no step makes {', '.join(unknown)} (see --list)", file=sys.stderr)
+        sys.exit(2)
     steps = [s for s in STEPS if not args.figures or any(f in s.makes for f in args.figures)]
     gankit = str(Path(sys.executable).with_name("gankit"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -46,4 +46,4 @@ def test_the_script_lists_its_steps_and_refuses_an_unknown_figure():
     assert all(step.name in listed for step in figures.STEPS)
     done = subprocess.run([sys.executable, str(ROOT / "docs" / "figures.py"), "nothing.png"],
                           capture_output=True, text=True)
-    assert done.returncode == 1 and "no step makes nothing.png" in done.stderr
+    assert done.returncode == 2 and "no step makes nothing.png" in done.stderr
