@@ -17,6 +17,9 @@ def add_parser(commands) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--n", type=int, default=None,
                    help="points per side (1000); images: generated images per set (the run's quality.n)")
+    p.add_argument("--n-yardstick", type=int, default=None, dest="n_yardstick",
+                   help="images: images a side of the size-matched FD ratio, the headline, however many images "
+                        "are scored (the run's quality.n_yardstick, 400; 0: as many as each generated set)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the tests (0.05)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the fresh points and the tests (0); images: of the generated sets (the run's "
@@ -67,7 +70,7 @@ def _run_images(args: argparse.Namespace) -> int:
     from gankit.metrics.images import evaluate_run, format_quality
     from gankit.runs.platform import platform_facts
 
-    quality = evaluate_run(args.run, n=args.n, seed=args.seed)
+    quality = evaluate_run(args.run, n=args.n, seed=args.seed, n_yardstick=args.n_yardstick)
     here = platform_facts()
     _say_where(args.run, here)
     path = Path(args.run) / "eval.json"

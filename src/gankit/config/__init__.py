@@ -209,6 +209,11 @@ class QualityConfig:
     Attributes:
         n: generated images per set (0: as many as the held-out images).
         fd_sets: generated sets of ``n`` the Fréchet distance is averaged over.
+        n_yardstick: images a side of the size-matched FD ratio, the headline
+            score (0: as many as each generated set). FD grows with the number of
+            images, so the ratio is reported at this fixed size however many
+            images are scored; ratios compare only at the same value. Raise it
+            for larger data sets (it needs twice as many real images).
         classifiers: gankit's feature classifiers (seeds 0, 1, ...) the Fréchet
             distance and its ratio are averaged over; each is trained once and cached.
         kid_subsets, kid_subset_size: KID is averaged over this many random
@@ -219,6 +224,7 @@ class QualityConfig:
 
     n: int = rule(Interval(int, 0), 0)
     fd_sets: int = rule(Interval(int, 1), 5)
+    n_yardstick: int = rule(Interval(int, 0), 400)
     classifiers: int = rule(Interval(int, 1), 3)
     kid_subsets: int = rule(Interval(int, 1), 50)
     kid_subset_size: int = rule(Interval(int, 2), 500)

@@ -75,7 +75,7 @@ def summarize_images(state, examples_per_sec: float) -> dict[str, Any]:
         G, state.dataset, cfg.model.latent_dim, n=cfg.quality.n, seed=cfg.train.seed,
         n_classes=cfg.model.n_classes if cfg.model.conditional else 0, cache_dir=cfg.quality.cache_dir or None,
         kid_subsets=cfg.quality.kid_subsets, kid_subset_size=cfg.quality.kid_subset_size,
-        fd_sets=cfg.quality.fd_sets, classifiers=cfg.quality.classifiers)
+        fd_sets=cfg.quality.fd_sets, classifiers=cfg.quality.classifiers, n_yardstick=cfg.quality.n_yardstick)
     return {
         **_run_facts(state, examples_per_sec),
         "n_heldout": int(state.dataset.heldout.shape[0]) if state.dataset.heldout is not None else 0,

@@ -82,6 +82,8 @@ QUALITY_LABELS = {
     "fd_ratio_se": "FD ratio: standard error of the mean",
     "fd_ratio_interval": "FD ratio: 2.5% to 97.5% of single (classifier, generated set) ratios",
     "n_yardstick": "size-matched yardstick: images a side (generated or training, against as many reference)",
+    "n_yardstick_asked": "size-matched yardstick: images a side asked for (quality.n_yardstick), more than fit",
+    "n_yardstick_note": "size-matched yardstick: why it is at fewer images than asked",
     "yardstick_splits": "size-matched yardstick: random draws of training and reference images",
     "fd_yardstick": "FD between two random halves of n real images each, mean over the splits (first classifier)",
     "fd_yardstick_std": "size-matched yardstick FD: standard deviation over the splits",
@@ -124,7 +126,7 @@ QUALITY_LABELS = {
 # The kinds of value a ``quality`` dict holds besides numbers (int or float, or None).
 TEXT_KEYS = {"generator", "feature_space", "reference", "fd_skipped", "kid_skipped", "pr_skipped",
              "kid_spread_skipped", "kid_real_halves_spread_skipped", "feature_weights_sha256",
-             "feature_input_dtype", "fd_warning"}
+             "feature_input_dtype", "fd_warning", "n_yardstick_note"}
 NUMBER_LISTS = {"class_fractions", "reference_class_fractions", "label_accuracy_by_class", "fd_ratio_interval",
                 "classifier_accuracy_by_class", "feature_input_shape", "fd_ratio_matched_interval", "fd_inf_sizes",
                 "class_fractions_std", "class_fractions_real_halves", "class_fractions_real_halves_std"}
@@ -280,8 +282,11 @@ def headline_rows(q: dict[str, Any]) -> list[str]:
         rows.append(_row(f"FD ratio at {q['n_yardstick']} a side",
                          f"FD over the FD between two random halves of {q['n_yardstick']} real images each, "
                          f"averaged over {q['yardstick_splits']} random splits (first classifier): the same number "
-                         "of images in every comparison, so a larger pool does not move it; compare runs at the "
-                         "same n. In brackets, a 95% interval that carries the yardstick's own spread.",
+                         "of images in every comparison (all generated images, cut into sets of that size), so "
+                         "scoring more images does not move it; compare runs at the same n. In brackets, a 95% "
+                         "interval that carries the generated sets' and the yardstick's spread (not the reference "
+                         "images' own)."
+                         + (f" Note: {q['n_yardstick_note']}." if q.get("n_yardstick_note") else ""),
                          (f"{_g(q['fd_ratio_matched'])} [{_g(lo)}, {_g(hi)}]", None),
                          (f"1 (FD {_g(q['fd_yardstick'])}"
                           + (f" ± {_g(q['fd_yardstick_std'])})" if q.get("fd_yardstick_std") is not None
