@@ -63,3 +63,46 @@ def test_the_figures_docs_quote_for_the_default_run_are_the_default_runs():
     assert f"| {exact[0]} | {exact[1]} |" in row
     # Negative control: the check would see the figure the exercise quoted before the data were portable.
     assert "0.1826" not in row and f"| {float(exact[0]) + 1e-4:.4f} |" not in row
+
+
+def test_the_rest_of_the_default_runs_figures_the_pages_quote():
+    """Beyond the rows above: the generator's covariance (every page), its final losses (the tutorial and
+    the exercise), the same run under ATEN_CPU_CAPABILITY=default (the tutorial), seed 0 beating its MLE
+    (the tutorial and the MLE page say so), and the exercise's table cells, against the recorded seed-0
+    summaries and the portable MLE."""
+    import json
+
+    records = json.loads((ROOT / "tests" / "data" / "default_summaries.json").read_text())["records"]
+    portable = json.loads((ROOT / "tests" / "data" / "portable.json").read_text())["gaussian"]["0"]
+    by_capability = {r["platform"]["cpu_capability"]: r["values"]["0"] for r in records}
+    chapter = (ROOT / "docs" / "tutorials" / "chapter.md").read_text()
+    (row,) = [line for line in chapter.splitlines() if line.startswith("generator    [")]
+    quoted_fd = row.split()[-2]
+    # The tutorial's run is the record whose FD it quotes; the "default" figure is that machine's DEFAULT.
+    s0 = next(s for cap, s in by_capability.items() if cap != "DEFAULT" and f"{s['fd_to_truth']:.4f}" == quoted_fd)
+    c = s0["generated_cov"]
+    cov = f"[{c[0][0]:.3f}, {c[0][1]:.3f}; {c[1][0]:.3f}, {c[1][1]:.3f}]"
+    for doc in ("docs/tutorials/chapter.md", "README.md", "docs/explanations/mle-yardstick.md"):
+        rows = [line for line in (ROOT / doc).read_text().splitlines() if line.startswith("generator    [")]
+        assert rows and all(cov in line for line in rows), doc
+    losses = f"loss_D {s0['loss_d']:.3f}, loss_G {s0['loss_g']:.3f}"
+    assert losses in chapter
+    default = by_capability["DEFAULT"]
+    text = " ".join(chapter.split())
+    assert f"ends at FD {default['fd_to_truth']:.4f} instead of {s0['fd_to_truth']:.4f}" in text
+    assert s0["fd_to_truth"] < portable["mle_fd_to_truth"] and "This seed is lucky" in text
+    assert "as seed 0 does above" in (ROOT / "docs" / "explanations" / "mle-yardstick.md").read_text()
+    exercise = (ROOT / "docs" / "exercise.md").read_text()
+    assert f"Final losses: {losses}." in exercise
+    m = s0["generated_mean"]
+    (row,) = [line for line in exercise.splitlines() if line.startswith("| generator (exact")]
+    assert f"| ({m[0]:.3f}, {m[1]:.3f}) | [[{c[0][0]:.3f}, {c[0][1]:.3f}], [{c[1][0]:.3f}, {c[1][1]:.3f}]] |" in row
+    mm, mc = portable["mle_mean"], portable["mle_cov"]
+    (row,) = [line for line in exercise.splitlines() if line.startswith("| MLE of the same 1000 points")]
+    assert row == (f"| MLE of the same 1000 points | ({mm[0]:.3f}, {mm[1]:.3f}) | [[{mc[0][0]:.3f}, {mc[0][1]:.3f}], "
+                   f"[{mc[1][0]:.3f}, {mc[1][1]:.3f}]] | {portable['mle_fd_to_truth']:.4f} | "
+                   f"{portable['mle_kl_to_truth']:.4f} |")
+    # Negative control: the DEFAULT machine's covariance or losses would not pass for the quoted run's.
+    d = default["generated_cov"]
+    assert f"[{d[0][0]:.3f}, {d[0][1]:.3f}; {d[1][0]:.3f}, {d[1][1]:.3f}]" != cov or \
+        f"loss_D {default['loss_d']:.3f}, loss_G {default['loss_g']:.3f}" != losses

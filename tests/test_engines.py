@@ -75,6 +75,12 @@ def test_both_engines_stop_at_the_same_step_or_both_finish():
     # Must not stop: losses explode to ~1e5 but stay finite, on both engines alike.
     assert _diverge("general", 1e6, n=64) is None
     assert _diverge("auto", 1e6, n=64) is None
+    # ... to the size docs/how-to/resume.md gives them (1e5 to 1e6), far from a sane run's ~1.4.
+    config = Config()
+    config.data.n, config.train.epochs = 64, 3
+    config.train.lr_d = config.train.lr_g = 1e6
+    top = max(max(abs(h["loss_d"]), abs(h["loss_g"])) for h in train(config).history)
+    assert 1e4 < top < 1e7 and math.isfinite(top)
 
 
 def test_the_cli_exits_3_on_both_engines(tmp_path, capsys):

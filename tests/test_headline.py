@@ -55,14 +55,54 @@ def test_the_quoted_trained_rows_hold_within_their_intervals():
     """About 70 s: both recipes over 200 seeds as vectorised sweeps."""
     headline = _headline()
     rows = _quoted(headline)
-    result = headline.statistics(headline.measure(SEEDS))
+    values = headline.measure(SEEDS)
+    result = headline.statistics(values)
     for key in ("textbook", "chosen"):
         quoted, fresh = headline.parse_row(rows[key]), result[key]
         assert fresh["ci"][0] <= quoted["median"] <= fresh["ci"][1], (key, quoted, fresh)
         assert quoted["low"] <= fresh["median"] <= quoted["high"], (key, quoted, fresh)
+        # The 10th and 90th percentiles, and the median's ratio to the MLE's, within their fresh intervals.
+        for name, q in (("p10", 0.1), ("p90", 0.9)):
+            lo, hi = _bootstrap_quantile(values[key], q)
+            assert lo <= quoted[name] <= hi, (key, name, quoted[name], lo, hi)
+        quoted_ratio, quoted_ratio_ci = _ratio_cell(rows[key])
+        assert fresh["ratio_ci"][0] <= quoted_ratio <= fresh["ratio_ci"][1], (key, quoted_ratio, fresh)
+        assert quoted_ratio_ci[0] <= fresh["ratio_to_mle"] <= quoted_ratio_ci[1], (key, quoted_ratio_ci, fresh)
     # Negative control: the textbook's median is not inside the chapter-plus row's interval.
     assert not headline.parse_row(rows["chosen"])["low"] <= result["textbook"]["median"] <= \
         headline.parse_row(rows["chosen"])["high"]
+
+
+def _bootstrap_quantile(values, q: float, reps: int = 10_000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the q-quantile (as `bootstrap_median` does the median)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    v = np.asarray(values, dtype=np.float64)
+    qs = np.quantile(v[rng.integers(0, len(v), (reps, len(v)))], q, axis=1)
+    return float(np.quantile(qs, 0.025)), float(np.quantile(qs, 0.975))
+
+
+def _ratio_cell(row: str) -> tuple[float, tuple[float, float]]:
+    """"13.06x (9.04-17.47)" -> (13.06, (9.04, 17.47))."""
+    cell = [c.strip() for c in row.strip("|").split("|")][4]
+    ratio, interval = cell.split("x (")
+    low, high = interval.rstrip(")").split("-")
+    return float(ratio), (float(low), float(high))
+
+
+def test_the_ratio_column_is_the_quoted_medians_ratio():
+    """Each trained row's ratio is its median over the MLE row's median (to the medians' rounding), inside
+    its own interval; a ratio off by 10% would not pass."""
+    headline = _headline()
+    rows = _quoted(headline)
+    mle = headline.parse_row(rows["mle"])["median"]
+    for key in ("textbook", "chosen"):
+        median = headline.parse_row(rows[key])["median"]
+        ratio, (low, high) = _ratio_cell(rows[key])
+        slack = ratio * (0.00005 / median + 0.00005 / mle)  # four-digit medians
+        assert abs(ratio - median / mle) <= slack + 0.005 and low < ratio < high, (key, ratio, median / mle)
+        assert abs(1.1 * ratio - median / mle) > slack + 0.005  # the control
 
 
 def test_the_ratios_the_readme_and_the_mle_page_state_in_words_are_the_table_s():
@@ -80,4 +120,10 @@ def test_the_ratios_the_readme_and_the_mle_page_state_in_words_are_the_table_s()
     assert f"about {round(textbook)} times farther from the truth than the MLE" in readme
     assert f"about {chosen:.1f} times" in readme
     assert f"about {round(textbook)} times farther from the truth than its MLE" in mle_page
+    words = {12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen"}
+    chapter = " ".join((ROOT / "docs" / "tutorials" / "chapter.md").read_text().split())
+    story = " ".join((ROOT / "docs" / "chapter-plus.md").read_text().split())
+    assert f"about {round(textbook)} times farther from the truth than the MLE of the same points" in chapter
+    assert f"about {words[round(textbook)]} times farther from" in chapter
+    assert f"about {words[round(textbook)]} times farther from" in story
     assert round(textbook) != round(chosen)  # the control: the two rows give different words
