@@ -106,3 +106,25 @@ def test_the_rest_of_the_default_runs_figures_the_pages_quote():
     d = default["generated_cov"]
     assert f"[{d[0][0]:.3f}, {d[0][1]:.3f}; {d[1][0]:.3f}, {d[1][1]:.3f}]" != cov or \
         f"loss_D {default['loss_d']:.3f}, loss_G {default['loss_g']:.3f}" != losses
+
+
+def test_the_digits_ranges_quoted_in_words_are_the_tables():
+    """docs/how-to/conditional.md and the tutorial's preset paragraph say conditioning moved the FD ratio
+    from 1.9x-2.7x to 1.2x-1.8x: the range of the tutorial's two five-seed tables, rounded as quoted."""
+    import re
+
+    tutorial = (ROOT / "docs" / "tutorials" / "first-image-gan.md").read_text()
+
+    def table_ratios(header: str) -> list[float]:
+        block = tutorial[tutorial.index(header):].split("\n\n")[0]
+        return [float(m) for m in re.findall(r"= \**([0-9.]+)\**", block)]
+
+    conditional = table_ratios("| seed | FD / real halves (3 classifiers x 5 sets) | over 5 classifiers")
+    unconditional = table_ratios("| seed | FD / real halves (3 classifiers x 5 sets) | single (classifier, set)")
+    assert len(conditional) == len(unconditional) == 5
+    words = (f"from {min(unconditional):.1f}x-{max(unconditional):.1f}x to "
+             f"{min(conditional):.1f}x-{max(conditional):.1f}x of the real halves'")
+    for page in ("docs/how-to/conditional.md", "docs/tutorials/first-image-gan.md"):
+        assert words in " ".join((ROOT / page).read_text().split()), page
+    nudged = words.replace(f"to {min(conditional):.1f}x", f"to {min(conditional) + 0.1:.1f}x")
+    assert nudged != words and nudged not in " ".join(tutorial.split())  # the control

@@ -17,7 +17,7 @@ def add_parser(commands) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--n", type=int, default=None,
                    help="points per side (1000); images: generated images per set (the run's quality.n)")
-    p.add_argument("--n-yardstick", type=int, default=None, dest="n_yardstick",
+    p.add_argument("--n-yardstick", type=int, default=None, dest="n_yardstick", metavar="N",
                    help="images: images a side of the size-matched FD ratio, the headline, however many images "
                         "are scored (the run's quality.n_yardstick, 400; 0: as many as each generated set)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the tests (0.05)")
