@@ -128,3 +128,19 @@ def test_the_digits_ranges_quoted_in_words_are_the_tables():
         assert words in " ".join((ROOT / page).read_text().split()), page
     nudged = words.replace(f"to {min(conditional):.1f}x", f"to {min(conditional) + 0.1:.1f}x")
     assert nudged != words and nudged not in " ".join(tutorial.split())  # the control
+
+
+def test_the_benchmarks_page_quotes_the_headline_row_for_the_fast_path_over_seeds():
+    """benchmarks/quality_seeds.py over seeds 0-199 trains the headline's textbook row (the same recipe and
+    seeds): docs/explanations/benchmarks.md must quote that row's median and p90, not older figures."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("headline", ROOT / "docs" / "headline.py")
+    headline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headline)
+    (row,) = [line for line in (ROOT / "docs" / "tutorials" / "chapter.md").read_text().splitlines()
+              if line.startswith(f"| {headline.NAMES['textbook']} |")]
+    quoted = headline.parse_row(row)
+    page = " ".join((ROOT / "docs" / "explanations" / "benchmarks.md").read_text().split())
+    assert f"median {quoted['median']:.4f}, p90 {quoted['p90']:.4f}" in page
+    assert "median 0.0760 (p90 0.339)" not in page  # the control: the figures from before the data were portable
