@@ -12,5 +12,5 @@ for cap in "" avx2 default; do
     fi
     echo "record-platform: ATEN_CPU_CAPABILITY=${cap:-unset}" >&2
     if [ -n "$cap" ]; then export ATEN_CPU_CAPABILITY=$cap; else unset ATEN_CPU_CAPABILITY; fi
-    GANKIT_RECORD_PLATFORM=1 $PY -m pytest -q -m "repro and not slow" -k recorded_platform
+    GANKIT_RECORD_PLATFORM=1 $PY -m pytest -q -n 0 -m "repro and not slow" -k recorded_platform
 done
