@@ -129,7 +129,8 @@ def fd_yardstick(fake: Tensor, train: Tensor, reference: Tensor, n: int, seed: i
     digits, intervals of 0.5 to 1.9), so it is left out and said here.
 
     Args:
-        fake: (splits * n, d) generated features; train: (N, d) and reference: (M, d) real ones,
+        fake: (sets * n, d) generated features (a remainder of fewer than n is left out); train: (N, d)
+            and reference: (M, d) real ones,
             M >= n and N + M >= 2 n.
         n: images a side.
         seed: the draws' seed.
