@@ -103,6 +103,14 @@ def bootstrap_median(values, reps: int = 10_000, seed: int = 0) -> tuple[float, 
     return float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
 
 
+def bootstrap_quantile(values, q: float, reps: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the q-quantile (``bootstrap_median`` for any q)."""
+    rng = np.random.default_rng(seed)
+    v = np.asarray(values, dtype=np.float64)
+    qs = np.quantile(v[rng.integers(0, len(v), (reps, len(v)))], q, axis=1)
+    return float(np.quantile(qs, 0.025)), float(np.quantile(qs, 0.975))
+
+
 def bootstrap_ratio(a, b, reps: int = 10_000, seed: int = 1) -> tuple[float, float]:
     """95% interval of median(a) / median(b), resampling the shared seeds in pairs."""
     rng = np.random.default_rng(seed)

@@ -55,6 +55,8 @@ def test_the_quoted_trained_rows_hold_within_their_intervals():
     """About 70 s: both recipes over 200 seeds as vectorised sweeps."""
     headline = _headline()
     rows = _quoted(headline)
+    from chapter_plus import bootstrap_quantile  # docs/, on the path once headline.py is loaded
+
     values = headline.measure(SEEDS)
     result = headline.statistics(values)
     for key in ("textbook", "chosen"):
@@ -63,7 +65,7 @@ def test_the_quoted_trained_rows_hold_within_their_intervals():
         assert quoted["low"] <= fresh["median"] <= quoted["high"], (key, quoted, fresh)
         # The 10th and 90th percentiles, and the median's ratio to the MLE's, within their fresh intervals.
         for name, q in (("p10", 0.1), ("p90", 0.9)):
-            lo, hi = _bootstrap_quantile(values[key], q)
+            lo, hi = bootstrap_quantile(values[key], q)
             assert lo <= quoted[name] <= hi, (key, name, quoted[name], lo, hi)
         quoted_ratio, quoted_ratio_ci = _ratio_cell(rows[key])
         assert fresh["ratio_ci"][0] <= quoted_ratio <= fresh["ratio_ci"][1], (key, quoted_ratio, fresh)
@@ -71,16 +73,6 @@ def test_the_quoted_trained_rows_hold_within_their_intervals():
     # Negative control: the textbook's median is not inside the chapter-plus row's interval.
     assert not headline.parse_row(rows["chosen"])["low"] <= result["textbook"]["median"] <= \
         headline.parse_row(rows["chosen"])["high"]
-
-
-def _bootstrap_quantile(values, q: float, reps: int = 10_000) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the q-quantile (as `bootstrap_median` does the median)."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    v = np.asarray(values, dtype=np.float64)
-    qs = np.quantile(v[rng.integers(0, len(v), (reps, len(v)))], q, axis=1)
-    return float(np.quantile(qs, 0.025)), float(np.quantile(qs, 0.975))
 
 
 def _ratio_cell(row: str) -> tuple[float, tuple[float, float]]:

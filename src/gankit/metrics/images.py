@@ -90,7 +90,7 @@ RATIO_BOOTSTRAP = 2000
 FD_INF_SIZES = 8
 
 
-YARDSTICK_SPLITS = 200  # random real-against-real splits behind every yardstick, up to 256 features
+YARDSTICK_SPLITS = 200  # real-against-real splits behind the FD and class-share yardsticks, up to 256 features
 
 
 def yardstick_splits(dim: int, fd_sets: int = 1) -> int:
@@ -462,14 +462,15 @@ def evaluate_images(G: nn.Module, dataset, latent_dim: int, n: int = 0, seed: in
             out[f"{key}_real_halves"] = float(values.mean())
             out[f"{key}_real_halves_std"] = float(values.std())
         out.update(n_pr_real_halves=min(n, len(dataset.train)), pr_real_halves_draws=pr_draws)
-        at = min(n_yardstick or n, n, len(reference), (len(dataset.train) + len(reference)) // 2)
+        asked = n_yardstick or n
+        at = min(asked, n, len(reference), (len(dataset.train) + len(reference)) // 2)
         if at >= 2:
             out.update(fd_yardstick(f_fake, first["train"], f_ref, at, streams.seed(seed, "quality.yardstick"),
                                     splits=real_splits))
-            if n_yardstick and at < n_yardstick:
-                out.update(n_yardstick_asked=n_yardstick,
+            if at < asked:
+                out.update(n_yardstick_asked=asked,
                            n_yardstick_note=f"the size-matched ratio is at {at} images a side, not the "
-                                            f"{n_yardstick} asked (quality.n_yardstick): {n} generated per "
+                                            f"{asked} asked (quality.n_yardstick): {n} generated per "
                                             f"set, {len(reference)} reference and {len(dataset.train)} "
                                             f"training images; compare it only with ratios at {at}")
         if n >= 2 and len(dataset.train) + len(reference) >= 2 * n and len(reference) >= n:
